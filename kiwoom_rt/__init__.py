@@ -1,0 +1,40 @@
+"""kiwoom-rt: the Kiwoom Securities realtime WebSocket feed for ordinary synchronous Python.
+
+Public API::
+
+    from kiwoom_rt import RealtimeSession
+    with RealtimeSession(token) as session:
+        session.on_0e.connect(lambda item, event: print(event))
+        session.subscribe(["005930"], ["0E"]).wait(5)
+"""
+
+from ._version import __version__
+from .errors import (
+    ConnectError,
+    DecodeError,
+    FrameTooLargeError,
+    KiwoomError,
+    LoginError,
+    ProtocolError,
+    ReceiverError,
+    SessionClosedError,
+    SubscribeError,
+)
+from .events import AfterHoursQuote, RealEvent
+from .values import Price
+
+__all__ = [
+    "AfterHoursQuote",
+    "ConnectError",
+    "DecodeError",
+    "FrameTooLargeError",
+    "KiwoomError",
+    "LoginError",
+    "Price",
+    "ProtocolError",
+    "RealEvent",
+    "ReceiverError",
+    "SessionClosedError",
+    "SubscribeError",
+    "__version__",
+]

@@ -1,0 +1,76 @@
+"""The messages ``protocol.decode`` turns server frames into: small immutable classes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from .errors import DecodeError
+from .events import AfterHoursQuote, RealEvent
+
+__all__ = ["Ack", "LoginReply", "Message", "Ping", "RealBatch", "SystemNotice", "Unknown"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@attrs.frozen(slots=True)
+class LoginReply:
+    """The server's answer to LOGIN. ``return_code`` 0 means success; ``extra`` holds other keys."""
+
+    return_code: int
+    return_msg: str
+    extra: Mapping[str, Any] = _EMPTY
+
+    @property
+    def ok(self) -> bool:
+        return self.return_code == 0
+
+
+@attrs.frozen(slots=True)
+class Ping:
+    """A server heartbeat. Send ``raw`` back unchanged (``protocol.echo_ping``)."""
+
+    raw: str | bytes
+
+
+@attrs.frozen(slots=True)
+class Ack:
+    """The answer to one REG or REMOVE (acks do not say which request: pair them in order)."""
+
+    trnm: str
+    return_code: int
+    return_msg: str
+
+    @property
+    def ok(self) -> bool:
+        return self.return_code == 0
+
+
+@attrs.frozen(slots=True)
+class SystemNotice:
+    """A SYSTEM message, e.g. R10001 (same app key connected elsewhere), R10002, R10004."""
+
+    code: str
+    message: str
+
+
+@attrs.frozen(slots=True)
+class RealBatch:
+    """The entries of one REAL frame: decoded events in order, plus one DecodeError per bad entry."""
+
+    events: tuple[AfterHoursQuote | RealEvent, ...]
+    errors: tuple[DecodeError, ...] = ()
+
+
+@attrs.frozen(slots=True)
+class Unknown:
+    """A well-formed frame with a ``trnm`` this library does not handle (e.g. CNSRLST)."""
+
+    trnm: str
+    raw: Mapping[str, Any]
+
+
+Message = LoginReply | Ping | Ack | SystemNotice | RealBatch | Unknown

@@ -1,0 +1,286 @@
+"""Sans-I/O Kiwoom realtime protocol: request builders and the frame decoder.
+
+No sockets, threads or clocks here: ``decode`` turns one received frame into one message, and the
+builders turn requests into frames. The runtime passes ``received_at`` in.
+
+Server quirks handled here (see PROTOCOL.md): ``return_code`` arrives as int or numeric string;
+SYSTEM uses ``code``/``message`` or ``return_code``/``return_msg``; a bare text ``PING`` occurs;
+REAL ``data`` is a list whose entries are decoded independently, so one bad entry never spoils
+the others.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from types import MappingProxyType
+from typing import Any, Final
+
+from .errors import DecodeError, ProtocolError
+from .events import AfterHoursQuote, RealEvent, fast_constructor, split_item
+from .fids import TYPE_NAMES
+from .messages import Ack, LoginReply, Message, Ping, RealBatch, SystemNotice, Unknown
+from .values import parse_hhmmss, parse_signed_int, parse_unsigned_int
+
+__all__ = [
+    "AUTH_RETRY_CODES",
+    "KNOWN_TYPES",
+    "auth_failure_code",
+    "decode",
+    "echo_ping",
+    "login",
+    "reg",
+    "remove",
+]
+
+#: Realtime type codes with a published FID table (case-sensitive: 0G and 0g differ).
+KNOWN_TYPES: Final = frozenset(TYPE_NAMES)
+
+#: Kiwoom codes after which a fresh token is worth exactly one more LOGIN.
+AUTH_RETRY_CODES: Final = frozenset({8005, 8031, 8103})
+
+_TYPE_CODE = re.compile(r"[0-9A-Za-z]{2}\Z")
+_MAX_ITEM_CHARS = 32
+
+try:  # optional accelerator: same results, roughly half the parse time
+    import orjson as _orjson
+
+    _loads: Any = _orjson.loads
+    _DECODE_ERRORS: tuple[type[BaseException], ...] = (
+        _orjson.JSONDecodeError, ValueError, TypeError, RecursionError, MemoryError,
+    )
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = json.loads
+    _DECODE_ERRORS = (ValueError, TypeError, RecursionError, MemoryError)
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders
+# ---------------------------------------------------------------------------------------------
+
+def _dumps(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def login(token: str) -> str:
+    """The LOGIN frame: the raw access token, no ``Bearer`` prefix."""
+    if not isinstance(token, str) or not token.strip():
+        raise ValueError("token must be a non-empty string")
+    return _dumps({"trnm": "LOGIN", "token": token})
+
+
+def _check_items(items: Iterable[str] | str) -> list[str]:
+    if isinstance(items, str):  # reg("005930", ...) means one item, not six
+        items = [items]
+    result = list(items)
+    for item in result:
+        if not isinstance(item, str):
+            raise TypeError(f"item codes must be strings, got {item!r}")
+        if len(item) > _MAX_ITEM_CHARS or item != item.strip():
+            raise ValueError(f"malformed item code {item!r}")
+    if not result:
+        raise ValueError("at least one item is needed (use [''] for account and market types)")
+    return result
+
+
+def check_types(types: Iterable[str] | str) -> list[str]:
+    """Validate realtime type codes (two ASCII letters or digits, case-sensitive)."""
+    if isinstance(types, str):
+        types = [types]
+    result = list(types)
+    for type_code in result:
+        if not isinstance(type_code, str) or not _TYPE_CODE.match(type_code):
+            raise ValueError(f"malformed realtime type code {type_code!r}")
+    if not result:
+        raise ValueError("at least one realtime type is needed")
+    return result
+
+
+def check_grp_no(grp_no: str) -> str:
+    """Validate a group number: a string of one to four characters."""
+    if not isinstance(grp_no, str) or not 1 <= len(grp_no) <= 4 or not grp_no.isalnum():
+        raise ValueError(f"grp_no must be 1 to 4 letters or digits, got {grp_no!r}")
+    return grp_no
+
+
+def reg(
+    items: Iterable[str] | str, types: Iterable[str] | str, grp_no: str = "1", refresh: bool = True
+) -> str:
+    """A REG frame. ``refresh=True`` keeps the group's earlier registrations, False replaces them."""
+    return _dumps({
+        "trnm": "REG",
+        "grp_no": check_grp_no(grp_no),
+        "refresh": "1" if refresh else "0",
+        "data": [{"item": _check_items(items), "type": check_types(types)}],
+    })
+
+
+def remove(items: Iterable[str] | str, types: Iterable[str] | str, grp_no: str = "1") -> str:
+    """A REMOVE frame (no ``refresh`` key)."""
+    return _dumps({
+        "trnm": "REMOVE",
+        "grp_no": check_grp_no(grp_no),
+        "data": [{"item": _check_items(items), "type": check_types(types)}],
+    })
+
+
+def echo_ping(ping: Ping) -> str | bytes:
+    """The PING echo: the received frame, unchanged."""
+    return ping.raw
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoder
+# ---------------------------------------------------------------------------------------------
+
+def _return_code(obj: dict[str, Any], frame: str | bytes, key: str = "return_code") -> int:
+    code = obj.get(key)
+    if type(code) is int:
+        return code
+    if isinstance(code, str):
+        text = code.strip()
+        if text.lstrip("-").isdigit() and text.isascii():
+            return int(text)
+    raise ProtocolError(f"{obj.get('trnm')} frame has no usable {key}", frame)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def decode(frame: str | bytes | bytearray | memoryview, *, received_at: float = 0.0) -> Message:
+    """Turn one received frame into one message; raise ``ProtocolError`` for anything unusable.
+
+    ``received_at`` stamps the events of a REAL frame (the runtime passes ``time.time()``).
+    Never raises any other exception type.
+    """
+    kind = type(frame)
+    if kind is bytes or kind is str:
+        raw: str | bytes = frame  # type: ignore[assignment]
+    elif isinstance(frame, (str, bytes, bytearray, memoryview)):
+        raw = frame if isinstance(frame, (str, bytes)) else bytes(frame)
+    else:
+        raise ProtocolError(f"frame must be str or bytes, not {kind.__name__}", frame)
+    if len(raw) == 4 and (raw == "PING" or raw == b"PING"):  # bare text PING: echo it too
+        return Ping(raw)
+    try:
+        obj = _loads(raw)
+    except _DECODE_ERRORS as exc:
+        raise ProtocolError(f"frame is not valid JSON ({type(exc).__name__})", raw) from None
+    if type(obj) is not dict:
+        raise ProtocolError("frame is not a JSON object", raw)
+    trnm = obj.get("trnm")
+    if trnm == "REAL":
+        return _decode_real(obj, raw, received_at)
+    if trnm == "PING":
+        return Ping(raw)
+    if not isinstance(trnm, str):
+        raise ProtocolError("frame has no trnm", raw)
+    if trnm == "LOGIN":
+        extra = {k: v for k, v in obj.items() if k not in ("trnm", "return_code", "return_msg")}
+        return LoginReply(_return_code(obj, raw), _text(obj.get("return_msg")),
+                          MappingProxyType(extra))
+    if trnm in ("REG", "REMOVE"):
+        return Ack(trnm, _return_code(obj, raw), _text(obj.get("return_msg")))
+    if trnm == "SYSTEM":
+        code = obj.get("code", obj.get("return_code"))
+        message = obj.get("message", obj.get("return_msg"))
+        if code is None and message is None:
+            raise ProtocolError("SYSTEM frame has neither code nor message", raw)
+        return SystemNotice(_text(code), _text(message))
+    return Unknown(trnm, MappingProxyType(obj))
+
+
+def _decode_real(obj: dict[str, Any], frame: str | bytes, received_at: float) -> RealBatch:
+    data = obj.get("data")
+    if type(data) is dict:  # tolerate a single entry not wrapped in a list
+        data = [data]
+    elif type(data) is not list:
+        raise ProtocolError("REAL frame has no data list", frame)
+    events: list[AfterHoursQuote | RealEvent] = []
+    errors: list[DecodeError] = []
+    for entry in data:
+        try:
+            events.append(_decode_entry(entry, received_at))
+        except DecodeError as exc:
+            errors.append(exc)
+    return _new_batch(tuple(events), tuple(errors) if errors else ())
+
+
+_new_batch: Callable[..., RealBatch] = fast_constructor(RealBatch)
+_new_quote: Callable[..., AfterHoursQuote] = fast_constructor(AfterHoursQuote)
+_new_event: Callable[..., RealEvent] = fast_constructor(RealEvent)
+
+
+def _uint(raw: str) -> int:
+    if raw.isdigit() and raw.isascii():  # the common case, e.g. "43955"
+        return int(raw)
+    return parse_unsigned_int(raw)  # spaces, a "+", or an error message
+
+
+def _sint(raw: str) -> int:
+    if raw.isascii() and (raw.isdigit() or (raw[1:].isdigit() and raw[0] in "+-")):
+        return int(raw)  # the common cases: "0", "+156", "-20"
+    return parse_signed_int(raw)
+
+
+def _decode_entry(entry: Any, received_at: float) -> AfterHoursQuote | RealEvent:
+    if type(entry) is not dict:
+        raise DecodeError("REAL entry is not an object", entry)
+    type_code = entry.get("type")
+    item = entry.get("item")
+    values = entry.get("values")
+    if type(type_code) is not str or not type_code:
+        raise DecodeError("REAL entry has no type", entry, item=_text(item))
+    if type(item) is not str:
+        raise DecodeError("REAL entry has no item", entry, type=type_code)
+    if type(values) is not dict:
+        raise DecodeError("REAL entry has no values object", entry, type=type_code, item=item)
+    if type_code == "0E":
+        return _decode_0e(item, values, received_at, entry)
+    for fid, value in values.items():
+        if type(value) is not str:
+            raise DecodeError(f"value of FID {fid} is not a string", entry, type=type_code,
+                              item=item)
+    name = entry.get("name")
+    code, exchange = split_item(item)
+    return _new_event(type_code,
+                      name if type(name) is str and name else TYPE_NAMES.get(type_code, ""),
+                      item, code, exchange, MappingProxyType(values), received_at)
+
+
+def _decode_0e(item: str, values: dict[str, Any], received_at: float, entry: Any) -> AfterHoursQuote:
+    try:
+        quote_time = parse_hhmmss(values["21"])
+        ask_total = _uint(values["131"])
+        ask_change = _sint(values["132"])
+        bid_total = _uint(values["135"])
+        bid_change = _sint(values["136"])
+    except KeyError as exc:
+        raise DecodeError(f"0E entry lacks FID {exc.args[0]}", entry, type="0E", item=item) from None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise DecodeError(f"0E entry has an unusable value ({exc})", entry, type="0E",
+                          item=item) from None
+    code, exchange = split_item(item)
+    return _new_quote(item, code, exchange, quote_time, ask_total, ask_change, bid_total,
+                      bid_change, MappingProxyType(values), received_at)
+
+
+_AUTH_CODE_IN_MESSAGE = re.compile(r"(?:CODE=|\[)(\d{4})\b")
+
+
+def auth_failure_code(return_code: int | None, return_msg: str) -> int | None:
+    """The auth code (8005, 8031, 8103) behind a LOGIN refusal, or None for any other refusal.
+
+    The server wraps it: ``805004`` with ``[CODE=8005, MESSAGE=...]`` in the message.
+    """
+    if return_code in AUTH_RETRY_CODES:
+        return return_code
+    for match in _AUTH_CODE_IN_MESSAGE.finditer(return_msg or ""):
+        code = int(match.group(1))
+        if code in AUTH_RETRY_CODES:
+            return code
+    return None

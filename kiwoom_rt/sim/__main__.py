@@ -1,0 +1,49 @@
+"""``python -m kiwoom_rt.sim --port 8765``: serve the simulator until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from .market import SimClock
+from .server import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN, SimServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m kiwoom_rt.sim", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--rate", type=float, default=10.0, help="events/s per connection")
+    parser.add_argument("--batch", type=int, default=1, help="entries per REAL frame")
+    parser.add_argument("--ping-interval", type=float, default=10.0)
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated clock speed")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    server = SimServer(args.host, args.port, rate=args.rate, batch=args.batch, seed=args.seed,
+                       ping_interval=args.ping_interval, clock=SimClock(speed=args.speed))
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"simulator on {server.url}  (token {DEFAULT_TOKEN!r}; REST {server.rest_url}, "
+          f"appkey {DEFAULT_APPKEY!r} secretkey {DEFAULT_SECRETKEY!r}); Ctrl-C stops", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

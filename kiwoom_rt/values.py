@@ -1,0 +1,88 @@
+"""Parsing of Kiwoom realtime value strings (pure functions).
+
+Kiwoom sends every value as a string. Prices carry ``+``/``-`` as their direction against the
+previous close (the price itself is the absolute value); changes of quantities keep their sign;
+zero is unsigned; leading spaces and blank values (``" "``, ``""``) occur and mean "missing".
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import NamedTuple
+
+__all__ = ["Price", "is_blank", "parse_hhmmss", "parse_price", "parse_rate", "parse_signed_int",
+           "parse_unsigned_int"]
+
+
+class Price(NamedTuple):
+    """A price with its direction against the previous close (+1 up, -1 down, 0 unchanged)."""
+
+    value: float
+    direction: int
+
+
+def is_blank(raw: str | None) -> bool:
+    """True for a missing or blank value (``None``, ``""``, ``"  "``)."""
+    return raw is None or not raw.strip()
+
+
+def _strict_int(raw: str) -> int:
+    # int() accepts "1_000" and non-ASCII digits; Kiwoom sends neither, so refuse them.
+    if "_" in raw or not raw.isascii():
+        raise ValueError(f"not a plain integer: {raw!r}")
+    return int(raw)  # int() itself strips surrounding whitespace and accepts one sign
+
+
+def parse_signed_int(raw: str) -> int:
+    """``"+156"`` -> 156, ``"-20"`` -> -20, ``" 0"`` -> 0. Blank raises ValueError."""
+    return _strict_int(raw)
+
+
+def parse_unsigned_int(raw: str) -> int:
+    """A quantity that cannot be negative (``"43955"``). A leading ``+`` is tolerated."""
+    value = _strict_int(raw)
+    if value < 0:
+        raise ValueError(f"negative value where none is possible: {raw!r}")
+    return value
+
+
+def parse_rate(raw: str) -> float:
+    """A signed percentage such as ``"-0.24"`` -> -0.24."""
+    text = raw.strip()
+    if not text or "_" in text or not text.isascii() or text.lower().lstrip("+-") in _NON_FINITE:
+        raise ValueError(f"not a rate: {raw!r}")
+    return float(text)
+
+
+_NON_FINITE = frozenset({"inf", "infinity", "nan"})
+
+
+def parse_price(raw: str) -> Price:
+    """``"-20800"`` -> Price(20800, -1); ``"+2520.58"`` -> Price(2520.58, 1); ``"0"`` -> (0, 0)."""
+    text = raw.strip()
+    direction = 0
+    if text[:1] == "+":
+        direction, text = 1, text[1:]
+    elif text[:1] == "-":
+        direction, text = -1, text[1:]
+    if not text or not (text[0].isdigit() and text.isascii()) or "_" in text:
+        raise ValueError(f"not a price: {raw!r}")
+    value: float = int(text) if text.isdigit() else parse_rate(text)
+    return Price(value, direction)
+
+
+_TIME_CACHE: dict[str, _dt.time] = {}
+
+
+def parse_hhmmss(raw: str) -> _dt.time:
+    """``"165208"`` -> ``datetime.time(16, 52, 8)``. Cached: at most 86,400 distinct values."""
+    cached = _TIME_CACHE.get(raw)
+    if cached is not None:
+        return cached
+    text = raw.strip()
+    if len(text) != 6 or not (text.isdigit() and text.isascii()):
+        raise ValueError(f"not an HHmmss time: {raw!r}")
+    value = _dt.time(int(text[0:2]), int(text[2:4]), int(text[4:6]))  # ValueError if out of range
+    if raw == text:  # cache only canonical keys so the cache stays bounded
+        _TIME_CACHE[raw] = value
+    return value

@@ -1,0 +1,375 @@
+"""The sans-I/O protocol: builders and the decoder, without any socket."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kiwoom_rt import AfterHoursQuote, DecodeError, ProtocolError, RealEvent, protocol
+from kiwoom_rt.messages import Ack, LoginReply, Ping, RealBatch, SystemNotice, Unknown
+
+SPEC = json.loads((Path(__file__).parent / "data" / "realtime_spec.json").read_text("utf-8"))
+REALTIME_TYPES = [code for code, entry in SPEC.items()
+                  if entry["transport"] == "WEBSOCKET" and len(code) == 2]
+
+EXAMPLE_0E = (
+    '{"trnm":"REAL","data":[{"type":"0E","name":"주식시간외호가","item":"005930",'
+    '"values":{"21":"165208","131":"43955","132":"+156","135":"0","136":"0"}}]}'
+)
+
+
+def published_example(type_code: str) -> dict[str, Any]:
+    text = SPEC[type_code]["response_example"]
+    marker = "#실시간 수신"
+    body = text[text.index(marker) + len(marker):] if marker in text else text
+    frame: dict[str, Any] = ast.literal_eval(body.strip())
+    return frame
+
+
+# --- builders -------------------------------------------------------------------------------
+
+def test_login_frame_carries_the_raw_token() -> None:
+    assert json.loads(protocol.login("abc")) == {"trnm": "LOGIN", "token": "abc"}
+
+
+def test_login_refuses_an_empty_token() -> None:
+    with pytest.raises(ValueError, match="token"):
+        protocol.login("")
+
+
+def test_reg_frame_matches_the_published_shape() -> None:
+    frame = json.loads(protocol.reg(["005930", "000660"], ["0E"]))
+    assert frame == {"trnm": "REG", "grp_no": "1", "refresh": "1",
+                     "data": [{"item": ["005930", "000660"], "type": ["0E"]}]}
+
+
+def test_reg_without_refresh_and_a_single_item_string() -> None:
+    frame = json.loads(protocol.reg("005930_NX", "0B", grp_no="12", refresh=False))
+    assert frame["refresh"] == "0"
+    assert frame["grp_no"] == "12"
+    assert frame["data"] == [{"item": ["005930_NX"], "type": ["0B"]}]
+
+
+def test_remove_frame_has_no_refresh_key() -> None:
+    frame = json.loads(protocol.remove(["005930"], ["0E"]))
+    assert frame == {"trnm": "REMOVE", "grp_no": "1", "data": [{"item": ["005930"], "type": ["0E"]}]}
+
+
+@pytest.mark.parametrize(("items", "types", "grp_no"), [
+    ([], ["0E"], "1"),
+    (["005930"], [], "1"),
+    (["005930"], ["0EE"], "1"),
+    (["005930"], ["0E"], "12345"),
+    (["005930"], ["0E"], ""),
+    ([" 005930"], ["0E"], "1"),
+])
+def test_builders_refuse_malformed_arguments(items: list[str], types: list[str], grp_no: str) -> None:
+    with pytest.raises(ValueError, match=r"\w"):
+        protocol.reg(items, types, grp_no=grp_no)
+
+
+def test_builders_refuse_non_string_items() -> None:
+    with pytest.raises(TypeError):
+        protocol.reg([5930], ["0E"])  # type: ignore[list-item]
+
+
+def test_ping_echo_is_the_frame_unchanged() -> None:
+    raw = '{ "trnm" : "PING" , "extra": 1 }'
+    message = protocol.decode(raw)
+    assert isinstance(message, Ping)
+    assert protocol.echo_ping(message) == raw
+    assert protocol.echo_ping(protocol.decode(b'{"trnm":"PING"}')) == b'{"trnm":"PING"}'  # type: ignore[arg-type]
+
+
+def test_bare_text_ping_is_a_ping() -> None:
+    assert protocol.decode("PING") == Ping("PING")
+
+
+# --- decoder: message kinds -----------------------------------------------------------------
+
+def test_login_reply_with_extra_keys() -> None:
+    message = protocol.decode('{"trnm":"LOGIN","return_code":0,"return_msg":"","sor_yn":"Y"}')
+    assert message == LoginReply(0, "", message.extra)  # type: ignore[union-attr]
+    assert isinstance(message, LoginReply)
+    assert message.ok
+    assert dict(message.extra) == {"sor_yn": "Y"}
+
+
+@pytest.mark.parametrize("code", ["0", " 0", 0])
+def test_return_code_as_int_or_numeric_string(code: Any) -> None:
+    message = protocol.decode(json.dumps({"trnm": "REG", "return_code": code, "return_msg": ""}))
+    assert message == Ack("REG", 0, "")
+
+
+def test_login_refusal_with_wrapped_auth_code() -> None:
+    message = protocol.decode(json.dumps({
+        "trnm": "LOGIN", "return_code": 805004,
+        "return_msg": "토큰 인증에 실패했습니다. 접속을 종료합니다 [CODE=8005, MESSAGE=Token이 유효하지 않습니다]",
+    }, ensure_ascii=False))
+    assert isinstance(message, LoginReply)
+    assert not message.ok
+    assert protocol.auth_failure_code(message.return_code, message.return_msg) == 8005
+
+
+@pytest.mark.parametrize(("code", "msg", "expected"), [
+    (8031, "", 8031),
+    (1, "인증에 실패했습니다[8103:...]", 8103),
+    (1, "something else [CODE=1999]", None),
+    (805004, "no code at all", None),
+])
+def test_auth_failure_code(code: int, msg: str, expected: int | None) -> None:
+    assert protocol.auth_failure_code(code, msg) == expected
+
+
+def test_remove_ack() -> None:
+    assert protocol.decode('{"trnm":"REMOVE","return_code":1,"return_msg":"x"}') == Ack("REMOVE", 1, "x")
+
+
+@pytest.mark.parametrize("frame", [
+    '{"trnm":"SYSTEM","code":"R10001","message":"dup"}',
+    '{"trnm":"SYSTEM","return_code":"R10001","return_msg":"dup"}',
+])
+def test_system_notice_accepts_both_key_styles(frame: str) -> None:
+    assert protocol.decode(frame) == SystemNotice("R10001", "dup")
+
+
+def test_unknown_trnm_is_kept() -> None:
+    message = protocol.decode('{"trnm":"CNSRLST","return_code":0,"data":[]}')
+    assert isinstance(message, Unknown)
+    assert message.trnm == "CNSRLST"
+    assert message.raw["data"] == []
+
+
+# --- decoder: REAL --------------------------------------------------------------------------
+
+def test_published_0e_example_decodes_to_typed_quote() -> None:
+    batch = protocol.decode(EXAMPLE_0E.encode(), received_at=123.5)
+    assert isinstance(batch, RealBatch)
+    assert batch.errors == ()
+    (quote,) = batch.events
+    assert isinstance(quote, AfterHoursQuote)
+    assert (quote.item, quote.code, quote.exchange) == ("005930", "005930", "KRX")
+    assert quote.time == dt.time(16, 52, 8)
+    assert (quote.ask_total, quote.ask_total_change) == (43955, 156)
+    assert (quote.bid_total, quote.bid_total_change) == (0, 0)
+    assert quote.received_at == 123.5
+    assert quote.values["132"] == "+156"
+    with pytest.raises(TypeError):
+        quote.values["131"] = "1"  # type: ignore[index]
+
+
+def test_after_hours_quote_has_exactly_the_issue_fields() -> None:
+    import attrs
+
+    assert [f.name for f in attrs.fields(AfterHoursQuote)] == [
+        "item", "code", "exchange", "time", "ask_total", "ask_total_change", "bid_total",
+        "bid_total_change", "values", "received_at"]
+    quote = protocol.decode(EXAMPLE_0E).events[0]  # type: ignore[union-attr]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        quote.ask_total = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("item", "code", "exchange"), [
+    ("000660_NX", "000660", "NXT"), ("039490_AL", "039490", "SOR"), ("039490", "039490", "KRX")])
+def test_exchange_suffixes(item: str, code: str, exchange: str) -> None:
+    frame = EXAMPLE_0E.replace('"005930"', json.dumps(item))
+    quote = protocol.decode(frame).events[0]  # type: ignore[union-attr]
+    assert (quote.item, quote.code, quote.exchange) == (item, code, exchange)
+
+
+def test_signs_kept_and_spaces_stripped() -> None:
+    frame = EXAMPLE_0E.replace('"+156"', '" -42"').replace('"43955"', '" 43955"')
+    quote = protocol.decode(frame).events[0]  # type: ignore[union-attr]
+    assert quote.ask_total_change == -42
+    assert quote.ask_total == 43955
+
+
+@pytest.mark.parametrize(("fid", "value"), [
+    ("131", ""), ("131", " "), ("132", "+"), ("21", "1652"), ("21", "256000"),
+    ("135", "-5"), ("136", "1_0"), ("131", 43955), ("21", None)])
+def test_blank_or_unusable_required_fid_is_a_decode_error(fid: str, value: Any) -> None:
+    frame = json.loads(EXAMPLE_0E)
+    frame["data"][0]["values"][fid] = value
+    batch = protocol.decode(json.dumps(frame))
+    assert isinstance(batch, RealBatch)
+    assert batch.events == ()
+    (error,) = batch.errors
+    assert isinstance(error, DecodeError)
+    assert (error.type, error.item) == ("0E", "005930")
+
+
+def test_missing_required_fid_is_a_decode_error() -> None:
+    frame = json.loads(EXAMPLE_0E)
+    del frame["data"][0]["values"]["135"]
+    (error,) = protocol.decode(json.dumps(frame)).errors  # type: ignore[union-attr]
+    assert "135" in str(error)
+
+
+def test_one_bad_entry_does_not_spoil_the_others() -> None:
+    good = json.loads(EXAMPLE_0E)["data"][0]
+    frame = {"trnm": "REAL", "data": [
+        good, {"type": "0E", "item": "1"}, "junk", {"item": "2", "values": {}},
+        {"type": "0B", "values": {}}, dict(good, item="000660"), {"type": "0B", "item": "x", "values": {"10": 5}},
+    ]}
+    batch = protocol.decode(json.dumps(frame))
+    assert isinstance(batch, RealBatch)
+    assert [e.item for e in batch.events] == ["005930", "000660"]
+    assert len(batch.errors) == 5
+    assert all(isinstance(e, DecodeError) for e in batch.errors)
+
+
+@pytest.mark.parametrize("type_code", REALTIME_TYPES)
+def test_every_published_example_decodes(type_code: str) -> None:
+    frame = published_example(type_code)
+    batch = protocol.decode(json.dumps(frame, ensure_ascii=False))
+    assert isinstance(batch, RealBatch)
+    assert batch.errors == ()
+    (event,) = batch.events
+    assert event.type == type_code
+    if type_code != "0E":
+        assert isinstance(event, RealEvent)
+        assert event.name == frame["data"][0]["name"]  # as sent (04's example says 현물잔고)
+
+
+def test_type_codes_are_case_sensitive() -> None:
+    upper = protocol.decode(json.dumps(published_example("0G"))).events[0]  # type: ignore[union-attr]
+    lower = protocol.decode(json.dumps(published_example("0g"))).events[0]  # type: ignore[union-attr]
+    assert (upper.type, upper.name) == ("0G", "ETF NAV")
+    assert (lower.type, lower.name) == ("0g", "주식종목정보")
+
+
+def test_real_event_lookup_by_fid_and_korean_name_and_helpers() -> None:
+    event = protocol.decode(json.dumps(published_example("0B"))).events[0]
+    assert isinstance(event, RealEvent)
+    assert event["10"] == event["현재가"] == "-20800"
+    price = event.price("현재가")
+    assert price is not None
+    assert (price.value, price.direction) == (20800, -1)
+    assert event.quantity("거래량") == 82
+    assert event.quantity("전일거래량대비(계약,주)") == -1057122
+    assert event.rate("등락율") == pytest.approx(-0.24)
+    assert event.hhmmss("체결시간") == dt.time(16, 52, 8)
+    assert event.price("1890") is None  # blank means missing
+    assert event.get("9999") is None
+    assert "현재가" in event
+    with pytest.raises(KeyError):
+        event["없는필드"]
+
+
+def test_ambiguous_korean_name_is_refused_with_the_fids() -> None:
+    event = protocol.decode(json.dumps(published_example("0D"))).events[0]
+    assert isinstance(event, RealEvent)
+    with pytest.raises(KeyError, match="ambiguous"):
+        event["예상체결가"]
+
+
+def test_index_prices_keep_decimals() -> None:
+    event = protocol.decode(json.dumps(published_example("0J"))).events[0]
+    assert isinstance(event, RealEvent)
+    price = event.price("10")
+    assert price is not None
+    assert isinstance(price.value, float)
+
+
+# --- decoder: anything else is a ProtocolError ----------------------------------------------
+
+@pytest.mark.parametrize("frame", [
+    b"", b"\xff\xfe\x00", "not json", "[1,2]", "null", '{"no":"trnm"}', '{"trnm":5}',
+    '{"trnm":"REAL"}', '{"trnm":"REAL","data":"x"}', '{"trnm":"LOGIN"}',
+    '{"trnm":"REG","return_code":"abc"}', '{"trnm":"REG","return_code":true}',
+    '{"trnm":"SYSTEM"}', "[" * 100_000 + "]" * 100_000,
+])
+def test_unusable_frames_raise_protocol_error(frame: str | bytes) -> None:
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode(frame)
+    assert len(info.value.frame) < 300  # a truncated copy, never the whole frame
+
+
+def test_non_frame_input_raises_protocol_error() -> None:
+    with pytest.raises(ProtocolError):
+        protocol.decode(12)  # type: ignore[arg-type]
+
+
+def _decode_never_raises_anything_else(frame: Any) -> None:
+    try:
+        message = protocol.decode(frame)
+    except ProtocolError:
+        return
+    assert isinstance(message, (LoginReply, Ping, Ack, SystemNotice, RealBatch, Unknown))
+    if isinstance(message, RealBatch):
+        assert all(isinstance(e, (AfterHoursQuote, RealEvent)) for e in message.events)
+        assert all(isinstance(e, DecodeError) for e in message.errors)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=512))
+def test_property_arbitrary_bytes(frame: bytes) -> None:
+    _decode_never_raises_anything_else(frame)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=256))
+def test_property_arbitrary_text(frame: str) -> None:
+    _decode_never_raises_anything_else(frame)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+TRNMS = st.sampled_from(["REAL", "PING", "LOGIN", "REG", "REMOVE", "SYSTEM", "CNSRLST"])
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(JSON_VALUES)
+def test_property_arbitrary_json_values(value: Any) -> None:
+    _decode_never_raises_anything_else(json.dumps(value))
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(TRNMS, st.dictionaries(st.sampled_from(
+    ["data", "return_code", "return_msg", "code", "message", "token"]), JSON_VALUES, max_size=4))
+def test_property_arbitrary_objects_with_known_trnm(trnm: str, body: dict[str, Any]) -> None:
+    _decode_never_raises_anything_else(json.dumps({"trnm": trnm, **body}))
+
+
+def _mutations() -> st.SearchStrategy[Any]:
+    examples = [published_example(code) for code in REALTIME_TYPES]
+
+    @st.composite
+    def mutate(draw: st.DrawFn) -> Any:
+        frame = json.loads(json.dumps(draw(st.sampled_from(examples)), ensure_ascii=False))
+        entry = frame["data"][0]
+        action = draw(st.sampled_from(["drop_key", "replace_value", "replace_entry_field",
+                                       "add_entry", "wrap_data", "text_edit"]))
+        if action == "drop_key" and entry["values"]:
+            del entry["values"][draw(st.sampled_from(sorted(entry["values"])))]
+        elif action == "replace_value" and entry["values"]:
+            entry["values"][draw(st.sampled_from(sorted(entry["values"])))] = draw(JSON_VALUES)
+        elif action == "replace_entry_field":
+            entry[draw(st.sampled_from(["type", "item", "values", "name"]))] = draw(JSON_VALUES)
+        elif action == "add_entry":
+            frame["data"].append(draw(JSON_VALUES))
+        elif action == "wrap_data":
+            frame["data"] = draw(st.sampled_from([entry, None, 5, "x", [[entry]]]))
+        text = json.dumps(frame, ensure_ascii=False)
+        if action == "text_edit":
+            at = draw(st.integers(0, len(text)))
+            text = text[:at] + draw(st.text(max_size=3)) + text[at + draw(st.integers(0, 3)):]
+        return draw(st.sampled_from([text, text.encode("utf-8")]))
+
+    return mutate()
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutations())
+def test_property_mutations_of_published_examples(frame: str | bytes) -> None:
+    _decode_never_raises_anything_else(frame)
