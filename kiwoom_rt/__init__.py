@@ -20,7 +20,10 @@ from .errors import (
     SessionClosedError,
     SubscribeError,
 )
+from .backoff import ReconnectPolicy
 from .events import AfterHoursQuote, RealEvent
+from .session import MOCK_URL, PRODUCTION_URL, RealtimeSession
+from .subscription import PendingRequest, Subscription
 from .values import Price
 
 __all__ = [
@@ -30,11 +33,17 @@ __all__ = [
     "FrameTooLargeError",
     "KiwoomError",
     "LoginError",
+    "MOCK_URL",
+    "PRODUCTION_URL",
+    "PendingRequest",
     "Price",
     "ProtocolError",
     "RealEvent",
+    "RealtimeSession",
     "ReceiverError",
+    "ReconnectPolicy",
     "SessionClosedError",
     "SubscribeError",
+    "Subscription",
     "__version__",
 ]

@@ -31,6 +31,7 @@ from .tokens import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN, TokenStore
 __all__ = ["DEFAULT_APPKEY", "DEFAULT_SECRETKEY", "DEFAULT_TOKEN", "WS_PATH", "SimServer"]
 
 logger = logging.getLogger("kiwoom_rt.sim")
+_PROTOCOL_LOGGER = logging.getLogger("kiwoom_rt.sim.websocket")
 T = TypeVar("T")
 
 WS_PATH = "/api/dostk/websocket"
@@ -412,7 +413,7 @@ class SimServer:
         if head.startswith(b"POST "):
             await serve_token_request(self.tokens, head, reader, writer)
             return
-        protocol = ServerProtocol(max_size=2**24)
+        protocol = ServerProtocol(max_size=2**24, logger=_PROTOCOL_LOGGER)
         protocol.receive_data(head)
         events = protocol.events_received()
         request = events[0] if events else None

@@ -1,0 +1,215 @@
+"""Getting events and notices from the reading thread to the receivers.
+
+``ThreadDispatch`` (the default) hands whole batches to a dispatch thread through a bounded
+queue, so a slow receiver never delays the reading thread (and so the PING echo). When more than
+``max_events`` wait, the oldest events are dropped, counted and announced by an ``on_overflow``
+notice; notices themselves are never dropped. ``InlineDispatch`` calls receivers on the reading
+thread: the lowest latency, but a slow receiver then delays everything, PING echoes included.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+__all__ = ["Dispatch", "InlineDispatch", "ThreadDispatch"]
+
+logger = logging.getLogger("kiwoom_rt")
+
+#: Delivers one batch of events to the data signals (runs on the dispatching thread).
+EventSink = Callable[[Sequence[Any]], None]
+#: Called with (signal name, kwargs) to emit a lifecycle notice (runs on the dispatching thread).
+NoticeSink = Callable[[str, dict[str, Any]], None]
+
+
+class Dispatch(Protocol):
+    """How a session hands its events and notices to receivers."""
+
+    dropped: int
+
+    def start(self) -> None: ...
+    def put_events(self, events: Sequence[Any]) -> None: ...
+    def put_notice(self, name: str, kwargs: dict[str, Any]) -> None: ...
+    def stop(self, timeout: float) -> None: ...
+    @property
+    def depth(self) -> int: ...
+    def is_dispatch_thread(self) -> bool: ...
+
+
+class InlineDispatch:
+    """Receivers run on the reading thread, as soon as each chunk is parsed."""
+
+    def __init__(self, deliver_events: EventSink, deliver_notice: NoticeSink) -> None:
+        self._deliver_events = deliver_events
+        self._deliver_notice = deliver_notice
+        self.dropped = 0
+        self.stopped = False
+
+    def start(self) -> None:
+        self.stopped = False
+
+    def put_events(self, events: Sequence[Any]) -> None:
+        if not self.stopped:
+            self._deliver_events(events)
+
+    def put_notice(self, name: str, kwargs: dict[str, Any]) -> None:
+        self._deliver_notice(name, kwargs)
+
+    def stop(self, timeout: float) -> None:
+        self.stopped = True
+
+    @property
+    def depth(self) -> int:
+        return 0
+
+    def is_dispatch_thread(self) -> bool:
+        return False
+
+
+class _Overflow:
+    """A pending ``on_overflow`` notice; drops that happen before it is emitted add to it."""
+
+    __slots__ = ("dropped",)
+
+    def __init__(self) -> None:
+        self.dropped = 0
+
+
+class ThreadDispatch:
+    """A dispatch thread fed through a bounded queue of batches, order preserved."""
+
+    def __init__(self, deliver_events: EventSink, deliver_notice: NoticeSink, *,
+                 max_events: int = 100_000, name: str = "kiwoom-rt-dispatch") -> None:
+        if max_events < 1:
+            raise ValueError("max_events must be >= 1")
+        self._deliver_events = deliver_events
+        self._deliver_notice = deliver_notice
+        self.max_events = max_events
+        self.name = name
+        self.dropped = 0  # events dropped by overflow
+        self.discarded_at_stop = 0  # events still queued when the session closed
+        self._queue: deque[Any] = deque()
+        self._depth = 0
+        self._cond = threading.Condition(threading.Lock())
+        self._overflow: _Overflow | None = None
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    @property
+    def depth(self) -> int:
+        """Events waiting for the dispatch thread."""
+        return self._depth
+
+    def is_dispatch_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def put_events(self, events: Sequence[Any]) -> None:
+        with self._cond:
+            if self._stopping:
+                return
+            self._queue.append(events)
+            self._depth += len(events)
+            if self._depth > self.max_events:
+                self._drop_oldest(self._depth - self.max_events)
+            self._cond.notify()
+
+    def put_notice(self, name: str, kwargs: dict[str, Any]) -> None:
+        with self._cond:
+            self._queue.append((name, kwargs))
+            self._cond.notify()
+
+    def _drop_oldest(self, count: int) -> None:
+        # Called with the lock held. Walk from the oldest entry, keeping notices in place.
+        kept: list[Any] = []
+        queue = self._queue
+        while count > 0 and queue:
+            entry = queue.popleft()
+            if isinstance(entry, tuple) or isinstance(entry, _Overflow):
+                kept.append(entry)
+                continue
+            if len(entry) <= count:
+                count -= len(entry)
+                self._depth -= len(entry)
+                self.dropped += len(entry)
+                self._note_overflow(len(entry))
+            else:
+                queue.appendleft(entry[count:])
+                self._depth -= count
+                self.dropped += count
+                self._note_overflow(count)
+                count = 0
+        queue.extendleft(reversed(kept))
+
+    def _note_overflow(self, count: int) -> None:
+        if self._overflow is None:
+            self._overflow = _Overflow()
+            self._queue.appendleft(self._overflow)  # announce it before the surviving events
+        self._overflow.dropped += count
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    self._finish_locked()
+                    return
+                batch, self._queue = self._queue, deque()
+                self._depth = 0
+            for index, entry in enumerate(batch):
+                if self._stopping:
+                    with self._cond:
+                        rest = deque(list(batch)[index:])
+                        rest.extend(self._queue)
+                        self._queue = rest
+                        self._finish_locked()
+                    return
+                self._deliver(entry)
+
+    def _deliver(self, entry: Any) -> None:
+        try:
+            if isinstance(entry, tuple):
+                self._deliver_notice(*entry)
+            elif isinstance(entry, _Overflow):
+                with self._cond:
+                    if self._overflow is entry:
+                        self._overflow = None
+                self._deliver_notice("on_overflow", {"dropped": entry.dropped})
+            else:
+                self._deliver_events(entry)
+        except Exception:  # the sinks isolate receivers; this is a bug guard, never silent
+            logger.exception("dispatching failed")
+
+    def _finish_locked(self) -> None:
+        """On stop: notices still queued are delivered, events are counted as discarded."""
+        notices = []
+        for entry in self._queue:
+            if isinstance(entry, tuple):
+                notices.append(entry)
+            elif not isinstance(entry, _Overflow):
+                self.discarded_at_stop += len(entry)
+        self._queue.clear()
+        self._depth = 0
+        self._cond.release()
+        try:
+            for notice in notices:
+                self._deliver(notice)
+        finally:
+            self._cond.acquire()
+
+    def stop(self, timeout: float) -> None:
+        """End the dispatch thread; joins it unless called from it (then it ends right after)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
