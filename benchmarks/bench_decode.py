@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import timeit
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kiwoom_rt import protocol
 

@@ -9,6 +9,7 @@ Public API::
 """
 
 from ._version import __version__
+from .backoff import ReconnectPolicy
 from .errors import (
     ConnectError,
     DecodeError,
@@ -20,21 +21,20 @@ from .errors import (
     SessionClosedError,
     SubscribeError,
 )
-from .backoff import ReconnectPolicy
 from .events import AfterHoursQuote, RealEvent
 from .session import MOCK_URL, PRODUCTION_URL, RealtimeSession
 from .subscription import PendingRequest, Subscription
 from .values import Price
 
 __all__ = [
+    "MOCK_URL",
+    "PRODUCTION_URL",
     "AfterHoursQuote",
     "ConnectError",
     "DecodeError",
     "FrameTooLargeError",
     "KiwoomError",
     "LoginError",
-    "MOCK_URL",
-    "PRODUCTION_URL",
     "PendingRequest",
     "Price",
     "ProtocolError",

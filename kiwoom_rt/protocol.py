@@ -21,7 +21,7 @@ from .errors import DecodeError, ProtocolError
 from .events import AfterHoursQuote, RealEvent, fast_constructor, split_item
 from .fids import TYPE_NAMES
 from .messages import Ack, LoginReply, Message, Ping, RealBatch, SystemNotice, Unknown
-from .values import parse_hhmmss, parse_signed_int, parse_unsigned_int
+from .values import _TIME_CACHE, parse_hhmmss, parse_signed_int, parse_unsigned_int
 
 __all__ = [
     "AUTH_RETRY_CODES",
@@ -204,6 +204,13 @@ def _decode_real(obj: dict[str, Any], frame: str | bytes, received_at: float) ->
     errors: list[DecodeError] = []
     for entry in data:
         try:
+            # the hot path, inlined: a well-formed 0E entry
+            if type(entry) is dict and entry.get("type") == "0E":
+                item = entry.get("item")
+                values = entry.get("values")
+                if type(item) is str and type(values) is dict:
+                    events.append(_decode_0e(item, values, received_at, entry))
+                    continue
             events.append(_decode_entry(entry, received_at))
         except DecodeError as exc:
             errors.append(exc)
@@ -213,12 +220,6 @@ def _decode_real(obj: dict[str, Any], frame: str | bytes, received_at: float) ->
 _new_batch: Callable[..., RealBatch] = fast_constructor(RealBatch)
 _new_quote: Callable[..., AfterHoursQuote] = fast_constructor(AfterHoursQuote)
 _new_event: Callable[..., RealEvent] = fast_constructor(RealEvent)
-
-
-def _uint(raw: str) -> int:
-    if raw.isdigit() and raw.isascii():  # the common case, e.g. "43955"
-        return int(raw)
-    return parse_unsigned_int(raw)  # spaces, a "+", or an error message
 
 
 def _sint(raw: str) -> int:
@@ -254,10 +255,12 @@ def _decode_entry(entry: Any, received_at: float) -> AfterHoursQuote | RealEvent
 
 def _decode_0e(item: str, values: dict[str, Any], received_at: float, entry: Any) -> AfterHoursQuote:
     try:
-        quote_time = parse_hhmmss(values["21"])
-        ask_total = _uint(values["131"])
+        quote_time = _TIME_CACHE.get(values["21"]) or parse_hhmmss(values["21"])
+        raw = values["131"]
+        ask_total = int(raw) if raw.isdigit() and raw.isascii() else parse_unsigned_int(raw)
         ask_change = _sint(values["132"])
-        bid_total = _uint(values["135"])
+        raw = values["135"]
+        bid_total = int(raw) if raw.isdigit() and raw.isascii() else parse_unsigned_int(raw)
         bid_change = _sint(values["136"])
     except KeyError as exc:
         raise DecodeError(f"0E entry lacks FID {exc.args[0]}", entry, type="0E", item=item) from None

@@ -545,8 +545,8 @@ class RealtimeSession:
             return False, 0.0, error
         if not self._ever_logged_in:
             # start(): the first connection must work; errors surface to the caller at once
-            error = outcome.error if isinstance(outcome.error, KiwoomError) else ConnectError(outcome.reason)
-            return False, 0.0, error
+            first_error = outcome.error if isinstance(outcome.error, KiwoomError) else ConnectError(outcome.reason)
+            return False, 0.0, first_error
         if outcome.kind == "kicked" and not self.reconnect_on_kicked:
             return False, 0.0, ConnectError(f"R10001: the same app key connected elsewhere ({outcome.reason})")
         if self.policy.exhausted(attempt):

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import blinker
-from blinker.base import ANY_ID, make_id
+from blinker._utilities import make_id
+from blinker.base import ANY_ID
 
 __all__ = ["ErrorReporter", "SessionSignal"]
 

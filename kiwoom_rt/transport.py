@@ -182,7 +182,7 @@ class ChunkedFrameReader:
                 payload = _unmask(data[pos + head - 4:pos + head], payload)
             pos = end
             self.frames_read += 1
-            if opcode == OP_TEXT or opcode == OP_BINARY:
+            if opcode in (OP_TEXT, OP_BINARY):
                 if b0 & 0x80:  # FIN: the common, unfragmented case
                     handler.on_message(payload, opcode)
                 else:

@@ -32,6 +32,7 @@ __all__ = ["DEFAULT_APPKEY", "DEFAULT_SECRETKEY", "DEFAULT_TOKEN", "WS_PATH", "S
 
 logger = logging.getLogger("kiwoom_rt.sim")
 _PROTOCOL_LOGGER = logging.getLogger("kiwoom_rt.sim.websocket")
+_PROTOCOL_LOGGER.setLevel(logging.INFO)  # frame-by-frame debug logs would print tokens
 T = TypeVar("T")
 
 WS_PATH = "/api/dostk/websocket"
@@ -165,6 +166,7 @@ class SimServer:
         self.events_sent = 0
         self.events_skipped = 0  # not generated because a client was not reading (backpressure)
         self._refuse_logins = 0
+        self._hold_logins = False
         self._conns: list[_Conn] = []
         self._history: list[_Conn] = []  # every connection ever, by index
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -336,6 +338,12 @@ class SimServer:
             self._refuse_logins += count
         self._call(run)
 
+    def hold_logins(self, hold: bool = True) -> None:
+        """Leave LOGINs unanswered (a server that accepts the socket but never logs anyone in)."""
+        def run() -> None:
+            self._hold_logins = hold
+        self._call(run)
+
     def add_token(self, token: str, appkey: str = DEFAULT_APPKEY) -> None:
         """Accept ``token`` for LOGIN from now on, as belonging to ``appkey``."""
         self._call(lambda: self.tokens.add(token, appkey))
@@ -501,6 +509,8 @@ class SimServer:
 
     def _on_login(self, conn: _Conn, message: dict[str, Any]) -> None:
         self.login_attempts += 1
+        if self._hold_logins:
+            return
         appkey = self.tokens.appkey_for(message.get("token"))
         if self._refuse_logins > 0:
             self._refuse_logins -= 1
