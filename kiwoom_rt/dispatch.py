@@ -1,9 +1,11 @@
 """Getting events and notices from the reading thread to the receivers.
 
 ``ThreadDispatch`` (the default) hands whole batches to a dispatch thread through a bounded
-queue, so a slow receiver never delays the reading thread (and so the PING echo). When more than
-``max_events`` wait, the oldest events are dropped, counted and announced by an ``on_overflow``
-notice; notices themselves are never dropped. ``InlineDispatch`` calls receivers on the reading
+queue, so a slow receiver never delays the reading thread (and so the PING echo). REAL frames
+cross raw (``FrameBatch``) and are decoded on the dispatch thread: the reading thread only reads,
+echoes PINGs and does the protocol's bookkeeping. When more than ``max_events`` frames or events
+wait, the oldest are dropped, counted (in events) and announced by an ``on_overflow`` notice;
+notices themselves are never dropped. ``InlineDispatch`` calls receivers on the reading
 thread: the lowest latency, but a slow receiver then delays everything, PING echoes included.
 """
 
@@ -16,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-__all__ = ["Dispatch", "InlineDispatch", "ThreadDispatch"]
+__all__ = ["Dispatch", "FrameBatch", "InlineDispatch", "ThreadDispatch", "count_entries"]
 
 logger = logging.getLogger("kiwoom_rt")
 
@@ -26,6 +28,30 @@ EventSink = Callable[[Sequence[Any]], None]
 NoticeSink = Callable[[str, dict[str, Any]], None]
 
 
+class FrameBatch:
+    """Raw REAL frames from one read, decoded later on the dispatch thread."""
+
+    __slots__ = ("frames", "received_at", "source")
+
+    def __init__(self, frames: list[bytes], received_at: float, source: Any) -> None:
+        self.frames = frames
+        self.received_at = received_at
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def count_entries(frames: Sequence[bytes]) -> int:
+    """Events in raw REAL frames, without decoding: every entry has exactly one "values" key
+    (a quote inside a JSON string is escaped, so these bytes cannot occur there)."""
+    return sum(max(1, frame.count(b'"values"')) for frame in frames)
+
+
+#: Decodes and delivers one FrameBatch (runs on the dispatching thread).
+FrameSink = Callable[[FrameBatch], None]
+
+
 class Dispatch(Protocol):
     """How a session hands its events and notices to receivers."""
 
@@ -33,6 +59,7 @@ class Dispatch(Protocol):
 
     def start(self) -> None: ...
     def put_events(self, events: Sequence[Any]) -> None: ...
+    def put_frames(self, batch: FrameBatch) -> None: ...
     def put_notice(self, name: str, kwargs: dict[str, Any]) -> None: ...
     def stop(self, timeout: float) -> None: ...
     @property
@@ -45,9 +72,10 @@ class Dispatch(Protocol):
 class InlineDispatch:
     """Receivers run on the reading thread, as soon as each chunk is parsed."""
 
-    def __init__(self, deliver_events: EventSink, deliver_notice: NoticeSink) -> None:
+    def __init__(self, deliver_events: EventSink, deliver_notice: NoticeSink, deliver_frames: FrameSink) -> None:
         self._deliver_events = deliver_events
         self._deliver_notice = deliver_notice
+        self._deliver_frames = deliver_frames
         self.dropped = 0
         self.stopped = False
 
@@ -57,6 +85,10 @@ class InlineDispatch:
     def put_events(self, events: Sequence[Any]) -> None:
         if not self.stopped:
             self._deliver_events(events)
+
+    def put_frames(self, batch: FrameBatch) -> None:
+        if not self.stopped:
+            self._deliver_frames(batch)
 
     def put_notice(self, name: str, kwargs: dict[str, Any]) -> None:
         self._deliver_notice(name, kwargs)
@@ -86,12 +118,13 @@ class _Overflow:
 class ThreadDispatch:
     """A dispatch thread fed through a bounded queue of batches, order preserved."""
 
-    def __init__(self, deliver_events: EventSink, deliver_notice: NoticeSink, *,
+    def __init__(self, deliver_events: EventSink, deliver_notice: NoticeSink, deliver_frames: FrameSink, *,
                  max_events: int = 100_000, name: str = "kiwoom-rt-dispatch") -> None:
         if max_events < 1:
             raise ValueError("max_events must be >= 1")
         self._deliver_events = deliver_events
         self._deliver_notice = deliver_notice
+        self._deliver_frames = deliver_frames
         self.max_events = max_events
         self.name = name
         self.dropped = 0  # events dropped by overflow
@@ -141,6 +174,10 @@ class ThreadDispatch:
         if wake:
             self._wake.put(None)
 
+    def put_frames(self, batch: FrameBatch) -> None:
+        """Raw REAL frames (depth counts frames; drops count the events they carried)."""
+        self.put_events(batch)  # type: ignore[arg-type]
+
     def put_notice(self, name: str, kwargs: dict[str, Any]) -> None:
         with self._lock:
             self._queue.append((name, kwargs))
@@ -157,17 +194,23 @@ class ThreadDispatch:
             if isinstance(entry, (tuple, _Overflow)):
                 kept.append(entry)
                 continue
-            if len(entry) <= count:
-                count -= len(entry)
-                self._depth -= len(entry)
-                self.dropped += len(entry)
-                self._note_overflow(len(entry))
+            size = len(entry)
+            if size <= count:
+                lost = count_entries(entry.frames) if isinstance(entry, FrameBatch) else size
+                count -= size
+                self._depth -= size
             else:
-                queue.appendleft(entry[count:])
+                if isinstance(entry, FrameBatch):
+                    lost = count_entries(entry.frames[:count])
+                    entry.frames = entry.frames[count:]
+                    queue.appendleft(entry)
+                else:
+                    lost = count
+                    queue.appendleft(entry[count:])
                 self._depth -= count
-                self.dropped += count
-                self._note_overflow(count)
                 count = 0
+            self.dropped += lost
+            self._note_overflow(lost)
         queue.extendleft(reversed(kept))
 
     def _note_overflow(self, count: int) -> None:
@@ -208,6 +251,8 @@ class ThreadDispatch:
                     if self._overflow is entry:
                         self._overflow = None
                 self._deliver_notice("on_overflow", {"dropped": entry.dropped})
+            elif isinstance(entry, FrameBatch):
+                self._deliver_frames(entry)
             else:
                 self._deliver_events(entry)
         except Exception:  # the sinks isolate receivers; this is a bug guard, never silent
@@ -219,6 +264,8 @@ class ThreadDispatch:
         for entry in self._queue:
             if isinstance(entry, tuple):
                 notices.append(entry)
+            elif isinstance(entry, FrameBatch):
+                self.discarded_at_stop += count_entries(entry.frames)
             elif not isinstance(entry, _Overflow):
                 self.discarded_at_stop += len(entry)
         self._queue.clear()

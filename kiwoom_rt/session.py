@@ -26,9 +26,9 @@ import blinker
 from . import protocol
 from .backoff import ReconnectPolicy
 from .connection import Connection, Outcome, is_loopback
-from .dispatch import InlineDispatch, ThreadDispatch
+from .dispatch import FrameBatch, InlineDispatch, ThreadDispatch
 from .errors import ConnectError, KiwoomError, LoginError, ProtocolError, ReceiverError, SessionClosedError
-from .messages import Ack, LoginReply, RealBatch, SystemNotice
+from .messages import Ack, LoginReply, Ping, RealBatch, SystemNotice
 from .redact import mask, register_secret, unregister_secret
 from .registrations import Registrations, Request, RequestPipeline, build_requests
 from .signals import SessionSignal
@@ -123,9 +123,12 @@ class RealtimeSession:
 
         self._dispatch: ThreadDispatch | InlineDispatch
         if inline:
-            self._dispatch = InlineDispatch(self._deliver_events, self._deliver_notice)
+            self._dispatch = InlineDispatch(self._deliver_events, self._deliver_notice, self._deliver_frames)
         else:
-            self._dispatch = ThreadDispatch(self._deliver_events, self._deliver_notice, max_events=queue_size)
+            self._dispatch = ThreadDispatch(self._deliver_events, self._deliver_notice, self._deliver_frames,
+                                            max_events=queue_size)
+        #: REAL frames are decoded on the dispatch thread (default mode) or the reading one (inline)
+        self.decode_on_dispatch = not inline
 
         self._registrations = Registrations()
         self._pipeline = RequestPipeline()
@@ -143,7 +146,8 @@ class RealtimeSession:
         # statistics (written by the I/O thread)
         self._frames_events: dict[str, int] = {}
         self._batches = 0
-        self._decode_errors = 0
+        self._decode_errors = 0  # counted on the reading thread
+        self._decode_errors_dispatch = 0  # counted on the dispatch thread
         self._pings_echoed = 0
         self._reconnects = 0
         self._connections = 0
@@ -347,7 +351,7 @@ class RealtimeSession:
             "real_frames": self._batches,
             "events": dict(self._frames_events),
             "events_total": sum(self._frames_events.values()),
-            "decode_errors": self._decode_errors,
+            "decode_errors": self._decode_errors + self._decode_errors_dispatch,
             "dropped": self._dispatch.dropped,
             "queue_depth": self._dispatch.depth,
             "pings_echoed": self._pings_echoed,
@@ -371,6 +375,22 @@ class RealtimeSession:
             if on_real.receivers:
                 on_real.deliver(event.item, event=event)
 
+    def _deliver_frames(self, batch: FrameBatch) -> None:
+        """Decode raw REAL frames and deliver their events (dispatch thread)."""
+        for payload in batch.frames:
+            try:
+                message = protocol.decode(payload, received_at=batch.received_at)
+            except ProtocolError as exc:
+                self._bad_input(exc)
+                continue
+            if type(message) is RealBatch:
+                self._count_batch(message)
+                for error in message.errors:
+                    self._bad_input(error)
+                self._deliver_events(message.events)
+            else:  # not REAL after all (a nested "trnm" key): protocol work, as the reader would
+                self._handle_message(batch.source, message)
+
     def _deliver_notice(self, name: str, kwargs: dict[str, Any]) -> None:
         sig: SessionSignal = getattr(self, name)
         if sig.receivers:
@@ -389,9 +409,26 @@ class RealtimeSession:
 
     def _bad_input(self, error: KiwoomError) -> None:
         """A frame or entry that could not be used: logged, counted, sent to on_error."""
-        self._decode_errors += 1
         logger.warning("%s", error)
-        self._notify("on_error", error=error)
+        if self._dispatch.is_dispatch_thread():
+            self._decode_errors_dispatch += 1
+            self._deliver_notice("on_error", {"error": error})  # in order with the events around it
+        else:
+            self._decode_errors += 1
+            self._notify("on_error", error=error)
+
+    def _handle_message(self, conn: Connection, message: Any) -> None:
+        """Protocol work for a decoded non-REAL message."""
+        if type(message) is LoginReply:
+            self._on_login_reply(conn, message)
+        elif type(message) is Ack:
+            self._on_ack(conn, message)
+        elif type(message) is SystemNotice:
+            self._on_system(conn, message)
+        elif type(message) is Ping:
+            conn.send(protocol.echo_ping(message))
+        else:
+            self._bad_input(ProtocolError(f"unknown message {getattr(message, 'trnm', message)!r}"))
 
     def _count_batch(self, batch: RealBatch) -> None:
         self._batches += 1

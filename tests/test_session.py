@@ -658,3 +658,52 @@ def test_token_never_appears_in_logs_or_reprs(make_session: Factory, caplog: Any
     assert "LOGIN" in logged  # the trace did log the LOGIN frame...
     assert secret not in logged  # ...with the token redacted
     assert all(secret not in text for text in texts)
+
+
+# --- frame shapes through both decoding paths -----------------------------------------------
+
+@pytest.mark.parametrize("inline", [False, True])
+def test_frame_spellings_and_key_orders_all_decode(inline: bool, sim: SimServer, make_session: Factory) -> None:
+    session = make_session(sim, inline=inline)
+    quotes, errors = Collector(), Collector()
+    session.on_0e.connect(quotes)
+    session.on_error.connect(errors)
+    session.start()
+    entry = quote_frame("005930")["data"][0]
+    sim.push('{"trnm":"REAL","data":[%s]}' % json.dumps(entry))  # compact
+    sim.push('{"trnm": "REAL", "data": [%s]}' % json.dumps(entry))  # spaced
+    sim.push('{"data": [%s], "trnm" : "REAL"}' % json.dumps(entry))  # data first, odd spacing
+    sim.push({"trnm": "REAL", "data": [entry, dict(entry, item="000660"), dict(entry, item="035720")]})
+    quotes.wait_for(6)
+    assert errors.calls == []
+    assert [e.item for e in quotes.events][-3:] == ["005930", "000660", "035720"]
+    assert session.stats()["events"]["0E"] == 6
+
+
+def test_nested_trnm_real_inside_another_message_is_still_protocol(
+        sim: SimServer, make_session: Factory) -> None:
+    session = make_session(sim)
+    system = Collector()
+    session.on_system.connect(system)
+    session.start()
+    sim.push('{"trnm":"SYSTEM","code":"X1","message":"m","detail":{"trnm":"REAL"}}')
+    system.wait_for(1)
+    assert system.kwargs("code") == ["X1"]
+
+
+def test_oversized_frame_is_refused_and_reported_then_events_flow(sim: SimServer, make_session: Factory) -> None:
+    from kiwoom_rt import FrameTooLargeError
+
+    session = make_session(sim, max_frame_bytes=64 * 1024)
+    quotes, errors = Collector(), Collector()
+    session.on_0e.connect(quotes)
+    session.on_error.connect(errors)
+    session.start()
+    sim.push('{"trnm":"REAL","data":[],"pad":"%s"}' % ("x" * 200_000))
+    sim.push(quote_frame("005930"))
+    quotes.wait_for(1)
+    errors.wait_for(1)
+    error = errors.kwargs("error")[0]
+    assert isinstance(error, FrameTooLargeError)
+    assert error.size > 200_000
+    assert session.connected
