@@ -670,9 +670,10 @@ def test_frame_spellings_and_key_orders_all_decode(inline: bool, sim: SimServer,
     session.on_error.connect(errors)
     session.start()
     entry = quote_frame("005930")["data"][0]
-    sim.push('{"trnm":"REAL","data":[%s]}' % json.dumps(entry))  # compact
-    sim.push('{"trnm": "REAL", "data": [%s]}' % json.dumps(entry))  # spaced
-    sim.push('{"data": [%s], "trnm" : "REAL"}' % json.dumps(entry))  # data first, odd spacing
+    body = json.dumps(entry)
+    sim.push('{"trnm":"REAL","data":[' + body + "]}")  # compact
+    sim.push('{"trnm": "REAL", "data": [' + body + "]}")  # spaced
+    sim.push('{"data": [' + body + '], "trnm" : "REAL"}')  # data first, odd spacing
     sim.push({"trnm": "REAL", "data": [entry, dict(entry, item="000660"), dict(entry, item="035720")]})
     quotes.wait_for(6)
     assert errors.calls == []
