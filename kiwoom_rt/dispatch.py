@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-__all__ = ["Dispatch", "FrameBatch", "InlineDispatch", "ThreadDispatch", "count_entries"]
+__all__ = ["BindableDispatch", "Dispatch", "FrameBatch", "InlineDispatch", "ThreadDispatch", "count_entries"]
 
 logger = logging.getLogger("kiwoom_rt")
 
@@ -56,6 +56,7 @@ class Dispatch(Protocol):
     """How a session hands its events and notices to receivers."""
 
     dropped: int
+    decodes_frames: bool
 
     def start(self) -> None: ...
     def put_events(self, events: Sequence[Any]) -> None: ...
@@ -69,8 +70,16 @@ class Dispatch(Protocol):
     def idle(self) -> bool: ...
 
 
+class BindableDispatch(Dispatch, Protocol):
+    """A dispatcher made before its session (``RealtimeSession(dispatcher=...)``)."""
+
+    def bind(self, deliver_events: EventSink, deliver_notice: NoticeSink, deliver_frames: FrameSink) -> None: ...
+
+
 class InlineDispatch:
     """Receivers run on the reading thread, as soon as each chunk is parsed."""
+
+    decodes_frames = False
 
     def __init__(self, deliver_events: EventSink, deliver_notice: NoticeSink, deliver_frames: FrameSink) -> None:
         self._deliver_events = deliver_events
@@ -117,6 +126,8 @@ class _Overflow:
 
 class ThreadDispatch:
     """A dispatch thread fed through a bounded queue of batches, order preserved."""
+
+    decodes_frames = True  # REAL frames cross raw and are decoded on the dispatch thread
 
     def __init__(self, deliver_events: EventSink, deliver_notice: NoticeSink, deliver_frames: FrameSink, *,
                  max_events: int = 100_000, name: str = "kiwoom-rt-dispatch") -> None:

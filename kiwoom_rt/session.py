@@ -26,7 +26,7 @@ import blinker
 from . import protocol
 from .backoff import ReconnectPolicy
 from .connection import Connection, Outcome, is_loopback
-from .dispatch import FrameBatch, InlineDispatch, ThreadDispatch
+from .dispatch import BindableDispatch, Dispatch, FrameBatch, InlineDispatch, ThreadDispatch
 from .errors import ConnectError, KiwoomError, LoginError, ProtocolError, ReceiverError, SessionClosedError
 from .messages import Ack, LoginReply, Ping, RealBatch, SystemNotice
 from .redact import mask, register_secret, unregister_secret
@@ -67,7 +67,8 @@ class RealtimeSession:
     ``reconnect_on_kicked=True`` reconnects after SYSTEM R10001 instead of giving up;
     ``max_frame_bytes`` refuses larger frames (reported through ``on_error``); ``ssl_context``
     overrides TLS settings (verification is on by default); ``allow_insecure=True`` permits a
-    plain ``ws://`` URL to a host other than loopback.
+    plain ``ws://`` URL to a host other than loopback; ``dispatcher`` delivers on another loop
+    (``kiwoom_rt.qt.QtDispatcher``, ``kiwoom_rt.tk.TkDispatcher``, ``QueueDispatcher``).
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class RealtimeSession:
         max_frame_bytes: int = 16 * 1024 * 1024,
         ssl_context: Any = None,
         allow_insecure: bool = False,
+        dispatcher: BindableDispatch | None = None,
         random_source: Callable[[], float] = random.random,
     ) -> None:
         if not (isinstance(token, str) and token.strip()) and not callable(token):
@@ -121,14 +123,19 @@ class RealtimeSession:
         for name in _LIFECYCLE_SIGNALS:
             setattr(self, name, self._make_signal(name))
 
-        self._dispatch: ThreadDispatch | InlineDispatch
-        if inline:
+        self._dispatch: Dispatch
+        if dispatcher is not None:
+            if inline:
+                raise ValueError("inline=True and a dispatcher exclude each other")
+            dispatcher.bind(self._deliver_events, self._deliver_notice, self._deliver_frames)
+            self._dispatch = dispatcher
+        elif inline:
             self._dispatch = InlineDispatch(self._deliver_events, self._deliver_notice, self._deliver_frames)
         else:
             self._dispatch = ThreadDispatch(self._deliver_events, self._deliver_notice, self._deliver_frames,
                                             max_events=queue_size)
-        #: REAL frames are decoded on the dispatch thread (default mode) or the reading one (inline)
-        self.decode_on_dispatch = not inline
+        #: REAL frames are decoded on the dispatch thread (default) or on the reading one (others)
+        self.decode_on_dispatch = self._dispatch.decodes_frames
 
         self._registrations = Registrations()
         self._pipeline = RequestPipeline()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 
@@ -12,6 +14,7 @@ import pytest
 for _name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
     os.environ.pop(_name, None)
 os.environ["no_proxy"] = os.environ["NO_PROXY"] = "127.0.0.1,localhost,::1"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # real Qt, no screen needed
 
 
 @pytest.fixture
@@ -34,3 +37,37 @@ def no_thread_leak() -> Iterator[None]:
             return
         deadline.wait(0.1)
     raise AssertionError(f"threads left running: {extra}")
+
+
+@pytest.fixture(scope="session")
+def x_display() -> Iterator[str]:
+    """A virtual X screen (Xvfb) for real Tk; started here, stopped at the end of the run."""
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        if os.environ.get("CI"):
+            pytest.fail("Xvfb is not installed (CI must install Debian's xvfb)")
+        pytest.skip("Xvfb is not installed: apt-get install xvfb to run the Tk tests")
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen([xvfb, "-displayfd", str(write_end), "-screen", "0", "1280x1024x24",
+                             "-nolisten", "tcp"], pass_fds=(write_end,), stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    number = b""
+    while not number.endswith(b"\n"):
+        chunk = os.read(read_end, 16)
+        if not chunk:
+            break
+        number += chunk
+    os.close(read_end)
+    if not number.strip():
+        proc.kill()
+        pytest.fail("Xvfb did not start")
+    previous = os.environ.get("DISPLAY")
+    display = f":{number.decode().strip()}"
+    os.environ["DISPLAY"] = display
+    yield display
+    proc.terminate()
+    proc.wait(10)
+    if previous is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = previous

@@ -373,3 +373,31 @@ def _mutations() -> st.SearchStrategy[Any]:
 @given(_mutations())
 def test_property_mutations_of_published_examples(frame: str | bytes) -> None:
     _decode_never_raises_anything_else(frame)
+
+
+@pytest.fixture
+def stdlib_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run with the standard library's json, as without the optional orjson."""
+    monkeypatch.setattr(protocol, "_loads", json.loads)
+    monkeypatch.setattr(protocol, "_DECODE_ERRORS", (ValueError, TypeError, RecursionError, MemoryError))
+
+
+@pytest.mark.usefixtures("stdlib_json")
+@pytest.mark.parametrize("frame", [
+    b"", b"\xff\xfe\x00", "not json", "[1,2]", '{"trnm":5}', "[" * 100_000 + "]" * 100_000,
+    '{"trnm":"REAL","data":"x"}'])
+def test_stdlib_json_path_raises_protocol_error(frame: str | bytes) -> None:
+    with pytest.raises(ProtocolError):
+        protocol.decode(frame)
+
+
+@pytest.mark.usefixtures("stdlib_json")
+def test_stdlib_json_path_decodes_the_example() -> None:
+    quote = protocol.decode(EXAMPLE_0E.encode()).events[0]  # type: ignore[union-attr]
+    assert quote.ask_total_change == 156
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(_mutations())
+def test_property_mutations_with_stdlib_json(stdlib_json: None, frame: str | bytes) -> None:
+    _decode_never_raises_anything_else(frame)

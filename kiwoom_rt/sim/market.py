@@ -133,7 +133,7 @@ class AfterHoursMarket:
         size = rng.choice((1, 5, 10, 50, 100, 500, 1_000, 5_000))
         change = size * rng.randint(1, 9)
         if roll < 0.65:
-            return -min(change, total)  # totals never go below zero
+            return -min(change, total // 2)  # a book thins out but never empties
         return change
 
     def other(self, type_code: str, item: str, moment: dt.datetime | dt.time) -> dict[str, str]:

@@ -82,8 +82,14 @@ class _Conn:
             if chunk:
                 self.writer.write(chunk)
 
+    @property
+    def writable(self) -> bool:
+        if self.writer.transport.is_closing():  # the peer went away; asyncio warns on every write
+            self.closed = True
+        return not self.closed and self.protocol.state is State.OPEN
+
     def send_text(self, text: str, *, log: bool = True) -> None:
-        if self.closed or self.protocol.state is not State.OPEN:
+        if not self.writable:
             return
         self.protocol.send_text(text.encode("utf-8"))
         if log:
@@ -91,7 +97,7 @@ class _Conn:
         self.flush()
 
     def send_binary(self, data: bytes) -> None:
-        if self.closed or self.protocol.state is not State.OPEN:
+        if not self.writable:
             return
         self.protocol.send_binary(data)
         self.flush()
@@ -595,7 +601,7 @@ class SimServer:
                 self._broadcast_notice(code, now)
             last_clock = now
             for conn in list(self._conns):
-                if conn.logged_in and not conn.closed and not conn.silent:
+                if conn.logged_in and not conn.silent and conn.writable:
                     self._stream(conn, elapsed, now)
 
     def _broadcast_notice(self, code: str, now: dt.datetime) -> None:

@@ -1,0 +1,42 @@
+"""What every example shares: where the feed comes from, and the command-line options for it.
+
+By default an example runs on the built-in simulator with no credentials. ``--mock`` and
+``--prod`` use Kiwoom's servers with the access token in ``KIWOOM_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import Iterator
+
+from kiwoom_rt import MOCK_URL, PRODUCTION_URL
+
+DEFAULT_ITEMS = ["005930", "000660", "035420", "035720", "005380", "051910", "006400", "000270"]
+
+
+def add_feed_arguments(parser: argparse.ArgumentParser, *, rate: float = 10.0,
+                       items: list[str] | None = None) -> None:
+    parser.add_argument("items", nargs="*", default=items if items is not None else DEFAULT_ITEMS,
+                        help="item codes (KRX 005930, NXT 005930_NX, SOR 005930_AL)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--mock", action="store_true", help="Kiwoom's mock server (token in KIWOOM_TOKEN)")
+    where.add_argument("--prod", action="store_true", help="Kiwoom's production server (token in KIWOOM_TOKEN)")
+    parser.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")
+    parser.add_argument("--rate", type=float, default=rate, help="simulator: events per second")
+
+
+@contextlib.contextmanager
+def feed(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
+    """Yield (url, token): Kiwoom's with the token from the environment, or the simulator's."""
+    if args.mock or args.prod:
+        token = os.environ.get("KIWOOM_TOKEN", "").strip()
+        if not token:
+            raise SystemExit("set KIWOOM_TOKEN to your access token for --mock/--prod")
+        yield (MOCK_URL if args.mock else PRODUCTION_URL), token
+        return
+    from kiwoom_rt.sim import DEFAULT_TOKEN, SimServer
+
+    with SimServer(rate=args.rate) as sim:
+        yield sim.url, DEFAULT_TOKEN
