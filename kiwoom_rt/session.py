@@ -26,12 +26,12 @@ import blinker
 from . import protocol
 from .backoff import ReconnectPolicy
 from .connection import Connection, Outcome, is_loopback
-from .dispatch import BindableDispatch, Dispatch, FrameBatch, InlineDispatch, ThreadDispatch
-from .errors import ConnectError, KiwoomError, LoginError, ProtocolError, ReceiverError, SessionClosedError
-from .messages import Ack, LoginReply, Ping, RealBatch, SystemNotice
+from .dispatch import BindableDispatch
+from .errors import ConnectError, KiwoomError, LoginError, ProtocolError, SessionClosedError
+from .hub import SignalHub
+from .messages import Ack, LoginReply, Ping, SystemNotice
 from .redact import mask, register_secret, unregister_secret
 from .registrations import Registrations, Request, RequestPipeline, build_requests
-from .signals import SessionSignal
 from .subscription import PendingRequest, Subscription
 
 __all__ = ["MOCK_URL", "PRODUCTION_URL", "RealtimeSession"]
@@ -43,11 +43,8 @@ MOCK_URL = "wss://mockapi.kiwoom.com:10000/api/dostk/websocket"
 
 TokenSource = str | Callable[[], str]
 
-_LIFECYCLE_SIGNALS = ("on_connected", "on_login", "on_disconnected", "on_reconnecting", "on_gave_up",
-                      "on_system", "on_error", "on_overflow")
 
-
-class RealtimeSession:
+class RealtimeSession(SignalHub):
     """A self-healing subscription to Kiwoom's realtime WebSocket feed.
 
     ``token`` is the access token, or a zero-argument callable returning one; a callable is
@@ -115,27 +112,7 @@ class RealtimeSession:
         self.ssl_context = ssl_context
         self._random = random_source
 
-        self._lock = threading.RLock()
-        # signals: per session, never blinker's process-wide named ones
-        self._type_signals: dict[str, SessionSignal] = {}
-        self.on_real = self._make_signal("on_real")
-        self.on_0e = self.signal("0E")
-        for name in _LIFECYCLE_SIGNALS:
-            setattr(self, name, self._make_signal(name))
-
-        self._dispatch: Dispatch
-        if dispatcher is not None:
-            if inline:
-                raise ValueError("inline=True and a dispatcher exclude each other")
-            dispatcher.bind(self._deliver_events, self._deliver_notice, self._deliver_frames)
-            self._dispatch = dispatcher
-        elif inline:
-            self._dispatch = InlineDispatch(self._deliver_events, self._deliver_notice, self._deliver_frames)
-        else:
-            self._dispatch = ThreadDispatch(self._deliver_events, self._deliver_notice, self._deliver_frames,
-                                            max_events=queue_size)
-        #: REAL frames are decoded on the dispatch thread (default) or on the reading one (others)
-        self.decode_on_dispatch = self._dispatch.decodes_frames
+        super().__init__(inline=inline, queue_size=queue_size, dispatcher=dispatcher)
 
         self._registrations = Registrations()
         self._pipeline = RequestPipeline()
@@ -151,47 +128,10 @@ class RealtimeSession:
         self._secrets: set[str] = set()
         self.gave_up_error: KiwoomError | None = None
         # statistics (written by the I/O thread)
-        self._frames_events: dict[str, int] = {}
-        self._batches = 0
-        self._decode_errors = 0  # counted on the reading thread
-        self._decode_errors_dispatch = 0  # counted on the dispatch thread
         self._pings_echoed = 0
         self._reconnects = 0
         self._connections = 0
         self._logins = 0
-
-    # --- signals ----------------------------------------------------------------------------
-
-    on_real: SessionSignal
-    on_0e: SessionSignal
-    on_connected: SessionSignal
-    on_login: SessionSignal
-    on_disconnected: SessionSignal
-    on_reconnecting: SessionSignal
-    on_gave_up: SessionSignal
-    on_system: SessionSignal
-    on_error: SessionSignal
-    on_overflow: SessionSignal
-
-    def _make_signal(self, name: str) -> SessionSignal:
-        sig = SessionSignal(name)
-        sig.report_error = self._receiver_failed
-        return sig
-
-    def signal(self, type_code: str) -> SessionSignal:
-        """The data signal of one realtime type (case-sensitive: ``"0G"`` is not ``"0g"``).
-
-        Receivers are called as ``receiver(item, event=...)``; connect with ``sender=item`` to
-        hear one item only.
-        """
-        sig = self._type_signals.get(type_code)
-        if sig is None:
-            protocol.check_types([type_code])
-            with self._lock:
-                sig = self._type_signals.get(type_code)
-                if sig is None:
-                    sig = self._type_signals[type_code] = self._make_signal(f"signal({type_code!r})")
-        return sig
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -355,12 +295,7 @@ class RealtimeSession:
         return {
             "state": self._state,
             "frames": conn.reader.frames_read if conn is not None else 0,
-            "real_frames": self._batches,
-            "events": dict(self._frames_events),
-            "events_total": sum(self._frames_events.values()),
-            "decode_errors": self._decode_errors + self._decode_errors_dispatch,
-            "dropped": self._dispatch.dropped,
-            "queue_depth": self._dispatch.depth,
+            **self._delivery_stats(),
             "pings_echoed": self._pings_echoed,
             "connections": self._connections,
             "logins": self._logins,
@@ -369,60 +304,6 @@ class RealtimeSession:
             "last_frame_time": None if last is None else time.time() - (time.monotonic() - last),
             "pending_requests": self._pipeline.pending,
         }
-
-    # --- delivery (dispatch thread, or I/O thread when inline) ------------------------------
-
-    def _deliver_events(self, events: Sequence[Any]) -> None:
-        type_signals = self._type_signals
-        on_real = self.on_real
-        for event in events:
-            sig = type_signals.get(event.type)
-            if sig is not None and sig.receivers:
-                sig.deliver(event.item, event=event)
-            if on_real.receivers:
-                on_real.deliver(event.item, event=event)
-
-    def _deliver_frames(self, batch: FrameBatch) -> None:
-        """Decode raw REAL frames and deliver their events (dispatch thread)."""
-        for payload in batch.frames:
-            try:
-                message = protocol.decode(payload, received_at=batch.received_at)
-            except ProtocolError as exc:
-                self._bad_input(exc)
-                continue
-            if type(message) is RealBatch:
-                self._count_batch(message)
-                for error in message.errors:
-                    self._bad_input(error)
-                self._deliver_events(message.events)
-            else:  # not REAL after all (a nested "trnm" key): protocol work, as the reader would
-                self._handle_message(batch.source, message)
-
-    def _deliver_notice(self, name: str, kwargs: dict[str, Any]) -> None:
-        sig: SessionSignal = getattr(self, name)
-        if sig.receivers:
-            sig.deliver(self, **kwargs)
-
-    def _notify(self, name: str, **kwargs: Any) -> None:
-        self._dispatch.put_notice(name, kwargs)
-
-    def _receiver_failed(self, sig: SessionSignal, receiver: Any, error: BaseException) -> None:
-        logger.error("receiver %r of %s raised", receiver, sig.name, exc_info=error)
-        if sig is self.on_error:
-            return  # never loop: an on_error receiver that raises is only logged
-        wrapped = ReceiverError(sig.name, receiver, error)
-        wrapped.__cause__ = error
-        self.on_error.deliver(self, error=wrapped)
-
-    def _bad_input(self, error: KiwoomError) -> None:
-        """A frame or entry that could not be used: logged, counted, sent to on_error."""
-        logger.warning("%s", error)
-        if self._dispatch.is_dispatch_thread():
-            self._decode_errors_dispatch += 1
-            self._deliver_notice("on_error", {"error": error})  # in order with the events around it
-        else:
-            self._decode_errors += 1
-            self._notify("on_error", error=error)
 
     def _handle_message(self, conn: Connection, message: Any) -> None:
         """Protocol work for a decoded non-REAL message."""
@@ -436,12 +317,6 @@ class RealtimeSession:
             conn.send(protocol.echo_ping(message))
         else:
             self._bad_input(ProtocolError(f"unknown message {getattr(message, 'trnm', message)!r}"))
-
-    def _count_batch(self, batch: RealBatch) -> None:
-        self._batches += 1
-        counts = self._frames_events
-        for event in batch.events:
-            counts[event.type] = counts.get(event.type, 0) + 1
 
     # --- protocol events (I/O thread) -------------------------------------------------------
 
