@@ -11,6 +11,7 @@ Public API::
 from ._version import __version__
 from .backoff import ReconnectPolicy
 from .errors import (
+    AuthError,
     ConnectError,
     DecodeError,
     FrameTooLargeError,
@@ -18,6 +19,7 @@ from .errors import (
     LoginError,
     ProtocolError,
     ReceiverError,
+    RecordingError,
     SessionClosedError,
     SubscribeError,
 )
@@ -30,6 +32,7 @@ __all__ = [
     "MOCK_URL",
     "PRODUCTION_URL",
     "AfterHoursQuote",
+    "AuthError",
     "ConnectError",
     "DecodeError",
     "FrameTooLargeError",
@@ -42,6 +45,7 @@ __all__ = [
     "RealtimeSession",
     "ReceiverError",
     "ReconnectPolicy",
+    "RecordingError",
     "SessionClosedError",
     "SubscribeError",
     "Subscription",

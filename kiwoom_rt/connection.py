@@ -238,6 +238,12 @@ class Connection:
         if received_at is None:
             received_at = self._chunk_time = time.time()
         session = self.session
+        if session.frame_hook is not None:
+            try:
+                session.frame_hook(payload, received_at)
+            except Exception as exc:
+                logger.exception("frame_hook raised")
+                session._notify("on_error", error=exc)
         if opcode != OP_TEXT:
             session._bad_input(ProtocolError("binary frame received (Kiwoom sends text)", payload))
             return

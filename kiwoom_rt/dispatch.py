@@ -147,6 +147,7 @@ class ThreadDispatch:
         self._lock = threading.Lock()
         self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._sleeping = False
+        self._room = threading.Event()  # set whenever the dispatch thread empties the queue
         self._overflow: _Overflow | None = None
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -184,6 +185,16 @@ class ThreadDispatch:
             wake, self._sleeping = self._sleeping, False
         if wake:
             self._wake.put(None)
+
+    def wait_for_room(self, timeout: float | None = None) -> bool:
+        """Block while the queue is more than half full (for sources that can wait, e.g. a file)."""
+        while self._depth > self.max_events // 2 and not self._stopping:
+            self._room.clear()
+            if self._depth <= self.max_events // 2:
+                break
+            if not self._room.wait(timeout):
+                return False
+        return True
 
     def put_frames(self, batch: FrameBatch) -> None:
         """Raw REAL frames (depth counts frames; drops count the events they carried)."""
@@ -238,6 +249,7 @@ class ThreadDispatch:
                     return
                 batch, self._queue = self._queue, deque()
                 self._depth = 0
+                self._room.set()
                 if not batch:
                     self._sleeping = True
             if not batch:

@@ -63,6 +63,19 @@ class LoginError(KiwoomError):
         super().__init__(f"login refused (return_code={return_code}): {return_msg}")
 
 
+class AuthError(KiwoomError):
+    """Kiwoom refused to issue or revoke a token (bad app key or secret, rate limit, ...)."""
+
+    def __init__(self, return_code: int | None, return_msg: str) -> None:
+        self.return_code = return_code
+        self.return_msg = return_msg
+        super().__init__(f"token request refused (return_code={return_code}): {return_msg}")
+
+
+class RecordingError(KiwoomError):
+    """A recording file cannot be read (missing, not a kiwoom-rt recording, corrupt)."""
+
+
 class ConnectError(KiwoomError):
     """The WebSocket connection could not be opened or was lost before login."""
 

@@ -27,6 +27,9 @@ __all__ = [
     "AUTH_RETRY_CODES",
     "KNOWN_TYPES",
     "auth_failure_code",
+    "check_grp_no",
+    "check_items",
+    "check_types",
     "decode",
     "echo_ping",
     "login",
@@ -41,7 +44,9 @@ KNOWN_TYPES: Final = frozenset(TYPE_NAMES)
 AUTH_RETRY_CODES: Final = frozenset({8005, 8031, 8103})
 
 _TYPE_CODE = re.compile(r"[0-9A-Za-z]{2}\Z")
-_MAX_ITEM_CHARS = 32
+#: An item code: KRX "005930", NXT "005930_NX", SOR "005930_AL", sector "001"; "" for account
+#: and market-wide types (00, 04, 0s).
+_ITEM_CODE = re.compile(r"(?:[0-9A-Za-z]{1,12}(?:_NX|_AL)?)?\Z")
 
 try:  # optional accelerator: same results, roughly half the parse time
     import orjson as _orjson
@@ -70,15 +75,16 @@ def login(token: str) -> str:
     return _dumps({"trnm": "LOGIN", "token": token})
 
 
-def _check_items(items: Iterable[str] | str) -> list[str]:
+def check_items(items: Iterable[str] | str) -> list[str]:
+    """Validate item codes; a single string is one item. Raises ValueError or TypeError."""
     if isinstance(items, str):  # reg("005930", ...) means one item, not six
         items = [items]
     result = list(items)
     for item in result:
         if not isinstance(item, str):
             raise TypeError(f"item codes must be strings, got {item!r}")
-        if len(item) > _MAX_ITEM_CHARS or item != item.strip():
-            raise ValueError(f"malformed item code {item!r}")
+        if not _ITEM_CODE.match(item):
+            raise ValueError(f"malformed item code {item!r} (expected e.g. 005930, 005930_NX or 005930_AL)")
     if not result:
         raise ValueError("at least one item is needed (use [''] for account and market types)")
     return result
@@ -112,7 +118,7 @@ def reg(
         "trnm": "REG",
         "grp_no": check_grp_no(grp_no),
         "refresh": "1" if refresh else "0",
-        "data": [{"item": _check_items(items), "type": check_types(types)}],
+        "data": [{"item": check_items(items), "type": check_types(types)}],
     })
 
 
@@ -121,7 +127,7 @@ def remove(items: Iterable[str] | str, types: Iterable[str] | str, grp_no: str =
     return _dumps({
         "trnm": "REMOVE",
         "grp_no": check_grp_no(grp_no),
-        "data": [{"item": _check_items(items), "type": check_types(types)}],
+        "data": [{"item": check_items(items), "type": check_types(types)}],
     })
 
 

@@ -47,6 +47,7 @@ class QueueDispatcher:
         self._latest: dict[tuple[str, str], Any] = {}
         self._depth = 0
         self._stopped = False
+        self._room = threading.Event()  # set by every drain()
         self._drain_thread: threading.Thread | None = None
         self._deliver_events: EventSink | None = None
         self._deliver_notice: NoticeSink | None = None
@@ -150,6 +151,16 @@ class QueueDispatcher:
             kept.append(("on_overflow", {"dropped": lost}))
         self._entries.extendleft(reversed(kept))
 
+    def wait_for_room(self, timeout: float | None = None) -> bool:
+        """Block while more than half of ``max_events`` wait (for sources that can wait)."""
+        while self._depth > self.max_events // 2 and not self._stopped:
+            self._room.clear()
+            if self._depth <= self.max_events // 2:
+                break
+            if not self._room.wait(timeout):
+                return False
+        return True
+
     def _wake(self) -> None:
         """Called (outside the lock, on a session thread) when the queue stops being empty."""
 
@@ -168,6 +179,7 @@ class QueueDispatcher:
             entries, self._entries = self._entries, deque()
             latest, self._latest = self._latest, {}
             self._depth = 0
+        self._room.set()
         self._drain_thread = threading.current_thread()
         delivered = 0
         for entry in entries:

@@ -65,7 +65,9 @@ class RealtimeSession(SignalHub):
     ``max_frame_bytes`` refuses larger frames (reported through ``on_error``); ``ssl_context``
     overrides TLS settings (verification is on by default); ``allow_insecure=True`` permits a
     plain ``ws://`` URL to a host other than loopback; ``dispatcher`` delivers on another loop
-    (``kiwoom_rt.qt.QtDispatcher``, ``kiwoom_rt.tk.TkDispatcher``, ``QueueDispatcher``).
+    (``kiwoom_rt.qt.QtDispatcher``, ``kiwoom_rt.tk.TkDispatcher``, ``QueueDispatcher``);
+    ``frame_hook(frame, received_at)`` sees every text frame as received, on the reading thread
+    (``kiwoom_rt.recording.Recorder`` uses it).
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class RealtimeSession(SignalHub):
         ssl_context: Any = None,
         allow_insecure: bool = False,
         dispatcher: BindableDispatch | None = None,
+        frame_hook: Callable[[bytes, float], None] | None = None,
         random_source: Callable[[], float] = random.random,
     ) -> None:
         if not (isinstance(token, str) and token.strip()) and not callable(token):
@@ -110,6 +113,8 @@ class RealtimeSession(SignalHub):
         self.reconnect_on_kicked = reconnect_on_kicked
         self.max_frame_bytes = max_frame_bytes
         self.ssl_context = ssl_context
+        #: called on the reading thread with (frame, receive time) for every text frame; keep it quick
+        self.frame_hook = frame_hook
         self._random = random_source
 
         super().__init__(inline=inline, queue_size=queue_size, dispatcher=dispatcher)
@@ -252,7 +257,7 @@ class RealtimeSession(SignalHub):
 
     def _check_request(self, items: Iterable[str] | str, types: Iterable[str] | str,
                        grp_no: str) -> tuple[list[str], list[str]]:
-        item_list = protocol._check_items(items)
+        item_list = protocol.check_items(items)
         type_list = protocol.check_types(types)
         unknown = [t for t in type_list if t not in protocol.KNOWN_TYPES]
         if unknown:

@@ -13,6 +13,12 @@ from .server import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN, SimServer
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kiwoom_rt.sim", description=__doc__)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The simulator's options (shared with ``kiwoom-rt sim``)."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--rate", type=float, default=10.0, help="events/s per connection")
@@ -20,11 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ping-interval", type=float, default=10.0)
     parser.add_argument("--speed", type=float, default=1.0, help="simulated clock speed")
     parser.add_argument("--seed", type=int, default=0)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return serve(build_parser().parse_args(argv))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C or SIGTERM."""
     server = SimServer(args.host, args.port, rate=args.rate, batch=args.batch, seed=args.seed,
                        ping_interval=args.ping_interval, clock=SimClock(speed=args.speed))
     try:

@@ -32,7 +32,7 @@ __all__ = ["DEFAULT_APPKEY", "DEFAULT_SECRETKEY", "DEFAULT_TOKEN", "WS_PATH", "S
 
 logger = logging.getLogger("kiwoom_rt.sim")
 _PROTOCOL_LOGGER = logging.getLogger("kiwoom_rt.sim.websocket")
-_PROTOCOL_LOGGER.setLevel(logging.INFO)  # frame-by-frame debug logs would print tokens
+_PROTOCOL_LOGGER.setLevel(logging.WARNING)  # no per-connection chatter; debug logs would print tokens
 T = TypeVar("T")
 
 WS_PATH = "/api/dostk/websocket"

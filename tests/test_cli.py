@@ -1,0 +1,222 @@
+"""The kiwoom-rt command line, run as a subprocess against the simulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kiwoom_rt.recording import ReplaySession, read_recording
+from kiwoom_rt.sim import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN, SimClock, SimServer
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith("KIWOOM_")}
+BASE_ENV.update(PYTHONUNBUFFERED="1", NO_PROXY="127.0.0.1,localhost")
+QUOTE = ('{"trnm":"REAL","data":[{"type":"0E","item":"005930","values":'
+         '{"21":"160000","131":"1","132":"0","135":"2","136":"0"}}]}')
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kiwoom_rt", *args], cwd=ROOT, env={**BASE_ENV, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.fixture
+def live_sim() -> Iterator[SimServer]:
+    with SimServer(rate=50, clock=SimClock(speed=0)) as sim:
+        yield sim
+
+
+def test_demo_prints_plain_lines_when_not_a_terminal() -> None:
+    result = run("demo", "--duration", "1.5")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if " ask " in line]
+    assert len(lines) >= 10
+    assert "\x1b[" not in result.stdout  # no escape codes in a pipe
+
+
+def test_demo_board_draws_a_table() -> None:
+    result = run("demo", "--duration", "1.0", "--board")
+    assert result.returncode == 0, result.stderr
+    assert "ask total" in result.stdout
+    assert "005930" in result.stdout
+
+
+def test_watch_prints_lines_and_json(live_sim: SimServer) -> None:
+    env = {"KIWOOM_TOKEN": DEFAULT_TOKEN}
+    text = run("watch", "005930", "000660_NX", "--url", live_sim.url, "--duration", "1.5", env=env)
+    assert text.returncode == 0, text.stderr
+    assert any("000660 NXT" in line for line in text.stdout.splitlines())
+    as_json = run("watch", "005930", "--url", live_sim.url, "--duration", "1.5", "--json", env=env)
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert records
+    assert {r["type"] for r in records} == {"0E"}
+    assert all(isinstance(r["ask_total"], int) for r in records)
+
+
+def test_watch_other_types_with_appkey_credentials(live_sim: SimServer) -> None:
+    env = {"KIWOOM_APPKEY": DEFAULT_APPKEY, "KIWOOM_SECRETKEY": DEFAULT_SECRETKEY}
+    result = run("watch", "005930", "--type", "0B", "--url", live_sim.url, "--duration", "1.5", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records
+    assert records[0]["type"] == "0B"
+    assert records[0]["values"]["10"] == "-20800"
+
+
+def test_record_then_replay_reproduces_the_same_events(live_sim: SimServer, tmp_path: Path) -> None:
+    out = tmp_path / "session.jsonl.gz"
+    env = {"KIWOOM_TOKEN": DEFAULT_TOKEN}
+    recorded = run("record", str(out), "005930", "000660", "--url", live_sim.url, "--duration", "1.5", env=env)
+    assert recorded.returncode == 0, recorded.stderr
+    frames = list(read_recording(out))
+    assert any(b'"REAL"' in frame for _, frame in frames)
+    replayed = run("replay", str(out), "--max", "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    events = [json.loads(line) for line in replayed.stdout.splitlines()]
+    expected = []
+    for received_at, frame in frames:
+        message = json.loads(frame)
+        if message.get("trnm") == "REAL":
+            expected += [(e["item"], e["values"]["131"], received_at) for e in message["data"]]
+    assert [(e["item"], e["values"]["131"], e["received_at"]) for e in events] == expected
+
+
+def test_in_process_record_and_replay_round_trip(live_sim: SimServer, tmp_path: Path) -> None:
+    from kiwoom_rt import RealtimeSession
+    from kiwoom_rt.recording import Recorder
+
+    from .helpers import Collector
+
+    path = tmp_path / "r.jsonl"
+    live, replayed = Collector(), Collector()
+    with Recorder(path) as recorder:
+        session = RealtimeSession(DEFAULT_TOKEN, url=live_sim.url, frame_hook=recorder)
+        session.on_real.connect(live)
+        session.start()
+        session.subscribe(["005930", "000660"], ["0E", "0B"]).wait(5)
+        live.wait_for(40)
+        session.close()
+    replay = ReplaySession(path, speed=None)
+    replay.on_real.connect(replayed)
+    with replay:
+        assert replay.wait(10)
+    replay.close()
+    key = [(e.type, e.item, dict(e.values), e.received_at) for e in live.events]
+    assert [(e.type, e.item, dict(e.values), e.received_at) for e in replayed.events] == key
+
+
+def test_replay_keeps_recorded_timing(tmp_path: Path) -> None:
+    path = tmp_path / "timed.jsonl"
+    lines = ['{"kiwoom_rt_recording": 1}'] + [json.dumps({"t": 1000.0 + i * 0.2, "frame": QUOTE}) for i in range(6)]
+    path.write_text("\n".join(lines) + "\n")
+    import time
+
+    replay = ReplaySession(path, speed=1.0)
+    started = time.monotonic()
+    replay.start()
+    assert replay.wait(10)
+    replay.close()
+    assert 0.9 < time.monotonic() - started < 3.0  # 1 s of recorded time
+
+
+def test_token_issue_and_revoke(live_sim: SimServer) -> None:
+    env = {"KIWOOM_APPKEY": DEFAULT_APPKEY, "KIWOOM_SECRETKEY": DEFAULT_SECRETKEY}
+    issued = run("token", "issue", "--base-url", live_sim.rest_url, "--json", env=env)
+    assert issued.returncode == 0, issued.stderr
+    token = json.loads(issued.stdout)["token"]
+    revoked = run("token", "revoke", token, "--base-url", live_sim.rest_url, env=env)
+    assert revoked.returncode == 0, revoked.stderr
+    refused = run("watch", "005930", "--url", live_sim.url, "--duration", "1", env={"KIWOOM_TOKEN": token})
+    assert_one_line_error(refused, "login refused", "805004")
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["watch", "005930", "--type", "ZZ", "--mock"], "unknown realtime type 'ZZ'"),
+    (["watch", "00 5930", "--mock"], "malformed item code"),
+    (["watch", "005930", "--mock"], "missing credentials"),
+    (["watch", "005930"], "--mock, --prod or --url"),
+    (["replay", "/nonexistent/recording.jsonl"], "cannot read"),
+    (["token", "issue", "--mock"], "missing credentials"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_wrong_input_gives_one_clear_line(args: list[str], needle: str) -> None:
+    assert_one_line_error(run(*args), needle)
+
+
+def test_unreachable_server_gives_one_clear_line() -> None:
+    result = run("watch", "005930", "--url", "ws://127.0.0.1:9/api/dostk/websocket", env={"KIWOOM_TOKEN": "x" * 20})
+    assert_one_line_error(result, "cannot connect")
+
+
+def test_unreadable_recording_gives_one_clear_line(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.jsonl.gz"
+    junk.write_bytes(b"this is not gzip")
+    assert_one_line_error(run("replay", str(junk)), "not a kiwoom-rt recording")
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text('{"kiwoom_rt_recording": 1}\n{"t": "x"}\n')
+    assert_one_line_error(run("replay", str(plain)), "line 2")
+
+
+@pytest.mark.parametrize("command", ["demo", "watch", "record", "sim"])
+def test_ctrl_c_exits_cleanly(command: str, live_sim: SimServer, tmp_path: Path) -> None:
+    args = {
+        "demo": ["demo"],
+        "watch": ["watch", "005930", "--url", live_sim.url],
+        "record": ["record", str(tmp_path / "r.jsonl"), "005930", "--url", live_sim.url],
+        "sim": ["sim", "--port", "0"],
+    }[command]
+    proc = subprocess.Popen([sys.executable, "-m", "kiwoom_rt", *args], cwd=ROOT,
+                            env={**BASE_ENV, "KIWOOM_TOKEN": DEFAULT_TOKEN},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        if command == "record":
+            assert proc.stderr is not None
+            assert "recording" in proc.stderr.readline()
+        else:
+            assert proc.stdout.readline()  # running
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_replay_waits_instead_of_dropping_when_receivers_are_slow(tmp_path: Path) -> None:
+    path = tmp_path / "many.jsonl"
+    lines = ['{"kiwoom_rt_recording": 1}'] + [json.dumps({"t": 1000.0 + i, "frame": QUOTE}) for i in range(3000)]
+    path.write_text("\n".join(lines) + "\n")
+    count = [0]
+    replay = ReplaySession(path, speed=None, queue_size=50)
+
+    def slow(item: str, event: object) -> None:
+        count[0] += 1
+        if count[0] % 100 == 0:
+            threading.Event().wait(0.001)
+
+    replay.on_0e.connect(slow)
+    replay.start()
+    assert replay.wait(30)
+    replay.close()
+    assert count[0] == 3000
+    assert replay.stats()["dropped"] == 0
