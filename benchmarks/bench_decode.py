@@ -32,7 +32,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     raw = FRAME.encode()
-    parser_name = getattr(protocol._loads, "__module__", "json") or "json"
+    from kiwoom_rt import _json
+
+    parser_name = _json.PARSER
 
     def run() -> None:
         protocol.decode(raw, received_at=1.0)

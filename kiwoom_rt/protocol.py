@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any, Final
 
+from . import _json
 from .errors import DecodeError, ProtocolError
 from .events import AfterHoursQuote, RealEvent, fast_constructor, split_item
 from .fids import TYPE_NAMES
@@ -48,16 +49,8 @@ _TYPE_CODE = re.compile(r"[0-9A-Za-z]{2}\Z")
 #: and market-wide types (00, 04, 0s).
 _ITEM_CODE = re.compile(r"(?:[0-9A-Za-z]{1,12}(?:_NX|_AL)?)?\Z")
 
-try:  # optional accelerator: same results, roughly half the parse time
-    import orjson as _orjson
-
-    _loads: Any = _orjson.loads
-    _DECODE_ERRORS: tuple[type[BaseException], ...] = (
-        _orjson.JSONDecodeError, ValueError, TypeError, RecursionError, MemoryError,
-    )
-except ImportError:  # pragma: no cover - depends on the environment
-    _loads = json.loads
-    _DECODE_ERRORS = (ValueError, TypeError, RecursionError, MemoryError)
+_loads: Any = _json.loads  # orjson when a safe version is installed (see kiwoom_rt._json)
+_DECODE_ERRORS: tuple[type[BaseException], ...] = _json.DECODE_ERRORS
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
-from . import protocol
+from . import _json, protocol
 from .dispatch import BindableDispatch
 from .errors import ProtocolError, RecordingError, SessionClosedError
 from .hub import SignalHub
@@ -41,12 +41,7 @@ logger = logging.getLogger("kiwoom_rt")
 FORMAT_VERSION = 1
 _FINISHED = "_replay_finished"  # an internal notice, not a signal
 
-try:
-    import orjson as _orjson
-
-    _loads: Any = _orjson.loads
-except ImportError:  # pragma: no cover - depends on the environment
-    _loads = json.loads
+_loads = _json.loads
 
 
 def _open_text(path: Path, mode: str) -> IO[str]:

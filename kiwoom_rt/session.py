@@ -84,7 +84,7 @@ class RealtimeSession(SignalHub):
         ack_timeout: float = 10.0,
         connect_timeout: float = 10.0,
         reconnect_on_kicked: bool = False,
-        max_frame_bytes: int = 16 * 1024 * 1024,
+        max_frame_bytes: int = 4 * 1024 * 1024,
         ssl_context: Any = None,
         allow_insecure: bool = False,
         dispatcher: BindableDispatch | None = None,

@@ -58,7 +58,7 @@ class ChunkedFrameReader:
     """
 
     def __init__(self, handler: FrameHandler, *, bufsize: int = 256 * 1024,
-                 max_frame_bytes: int = 16 * 1024 * 1024) -> None:
+                 max_frame_bytes: int = 4 * 1024 * 1024) -> None:
         self.handler = handler
         self.bufsize = bufsize
         self.max_frame_bytes = max_frame_bytes

@@ -401,3 +401,27 @@ def test_stdlib_json_path_decodes_the_example() -> None:
 @given(_mutations())
 def test_property_mutations_with_stdlib_json(stdlib_json: None, frame: str | bytes) -> None:
     _decode_never_raises_anything_else(frame)
+
+
+def test_old_orjson_without_a_depth_limit_is_not_used() -> None:
+    from kiwoom_rt import _json
+
+    assert _json._version("3.8.3") < _json.SAFE_ORJSON <= _json._version("3.9.15") <= _json._version("3.13.0")
+    assert _json._version("3.10.0rc1") >= _json.SAFE_ORJSON
+
+
+def test_deep_nesting_is_a_protocol_error_on_a_worker_thread() -> None:
+    import threading
+
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            protocol.decode("[" * 300_000 + "]" * 300_000)
+        except ProtocolError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(30)
+    assert len(outcome) == 1

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -96,6 +97,13 @@ class _Conn:
             self.sent_log.append((time.time(), text))
         self.flush()
 
+    def send_text_bytes(self, data: bytes) -> None:
+        """A text frame with exactly these bytes (invalid UTF-8 included, for tests)."""
+        if not self.writable:
+            return
+        self.protocol.send_text(data)
+        self.flush()
+
     def send_binary(self, data: bytes) -> None:
         if not self.writable:
             return
@@ -146,6 +154,7 @@ class SimServer:
         max_items_per_reg: int = 100,
         token_expiry: float = 86_400.0,
         tick: float = 0.01,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if tokens is None:
             tokens = {DEFAULT_TOKEN: DEFAULT_APPKEY}
@@ -164,6 +173,7 @@ class SimServer:
         self.ack_delay = ack_delay
         self.max_items_per_reg = max_items_per_reg
         self.tick = tick
+        self.ssl_context = ssl_context  # serve wss:// (and https:// token endpoints) with it
         self.write_buffer_limit = 8 * 1024 * 1024
         # counters (written on the loop thread, read anywhere)
         self.connections_total = 0
@@ -185,12 +195,14 @@ class SimServer:
     @property
     def url(self) -> str:
         """The WebSocket URL to give ``RealtimeSession(url=...)``."""
-        return f"ws://{self.host}:{self.port}{WS_PATH}"
+        scheme = "wss" if self.ssl_context is not None else "ws"
+        return f"{scheme}://{self.host}:{self.port}{WS_PATH}"
 
     @property
     def rest_url(self) -> str:
         """The base URL of the token endpoints."""
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def start(self) -> SimServer:
         """Start serving on a daemon thread; returns once the port is bound."""
@@ -231,7 +243,7 @@ class SimServer:
     async def _open(self, ready: Future[None]) -> None:
         try:
             self._server = await asyncio.start_server(
-                self._serve, self.host, self._requested_port, limit=2**20)
+                self._serve, self.host, self._requested_port, limit=2**20, ssl=self.ssl_context)
         except OSError as exc:
             ready.set_exception(exc)
             asyncio.get_running_loop().stop()
@@ -282,26 +294,26 @@ class SimServer:
     def _conns_by_index(self) -> dict[int, _Conn]:
         return {c.index: c for c in self._all_conns}
 
-    def push(self, frame: Mapping[str, Any] | str | bytes, *, conn: int | None = None) -> int:
+    def push(self, frame: Mapping[str, Any] | str | bytes, *, conn: int | None = None,
+             text: bool = False) -> int:
         """Send a frame to every logged-in connection (or connection number ``conn``).
 
-        A mapping is sent as JSON text, a str as a text frame, bytes as a binary frame.
+        A mapping is sent as JSON text, a str as a text frame, bytes as a binary frame (or, with
+        ``text=True``, as a text frame holding exactly those bytes, valid UTF-8 or not).
         Returns how many connections it went to.
         """
         def run() -> int:
             targets = self._targets(conn)
             for target in targets:
-                if isinstance(frame, bytes):
+                if isinstance(frame, bytes) and text:
+                    target.send_text_bytes(frame)
+                elif isinstance(frame, bytes):
                     target.send_binary(frame)
                 else:
-                    text = frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False)
-                    target.send_text(text, log=False)
+                    body = frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False)
+                    target.send_text(body, log=False)
             return len(targets)
         return self._call(run)
-
-    def push_text_raw(self, text: str, *, conn: int | None = None) -> int:
-        """Send text as-is, even if it is not JSON (alias of ``push`` with a str)."""
-        return self.push(text, conn=conn)
 
     def send_system(self, code: str, message: str = "", *, conn: int | None = None) -> int:
         """Send a SYSTEM notice (``{"trnm":"SYSTEM","code":...,"message":...}``)."""
