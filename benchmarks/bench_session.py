@@ -146,7 +146,9 @@ def app_loop(server: FloodServer, count: int, busy: Busy, limit: float) -> float
     app.keep_running = False
     if app.sock is not None and app.sock.sock is not None:
         app.sock.sock.shutdown(2)
-    thread.join(5)
+    thread.join(15)
+    if thread.is_alive():
+        print("  (warning: the plain WebSocketApp thread is still running)", flush=True)
     server.result()
     return received[0] / elapsed
 

@@ -43,6 +43,7 @@ logger = logging.getLogger("kiwoom_rt")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _REAL_COMPACT = b'"trnm":"REAL"'
 _REAL_SPACED = b'"trnm": "REAL"'
+_VALUES_KEY = b'"values"'  # one per REAL entry (see dispatch.entries_in)
 
 
 def is_loopback(host: str) -> bool:
@@ -82,6 +83,7 @@ class Connection:
         self._chunk_time: float | None = None
         self.pending_events: list[Any] = []  # decoded here (inline mode, unusual spacing)
         self.pending_frames: list[bytes] = []  # raw REAL frames for the dispatch thread
+        self.pending_counts: list[int] = []  # the events in each of them
         self._outcome: Outcome | None = None
         self._outcome_lock = threading.Lock()
         self._ended = threading.Event()
@@ -251,6 +253,7 @@ class Connection:
             # A REAL frame: hand it over raw, the dispatch thread decodes it. (`"trnm":"REAL"` with
             # bare quotes cannot occur inside a JSON string, where quotes are escaped.)
             self.pending_frames.append(payload)
+            self.pending_counts.append(payload.count(_VALUES_KEY) or 1)  # events, for the queue bound
             if session._dispatch.idle:
                 self.flush_events()  # its wake-up then overlaps with reading the rest
             return
@@ -283,8 +286,9 @@ class Connection:
 
     def flush_events(self) -> None:
         if self.pending_frames:
-            frames, self.pending_frames = self.pending_frames, []
-            self.session._dispatch.put_frames(FrameBatch(frames, self._chunk_time or time.time(), self))
+            frames, counts = self.pending_frames, self.pending_counts
+            self.pending_frames, self.pending_counts = [], []
+            self.session._dispatch.put_frames(FrameBatch(frames, self._chunk_time or time.time(), self, counts))
         if self.pending_events:
             events, self.pending_events = self.pending_events, []
             self.session._dispatch.put_events(events)

@@ -3,9 +3,9 @@
 ``ThreadDispatch`` (the default) hands whole batches to a dispatch thread through a bounded
 queue, so a slow receiver never delays the reading thread (and so the PING echo). REAL frames
 cross raw (``FrameBatch``) and are decoded on the dispatch thread: the reading thread only reads,
-echoes PINGs and does the protocol's bookkeeping. When more than ``max_events`` frames or events
-wait, the oldest are dropped, counted (in events) and announced by an ``on_overflow`` notice;
-notices themselves are never dropped. ``InlineDispatch`` calls receivers on the reading
+echoes PINGs and does the protocol's bookkeeping. When more than ``max_events`` events wait, the
+oldest are dropped, counted and announced by an ``on_overflow`` notice; notices themselves are
+never dropped. ``InlineDispatch`` calls receivers on the reading
 thread: the lowest latency, but a slow receiver then delays everything, PING echoes included.
 """
 
@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-__all__ = ["BindableDispatch", "Dispatch", "FrameBatch", "InlineDispatch", "ThreadDispatch", "count_entries"]
+__all__ = ["BindableDispatch", "Dispatch", "FrameBatch", "InlineDispatch", "ThreadDispatch", "drop_front", "entries_in"]
 
 logger = logging.getLogger("kiwoom_rt")
 
@@ -29,23 +29,49 @@ NoticeSink = Callable[[str, dict[str, Any]], None]
 
 
 class FrameBatch:
-    """Raw REAL frames from one read, decoded later on the dispatch thread."""
+    """Raw REAL frames from one read, decoded later on the dispatch thread.
 
-    __slots__ = ("frames", "received_at", "source")
+    ``counts`` holds the events each frame carries, so that queue bounds, depth and drops are
+    in events, as documented, without decoding anything.
+    """
 
-    def __init__(self, frames: list[bytes], received_at: float, source: Any) -> None:
+    __slots__ = ("counts", "events", "frames", "received_at", "source")
+
+    def __init__(self, frames: list[bytes], received_at: float, source: Any,
+                 counts: list[int] | None = None) -> None:
         self.frames = frames
+        self.counts = counts if counts is not None else [entries_in(frame) for frame in frames]
+        self.events = sum(self.counts)
         self.received_at = received_at
         self.source = source
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return self.events
 
 
-def count_entries(frames: Sequence[bytes]) -> int:
-    """Events in raw REAL frames, without decoding: every entry has exactly one "values" key
+def entries_in(frame: bytes) -> int:
+    """Events in one raw REAL frame, without decoding: each entry has exactly one "values" key
     (a quote inside a JSON string is escaped, so these bytes cannot occur there)."""
-    return sum(max(1, frame.count(b'"values"')) for frame in frames)
+    return frame.count(b'"values"') or 1
+
+
+def drop_front(entry: Any, count: int) -> tuple[Any | None, int]:
+    """Drop at least ``count`` events from the front of a queued batch (a list of events or a
+    FrameBatch, which drops whole frames): returns (what remains or None, events dropped)."""
+    if isinstance(entry, FrameBatch):
+        counts = entry.counts
+        dropped = taken = 0
+        while taken < len(counts) and dropped < count:
+            dropped += counts[taken]
+            taken += 1
+        if taken >= len(counts):
+            return None, dropped
+        entry.frames, entry.counts = entry.frames[taken:], counts[taken:]
+        entry.events -= dropped
+        return entry, dropped
+    if len(entry) <= count:
+        return None, len(entry)
+    return entry[count:], count
 
 
 #: Decodes and delivers one FrameBatch (runs on the dispatching thread).
@@ -178,10 +204,18 @@ class ThreadDispatch:
         with self._lock:
             if self._stopping:
                 return
+            excess = self._depth + len(events) - self.max_events
+            if excess > 0:  # make room first, so the depth never exceeds the bound, even briefly
+                excess = self._drop_oldest(excess)
+                if excess > 0:  # this batch alone is too big: its oldest go too
+                    rest, lost = drop_front(events, excess)
+                    self.dropped += lost
+                    self._note_overflow(lost)
+                    if rest is None:
+                        return
+                    events = rest
             self._queue.append(events)
             self._depth += len(events)
-            if self._depth > self.max_events:
-                self._drop_oldest(self._depth - self.max_events)
             wake, self._sleeping = self._sleeping, False
         if wake:
             self._wake.put(None)
@@ -197,7 +231,7 @@ class ThreadDispatch:
         return True
 
     def put_frames(self, batch: FrameBatch) -> None:
-        """Raw REAL frames (depth counts frames; drops count the events they carried)."""
+        """Raw REAL frames; depth, bounds and drops count the events they carry."""
         self.put_events(batch)  # type: ignore[arg-type]
 
     def put_notice(self, name: str, kwargs: dict[str, Any]) -> None:
@@ -207,8 +241,9 @@ class ThreadDispatch:
         if wake:
             self._wake.put(None)
 
-    def _drop_oldest(self, count: int) -> None:
-        # Called with the lock held. Walk from the oldest entry, keeping notices in place.
+    def _drop_oldest(self, count: int) -> int:
+        """Drop at least ``count`` queued events, oldest first, keeping notices in place;
+        returns how many could not be dropped (the queue held fewer). Lock held."""
         kept: list[Any] = []
         queue = self._queue
         while count > 0 and queue:
@@ -216,24 +251,15 @@ class ThreadDispatch:
             if isinstance(entry, (tuple, _Overflow)):
                 kept.append(entry)
                 continue
-            size = len(entry)
-            if size <= count:
-                lost = count_entries(entry.frames) if isinstance(entry, FrameBatch) else size
-                count -= size
-                self._depth -= size
-            else:
-                if isinstance(entry, FrameBatch):
-                    lost = count_entries(entry.frames[:count])
-                    entry.frames = entry.frames[count:]
-                    queue.appendleft(entry)
-                else:
-                    lost = count
-                    queue.appendleft(entry[count:])
-                self._depth -= count
-                count = 0
+            rest, lost = drop_front(entry, count)
+            if rest is not None:
+                queue.appendleft(rest)
+            count -= lost
+            self._depth -= lost
             self.dropped += lost
             self._note_overflow(lost)
         queue.extendleft(reversed(kept))
+        return max(0, count)
 
     def _note_overflow(self, count: int) -> None:
         if self._overflow is None:
@@ -242,28 +268,28 @@ class ThreadDispatch:
         self._overflow.dropped += count
 
     def _run(self) -> None:
+        # One entry (one read's batch, or a notice) at a time: what still waits stays droppable,
+        # and a notice put at the front (on_overflow) is seen after the current batch only.
+        queue = self._queue
         while True:
             with self._lock:
                 if self._stopping:
                     self._finish_locked()
                     return
-                batch, self._queue = self._queue, deque()
-                self._depth = 0
-                self._room.set()
-                if not batch:
+                if queue:
+                    entry = queue.popleft()
+                    if not isinstance(entry, (tuple, _Overflow)):
+                        self._depth -= len(entry)
+                    if self._depth <= self.max_events // 2:
+                        self._room.set()
+                else:
+                    entry = None
                     self._sleeping = True
-            if not batch:
+                    self._room.set()
+            if entry is None:
                 self._wake.get()  # a put (or stop) wakes us; a stale token only loops once more
                 continue
-            for index, entry in enumerate(batch):
-                if self.stopping:  # close() from another thread: finish quickly
-                    with self._lock:
-                        rest = deque(list(batch)[index:])
-                        rest.extend(self._queue)
-                        self._queue = rest
-                        self._finish_locked()
-                    return
-                self._deliver(entry)
+            self._deliver(entry)
 
     def _deliver(self, entry: Any) -> None:
         try:
@@ -287,8 +313,6 @@ class ThreadDispatch:
         for entry in self._queue:
             if isinstance(entry, tuple):
                 notices.append(entry)
-            elif isinstance(entry, FrameBatch):
-                self.discarded_at_stop += count_entries(entry.frames)
             elif not isinstance(entry, _Overflow):
                 self.discarded_at_stop += len(entry)
         self._queue.clear()

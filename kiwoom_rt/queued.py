@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .dispatch import EventSink, FrameBatch, FrameSink, NoticeSink, count_entries
+from .dispatch import EventSink, FrameBatch, FrameSink, NoticeSink, drop_front
 
 __all__ = ["QueueDispatcher"]
 
@@ -105,10 +105,17 @@ class QueueDispatcher:
                         self._depth += 1
                     latest[key] = event
             else:
-                self._entries.append(events)
-                self._depth += len(events)
-                if self._depth > self.max_events:
-                    self._drop_oldest(self._depth - self.max_events)
+                excess = self._depth + len(events) - self.max_events
+                if excess > 0:  # make room first: the depth never exceeds the bound, even briefly
+                    excess = self._drop_oldest(excess)
+                    if excess > 0:
+                        rest, lost = drop_front(events, excess)
+                        self.dropped += lost
+                        self._entries.append(("on_overflow", {"dropped": lost}))
+                        events = rest if rest is not None else []
+                if events:
+                    self._entries.append(events)
+                    self._depth += len(events)
         if was_empty:
             self._wake()
 
@@ -129,27 +136,24 @@ class QueueDispatcher:
         if was_empty:
             self._wake()
 
-    def _drop_oldest(self, count: int) -> None:
-        # lock held; notices and the conflation marker are kept
+    def _drop_oldest(self, count: int) -> int:
+        """Drop at least ``count`` queued events, oldest first (notices and the conflation marker
+        stay); returns how many could not be dropped. Lock held."""
         kept: list[Any] = []
         while count > 0 and self._entries:
             entry = self._entries.popleft()
             if isinstance(entry, (tuple, _Latest)):
                 kept.append(entry)
                 continue
-            size = len(entry)
-            if size <= count:
-                lost = count_entries(entry.frames) if isinstance(entry, FrameBatch) else size
-                count -= size
-                self._depth -= size
-            else:
-                lost = count
-                self._entries.appendleft(entry[count:])
-                self._depth -= count
-                count = 0
+            rest, lost = drop_front(entry, count)
+            if rest is not None:
+                self._entries.appendleft(rest)
+            count -= lost
+            self._depth -= lost
             self.dropped += lost
             kept.append(("on_overflow", {"dropped": lost}))
         self._entries.extendleft(reversed(kept))
+        return max(0, count)
 
     def wait_for_room(self, timeout: float | None = None) -> bool:
         """Block while more than half of ``max_events`` wait (for sources that can wait)."""
