@@ -26,7 +26,7 @@ class ReconnectPolicy:
     max_delay: float = 30.0
     jitter: float = 0.5
     max_attempts: int | None = None
-    healthy_after: float = 20.0
+    healthy_after: float = 10.0
 
     def __attrs_post_init__(self) -> None:
         if not 0 <= self.jitter <= 1:

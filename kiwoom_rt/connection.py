@@ -30,7 +30,7 @@ import websocket
 from . import protocol
 from .dispatch import FrameBatch
 from .errors import ConnectError, FrameTooLargeError, ProtocolError
-from .messages import Ping, RealBatch, Unknown
+from .messages import Ping, Unknown
 from .transport import OP_TEXT, ChunkedFrameReader
 
 if TYPE_CHECKING:
@@ -257,16 +257,8 @@ class Connection:
             if session._dispatch.idle:
                 self.flush_events()  # its wake-up then overlaps with reading the rest
             return
-        try:
-            message = protocol.decode(payload, received_at=received_at)
-        except ProtocolError as exc:
-            session._bad_input(exc)
-            return
-        if type(message) is RealBatch:
-            session._count_batch(message)
-            self.pending_events += message.events
-            for error in message.errors:
-                session._bad_input(error)
+        message = session._decode_frame(payload, received_at, self.pending_events)
+        if message is None:  # a REAL frame (its events are pending), or an unusable one (reported)
             return
         if type(message) is Ping:
             self.send(protocol.echo_ping(message))  # at once, before anything else

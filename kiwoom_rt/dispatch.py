@@ -18,7 +18,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-__all__ = ["BindableDispatch", "Dispatch", "FrameBatch", "InlineDispatch", "ThreadDispatch", "drop_front", "entries_in"]
+__all__ = ["BindableDispatch", "BoundedQueue", "Dispatch", "FrameBatch", "InlineDispatch", "ThreadDispatch",
+           "drop_front", "entries_in"]
 
 logger = logging.getLogger("kiwoom_rt")
 
@@ -141,6 +142,28 @@ class InlineDispatch:
     idle = False
 
 
+class BoundedQueue:
+    """What both queueing dispatchers share: a bound in events and waiting for room below it."""
+
+    max_events: int
+    _depth: int
+    _room: threading.Event  # set whenever the consumer takes events out
+
+    def _closed(self) -> bool:
+        raise NotImplementedError
+
+    def wait_for_room(self, timeout: float | None = None) -> bool:
+        """Block while more than half of ``max_events`` wait (for sources that can wait, such as a
+        recording, instead of overflowing); False if ``timeout`` passed first."""
+        while self._depth > self.max_events // 2 and not self._closed():
+            self._room.clear()
+            if self._depth <= self.max_events // 2:
+                break
+            if not self._room.wait(timeout):
+                return False
+        return True
+
+
 class _Overflow:
     """A pending ``on_overflow`` notice; drops that happen before it is emitted add to it."""
 
@@ -150,7 +173,7 @@ class _Overflow:
         self.dropped = 0
 
 
-class ThreadDispatch:
+class ThreadDispatch(BoundedQueue):
     """A dispatch thread fed through a bounded queue of batches, order preserved."""
 
     decodes_frames = True  # REAL frames cross raw and are decoded on the dispatch thread
@@ -220,15 +243,8 @@ class ThreadDispatch:
         if wake:
             self._wake.put(None)
 
-    def wait_for_room(self, timeout: float | None = None) -> bool:
-        """Block while the queue is more than half full (for sources that can wait, e.g. a file)."""
-        while self._depth > self.max_events // 2 and not self._stopping:
-            self._room.clear()
-            if self._depth <= self.max_events // 2:
-                break
-            if not self._room.wait(timeout):
-                return False
-        return True
+    def _closed(self) -> bool:
+        return self._stopping
 
     def put_frames(self, batch: FrameBatch) -> None:
         """Raw REAL frames; depth, bounds and drops count the events they carry."""

@@ -14,7 +14,7 @@ from typing import Any
 from . import protocol
 from .dispatch import BindableDispatch, Dispatch, FrameBatch, InlineDispatch, ThreadDispatch
 from .errors import KiwoomError, ProtocolError, ReceiverError
-from .messages import RealBatch
+from .messages import Message, RealBatch
 from .signals import SessionSignal
 
 __all__ = ["LIFECYCLE_SIGNALS", "SignalHub"]
@@ -96,25 +96,35 @@ class SignalHub:
         for event in events:
             sig = type_signals.get(event.type)
             if sig is not None and sig.receivers:
-                sig.deliver(event.item, event=event)
+                sig.deliver_event(event.item, event)
             if on_real.receivers:
-                on_real.deliver(event.item, event=event)
+                on_real.deliver_event(event.item, event)
+
+    def _decode_frame(self, payload: bytes, received_at: float, events: list[Any]) -> Message | None:
+        """Decode one frame: a REAL frame's events go to ``events`` (its bad entries and an
+        unusable frame to ``on_error``); any other message is returned for protocol work."""
+        try:
+            message = protocol.decode(payload, received_at=received_at)
+        except ProtocolError as exc:
+            self._bad_input(exc)
+            return None
+        if type(message) is not RealBatch:
+            return message
+        self._count_batch(message)
+        events += message.events
+        for error in message.errors:
+            self._bad_input(error)
+        return None
 
     def _deliver_frames(self, batch: FrameBatch) -> None:
         """Decode raw REAL frames and deliver their events (dispatch thread)."""
         for payload in batch.frames:
-            try:
-                message = protocol.decode(payload, received_at=batch.received_at)
-            except ProtocolError as exc:
-                self._bad_input(exc)
-                continue
-            if type(message) is RealBatch:
-                self._count_batch(message)
-                for error in message.errors:
-                    self._bad_input(error)
-                self._deliver_events(message.events)
-            else:  # not REAL after all (a nested "trnm" key): protocol work, as the reader would
-                self._handle_message(batch.source, message)
+            events: list[Any] = []
+            other = self._decode_frame(payload, batch.received_at, events)
+            if events:
+                self._deliver_events(events)
+            if other is not None:  # not REAL after all (a nested "trnm" key): protocol work
+                self._handle_message(batch.source, other)
 
     def _handle_message(self, source: Any, message: Any) -> None:
         """Protocol work for a decoded non-REAL message (the live session overrides this)."""

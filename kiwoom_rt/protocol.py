@@ -22,7 +22,7 @@ from .errors import DecodeError, ProtocolError
 from .events import AfterHoursQuote, RealEvent, fast_constructor, split_item
 from .fids import TYPE_NAMES
 from .messages import Ack, LoginReply, Message, Ping, RealBatch, SystemNotice, Unknown
-from .values import _TIME_CACHE, parse_hhmmss, parse_signed_int, parse_unsigned_int
+from .values import _TIME_CACHE, parse_hhmmss
 
 __all__ = [
     "AUTH_RETRY_CODES",
@@ -221,12 +221,6 @@ _new_quote: Callable[..., AfterHoursQuote] = fast_constructor(AfterHoursQuote)
 _new_event: Callable[..., RealEvent] = fast_constructor(RealEvent)
 
 
-def _sint(raw: str) -> int:
-    if raw.isascii() and (raw.isdigit() or (raw[1:].isdigit() and raw[0] in "+-")):
-        return int(raw)  # the common cases: "0", "+156", "-20"
-    return parse_signed_int(raw)
-
-
 def _decode_entry(entry: Any, received_at: float) -> AfterHoursQuote | RealEvent:
     if type(entry) is not dict:
         raise DecodeError("REAL entry is not an object", entry)
@@ -254,21 +248,23 @@ def _decode_entry(entry: Any, received_at: float) -> AfterHoursQuote | RealEvent
 
 def _decode_0e(item: str, values: dict[str, Any], received_at: float, entry: Any) -> AfterHoursQuote:
     try:
-        quote_time = _TIME_CACHE.get(values["21"]) or parse_hhmmss(values["21"])
-        raw = values["131"]
-        ask_total = int(raw) if raw.isdigit() and raw.isascii() else parse_unsigned_int(raw)
-        ask_change = _sint(values["132"])
-        raw = values["135"]
-        bid_total = int(raw) if raw.isdigit() and raw.isascii() else parse_unsigned_int(raw)
-        bid_change = _sint(values["136"])
+        raw_time = values["21"]
+        quote_time = _TIME_CACHE.get(raw_time) or parse_hhmmss(raw_time)
+        ask, ask_change, bid, bid_change = values["131"], values["132"], values["135"], values["136"]
+        ask_total, ask_delta, bid_total, bid_delta = int(ask), int(ask_change), int(bid), int(bid_change)
+        # int() also takes "1_000", non-ASCII digits and non-strings: refuse them with one check.
+        # (It strips spaces and takes one sign, which Kiwoom's values need.)
+        joined = ask + ask_change + bid + bid_change
+        if "_" in joined or not joined.isascii() or ask_total < 0 or bid_total < 0:
+            raise ValueError("not plain integers, or a negative total")
     except KeyError as exc:
         raise DecodeError(f"0E entry lacks FID {exc.args[0]}", entry, type="0E", item=item) from None
     except (ValueError, TypeError, AttributeError) as exc:
         raise DecodeError(f"0E entry has an unusable value ({exc})", entry, type="0E",
                           item=item) from None
     code, exchange = split_item(item)
-    return _new_quote(item, code, exchange, quote_time, ask_total, ask_change, bid_total,
-                      bid_change, MappingProxyType(values), received_at)
+    return _new_quote(item, code, exchange, quote_time, ask_total, ask_delta, bid_total,
+                      bid_delta, MappingProxyType(values), received_at)
 
 
 _AUTH_CODE_IN_MESSAGE = re.compile(r"(?:CODE=|\[)(\d{4})\b")

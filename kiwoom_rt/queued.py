@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .dispatch import EventSink, FrameBatch, FrameSink, NoticeSink, drop_front
+from .dispatch import BoundedQueue, EventSink, FrameBatch, FrameSink, NoticeSink, drop_front
 
 __all__ = ["QueueDispatcher"]
 
@@ -28,7 +28,7 @@ class _Latest:
 _LATEST = _Latest()
 
 
-class QueueDispatcher:
+class QueueDispatcher(BoundedQueue):
     """Queue events from the session's threads; run receivers when ``drain()`` is called."""
 
     #: REAL frames are decoded on the reading thread, so drain() only runs receivers.
@@ -155,15 +155,8 @@ class QueueDispatcher:
         self._entries.extendleft(reversed(kept))
         return max(0, count)
 
-    def wait_for_room(self, timeout: float | None = None) -> bool:
-        """Block while more than half of ``max_events`` wait (for sources that can wait)."""
-        while self._depth > self.max_events // 2 and not self._stopped:
-            self._room.clear()
-            if self._depth <= self.max_events // 2:
-                break
-            if not self._room.wait(timeout):
-                return False
-        return True
+    def _closed(self) -> bool:
+        return self._stopped
 
     def _wake(self) -> None:
         """Called (outside the lock, on a session thread) when the queue stops being empty."""

@@ -30,9 +30,9 @@ from typing import IO, Any, cast
 
 from . import _json, protocol
 from .dispatch import BindableDispatch
-from .errors import ProtocolError, RecordingError, SessionClosedError
+from .errors import RecordingError, SessionClosedError
 from .hub import SignalHub
-from .messages import LoginReply, RealBatch, SystemNotice
+from .messages import LoginReply, SystemNotice
 from .subscription import PendingRequest, Subscription
 
 __all__ = ["Recorder", "ReplaySession", "read_recording"]
@@ -295,17 +295,8 @@ class ReplaySession(SignalHub):
         super()._deliver_notice(name, kwargs)
 
     def _replay_frame(self, frame: bytes, received_at: float, pending: list[Any]) -> None:
-        try:
-            message = protocol.decode(frame, received_at=received_at)
-        except ProtocolError as exc:
-            self._bad_input(exc)
-            return
-        if type(message) is RealBatch:
-            self._count_batch(message)
-            pending += message.events
-            for error in message.errors:
-                self._bad_input(error)
-        elif type(message) is SystemNotice:
+        message = self._decode_frame(frame, received_at, pending)
+        if type(message) is SystemNotice:
             self._notify("on_system", code=message.code, message=message.message)
         elif type(message) is LoginReply and not message.ok:
             self._notify("on_error", error=SessionClosedError(f"recorded login refusal: {message.return_msg}"))

@@ -45,8 +45,8 @@ class SessionSignal(blinker.Signal):
         self.name = name
         self._lock = threading.RLock()
         self._version = 0
-        self._cache: dict[Any, tuple[Any, ...]] = {}
-        self._cache_key: tuple[int, int] = (-1, -1)
+        self._cache: dict[Any, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self._cache_version = self._cache_size = -1
         self.report_error: ErrorReporter = _log_receiver_error
 
     def __repr__(self) -> str:
@@ -65,16 +65,18 @@ class SessionSignal(blinker.Signal):
             super().disconnect(receiver, sender)
             self._version += 1
 
-    def _receivers_snapshot(self, sender: Any) -> tuple[Any, ...]:
-        key = (self._version, len(self.receivers))  # a dead weak receiver shrinks receivers
-        if key != self._cache_key:
-            with self._lock:
+    def _receivers_snapshot(self, sender: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """(strong receivers, weak references) for ``sender``, cached until connections change."""
+        if self._version != self._cache_version or len(self.receivers) != self._cache_size:
+            with self._lock:  # a dead weak receiver also changes the size of receivers
                 self._cache = {}
-                self._cache_key = key
+                self._cache_version, self._cache_size = self._version, len(self.receivers)
         found = self._cache.get(sender)
         if found is None:
             with self._lock:
-                found = tuple(self._stored_receivers_for(sender))
+                stored = self._stored_receivers_for(sender)
+                found = (tuple(r for r in stored if not isinstance(r, weakref.ref)),
+                         tuple(r for r in stored if isinstance(r, weakref.ref)))
                 if len(self._cache) > 100_000:  # senders are item codes: bounded in practice
                     self._cache.clear()
                 self._cache[sender] = found
@@ -88,14 +90,30 @@ class SessionSignal(blinker.Signal):
                 ids |= self._by_sender[sender_id]
         return [self.receivers[i] for i in ids if i in self.receivers]
 
+    def deliver_event(self, sender: Any, event: Any) -> None:
+        """``receiver(sender, event=event)`` for every receiver, isolated (the per-event hot path)."""
+        strong, weak = self._receivers_snapshot(sender)
+        for receiver in strong:
+            try:
+                receiver(sender, event=event)
+            except Exception as exc:  # isolate: one bad receiver never stops the others
+                self.report_error(self, receiver, exc)
+        for ref in weak:
+            receiver = ref()
+            if receiver is not None:
+                try:
+                    receiver(sender, event=event)
+                except Exception as exc:
+                    self.report_error(self, receiver, exc)
+
     def deliver(self, sender: Any, /, **kwargs: Any) -> int:
         """Call every receiver for ``sender``; a raising receiver is reported, the rest still run.
 
         Returns the number of receivers called. Use this, not ``send``, from library code.
         """
         called = 0
-        for entry in self._receivers_snapshot(sender):
-            receiver = entry() if isinstance(entry, weakref.ref) else entry
+        strong, weak = self._receivers_snapshot(sender)
+        for receiver in (*strong, *(ref() for ref in weak)):
             if receiver is None:
                 continue
             called += 1
@@ -108,8 +126,8 @@ class SessionSignal(blinker.Signal):
     def send(self, sender: Any = None, /, *, _async_wrapper: Any = None, **kwargs: Any) -> list[tuple[Any, Any]]:
         """blinker's ``send``, made isolating and thread-safe; returns [(receiver, result)]."""
         results: list[tuple[Any, Any]] = []
-        for entry in self._receivers_snapshot(sender):
-            receiver = entry() if isinstance(entry, weakref.ref) else entry
+        strong, weak = self._receivers_snapshot(sender)
+        for receiver in (*strong, *(ref() for ref in weak)):
             if receiver is None:
                 continue
             try:

@@ -41,7 +41,7 @@ class TkDispatcher(QueueDispatcher):
         self._root_ref = weakref.ref(root)
         self.interval_ms = interval_ms
         self.ticks = 0
-        self._closed = False
+        self._finished = False
         self._after_id: str | None = root.after(interval_ms, self._tick)
 
     @property
@@ -51,7 +51,7 @@ class TkDispatcher(QueueDispatcher):
 
     def _tick(self) -> None:
         self._after_id = None
-        if self._closed:
+        if self._finished:
             return
         try:
             self.drain()
@@ -59,17 +59,17 @@ class TkDispatcher(QueueDispatcher):
             self.ticks += 1
             root = self._root_ref()
             if root is None:
-                self._closed = True
-            elif not self._closed:
+                self._finished = True
+            elif not self._finished:
                 try:
                     self._after_id = root.after(self.interval_ms, self._tick)
                 except tkinter.TclError:  # the window is gone
-                    self._closed = True
+                    self._finished = True
 
     def stop(self, timeout: float) -> None:
         # may run on any thread: only flags, no Tk call; the next tick sees it and stops
         super().stop(timeout)
-        self._closed = True
+        self._finished = True
 
 
 def close_with(session: Any, root: tkinter.Misc) -> None:

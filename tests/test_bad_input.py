@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,21 +95,17 @@ def expected_errors(frame: bytes, as_text: bool) -> int:
     return 1  # anything else unsolicited is reported (unknown message, stray ack, ...)
 
 
-_lock = threading.Lock()
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.one_of(st.binary(max_size=300), st.text(max_size=200).map(str.encode)),
                           st.booleans()), min_size=1, max_size=5))
 def test_random_frames_through_a_live_session(watched: Any, frames: list[tuple[bytes, bool]]) -> None:
     sim, live = watched
-    with _lock:
-        owed = sum(expected_errors(frame, as_text) for frame, as_text in frames)
-        errors_before, good_before = len(live.errors.calls), len(live.good.calls)
-        for frame, as_text in frames:
-            push_raw(sim, frame, as_text)
-        sim.push(quote_frame("000660"))
-        live.good.wait_for(good_before + 1, timeout=10)
-        wait_until(lambda: len(live.errors.calls) >= errors_before + owed, timeout=10)
-        assert len(live.errors.calls) == errors_before + owed
-        assert live.session.connected
+    owed = sum(expected_errors(frame, as_text) for frame, as_text in frames)
+    errors_before, good_before = len(live.errors.calls), len(live.good.calls)
+    for frame, as_text in frames:
+        push_raw(sim, frame, as_text)
+    sim.push(quote_frame("000660"))
+    live.good.wait_for(good_before + 1, timeout=10)
+    wait_until(lambda: len(live.errors.calls) >= errors_before + owed, timeout=10)
+    assert len(live.errors.calls) == errors_before + owed
+    assert live.session.connected

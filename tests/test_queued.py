@@ -86,3 +86,14 @@ def test_dispatcher_serves_one_session() -> None:
     RealtimeSession(DEFAULT_TOKEN, url="ws://127.0.0.1:9/x", dispatcher=dispatcher)
     with pytest.raises(RuntimeError):
         RealtimeSession(DEFAULT_TOKEN, url="ws://127.0.0.1:9/x", dispatcher=dispatcher)
+
+
+def test_importing_kiwoom_rt_never_imports_a_gui_toolkit() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, kiwoom_rt, kiwoom_rt.session, kiwoom_rt.queued, kiwoom_rt.recording, kiwoom_rt.cli; "
+            "loaded = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt6', 'PyQt5', 'tkinter')]; "
+            "print(loaded); sys.exit(1 if loaded else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
