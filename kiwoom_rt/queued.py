@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .dispatch import BoundedQueue, EventSink, FrameBatch, FrameSink, NoticeSink, drop_front
@@ -196,5 +196,3 @@ class QueueDispatcher(BoundedQueue):
         self.delivered += delivered
         return delivered
 
-
-DrainCallback = Callable[[], int]

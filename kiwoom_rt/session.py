@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import blinker
-
 from . import protocol
 from .backoff import ReconnectPolicy
 from .connection import Connection, Outcome, is_loopback
@@ -522,6 +520,3 @@ class RealtimeSession(SignalHub):
         source = self._token_source
         return "callable" if callable(source) else mask(source)
 
-
-# keep blinker's ANY importable from here for users connecting "any sender" explicitly
-ANY = blinker.ANY
