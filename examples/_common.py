@@ -11,7 +11,28 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from kiwoom_rt import MOCK_URL, PRODUCTION_URL
+from kiwoom_rt import MOCK_URL, PRODUCTION_URL, AfterHoursQuote
+
+COLUMNS = ["Code", "Market", "Ask total", "Ask change", "Bid total", "Bid change", "Quote time"]
+CHANGE_COLUMNS = (3, 5)  # coloured: up red, down blue (the Korean convention)
+
+
+def signed(value: int) -> str:
+    """Kiwoom's convention: changes carry their sign, zero is unsigned."""
+    return f"{value:+,}" if value else "0"
+
+
+def board_row(event: AfterHoursQuote) -> list[str]:
+    """The texts of one board row, in COLUMNS order."""
+    return [event.code, event.exchange, f"{event.ask_total:,}", signed(event.ask_total_change),
+            f"{event.bid_total:,}", signed(event.bid_total_change), event.time.isoformat()]
+
+
+def direction(event: AfterHoursQuote, column: int) -> int:
+    """+1, -1 or 0: which way the change shown in a CHANGE_COLUMNS column went."""
+    change = event.ask_total_change if column == 3 else event.bid_total_change
+    return (change > 0) - (change < 0)
+
 
 DEFAULT_ITEMS = ["005930", "000660", "035420", "035720", "005380", "051910", "006400", "000270"]
 

@@ -13,19 +13,13 @@ import argparse
 import sys
 from typing import Any
 
-from _common import add_feed_arguments, feed
+from _common import CHANGE_COLUMNS, COLUMNS, add_feed_arguments, board_row, direction, feed
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from kiwoom_rt import AfterHoursQuote, KiwoomError, RealtimeSession
 from kiwoom_rt.qt import QtDispatcher, close_with
 
 UP, DOWN = QtGui.QColor("#d32f2f"), QtGui.QColor("#1565c0")  # Korean convention: up red, down blue
-COLUMNS = ["Code", "Market", "Ask total", "Ask change", "Bid total", "Bid change", "Quote time"]
-
-
-def signed(value: int) -> str:
-    """Kiwoom's convention: changes carry their sign, zero is unsigned."""
-    return f"{value:+,}" if value else "0"
 
 
 class Board(QtWidgets.QMainWindow):
@@ -61,12 +55,11 @@ class Board(QtWidgets.QMainWindow):
             return
         self.updates += 1
         self.updated_rows.add(row)
-        texts = [event.code, event.exchange, f"{event.ask_total:,}", signed(event.ask_total_change),
-                 f"{event.bid_total:,}", signed(event.bid_total_change), event.time.isoformat()]
-        for column, text in enumerate(texts):
+        for column, text in enumerate(board_row(event)):
             self.table.item(row, column).setText(text)
-        for column, change in ((3, event.ask_total_change), (5, event.bid_total_change)):
-            color = UP if change > 0 else DOWN if change < 0 else self.palette().text().color()
+        for column in CHANGE_COLUMNS:
+            way = direction(event, column)
+            color = UP if way > 0 else DOWN if way < 0 else self.palette().text().color()
             self.table.item(row, column).setForeground(color)
 
     def show_state(self, session: RealtimeSession, **_: Any) -> None:

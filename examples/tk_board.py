@@ -15,18 +15,12 @@ import sys
 import tkinter as tk
 from typing import Any
 
-from _common import add_feed_arguments, feed
+from _common import CHANGE_COLUMNS, COLUMNS, add_feed_arguments, board_row, direction, feed
 
 from kiwoom_rt import AfterHoursQuote, KiwoomError, RealtimeSession
 from kiwoom_rt.tk import TkDispatcher, close_with
 
 UP, DOWN, FLAT = "#d32f2f", "#1565c0", "#202020"  # Korean convention: up red, down blue
-COLUMNS = ["Code", "Market", "Ask total", "Ask change", "Bid total", "Bid change", "Quote time"]
-
-
-def signed(value: int) -> str:
-    """Kiwoom's convention: changes carry their sign, zero is unsigned."""
-    return f"{value:+,}" if value else "0"
 
 
 class Board(tk.Frame):
@@ -56,12 +50,11 @@ class Board(tk.Frame):
             return
         self.updates += 1
         self.updated_rows.add(item)
-        texts = [event.code, event.exchange, f"{event.ask_total:,}", signed(event.ask_total_change),
-                 f"{event.bid_total:,}", signed(event.bid_total_change), event.time.isoformat()]
-        for label, text in zip(labels, texts, strict=True):
+        for label, text in zip(labels, board_row(event), strict=True):
             label.configure(text=text)
-        for column, change in ((3, event.ask_total_change), (5, event.bid_total_change)):
-            labels[column].configure(fg=UP if change > 0 else DOWN if change < 0 else FLAT)
+        for column in CHANGE_COLUMNS:
+            way = direction(event, column)
+            labels[column].configure(fg=UP if way > 0 else DOWN if way < 0 else FLAT)
 
     def show_state(self, session: RealtimeSession, **_: Any) -> None:
         stats = session.stats()
