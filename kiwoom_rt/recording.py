@@ -30,7 +30,7 @@ from typing import IO, Any, cast
 
 from . import _json, protocol
 from .dispatch import BindableDispatch
-from .errors import RecordingError, SessionClosedError
+from .errors import LoginError, RecordingError
 from .hub import SignalHub
 from .messages import LoginReply, SystemNotice
 from .subscription import PendingRequest, Subscription
@@ -299,5 +299,5 @@ class ReplaySession(SignalHub):
         if type(message) is SystemNotice:
             self._notify("on_system", code=message.code, message=message.message)
         elif type(message) is LoginReply and not message.ok:
-            self._notify("on_error", error=SessionClosedError(f"recorded login refusal: {message.return_msg}"))
+            self._notify("on_error", error=LoginError(message.return_code, f"(recorded) {message.return_msg}"))
         # PINGs, acks and the LOGIN reply were the live session's business: nothing to replay

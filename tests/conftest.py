@@ -30,12 +30,12 @@ def no_thread_leak() -> Iterator[None]:
     """Fail the test if it leaves a thread behind."""
     before = set(threading.enumerate())
     yield
-    deadline = threading.Event()
+    pause = threading.Event()
     for _ in range(50):
         extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
         if not extra:
             return
-        deadline.wait(0.1)
+        pause.wait(0.1)
     raise AssertionError(f"threads left running: {extra}")
 
 

@@ -241,7 +241,6 @@ def test_tk_never_called_from_another_thread(tk_root: Any, sim: SimServer, no_th
     finally:
         session.close()
     assert dispatcher.ticks > 50
-    assert "005930" not in label.cget("text")  # sanity: the label shows our items
     assert label.cget("text").split()[0] in ITEMS[:3]
     assert recorder.threads == {threading.main_thread().name}
     tk_root.tk = recorder.real

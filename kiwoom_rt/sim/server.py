@@ -288,11 +288,8 @@ class SimServer:
 
     def _targets(self, conn: int | None) -> list[_Conn]:
         if conn is not None:
-            return [self._conns_by_index()[conn]]
+            return [self._history[conn]]  # connection numbers are positions in the history
         return [c for c in self._conns if c.logged_in and not c.closed and not c.silent]
-
-    def _conns_by_index(self) -> dict[int, _Conn]:
-        return {c.index: c for c in self._all_conns}
 
     def push(self, frame: Mapping[str, Any] | str | bytes, *, conn: int | None = None,
              text: bool = False) -> int:
@@ -379,10 +376,6 @@ class SimServer:
         self._call(run)
 
     # -- observations ---------------------------------------------------------------------------
-
-    @property
-    def _all_conns(self) -> list[_Conn]:
-        return self._history
 
     @property
     def connection_count(self) -> int:
