@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .connection import is_loopback
+from ._redact import mask, register_secret
+from ._urls import is_loopback
 from .errors import AuthError, ConnectError
-from .redact import mask, register_secret
 
 __all__ = ["KST", "MOCK_REST_URL", "PRODUCTION_REST_URL", "Token", "TokenProvider", "credentials_from_env",
            "issue_token", "revoke_token"]

@@ -12,187 +12,138 @@ counts the events replaced that way (they were superseded, not lost by accident)
 from __future__ import annotations
 
 import threading
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .dispatch import BoundedQueue, EventSink, FrameBatch, FrameSink, NoticeSink, drop_front
+from ._delivery import EventQueue, EventSink, Notice, NoticeSink
 
 __all__ = ["QueueDispatcher"]
 
 
-class _Latest:
-    """Marks where the conflated events stand among the queued notices."""
+class QueueDispatcher:
+    """Queue events from the session's threads; run receivers when ``drain()`` is called.
 
+    ``overflow``: ``"block"`` (default) makes the session stop reading while ``max_events`` wait,
+    so nothing is lost; ``"drop_oldest"`` drops the oldest instead (counted in ``dropped`` and
+    announced by ``on_overflow``). With ``conflate=True`` the queue holds at most one event per
+    (type, item), so it never fills.
+    """
 
-_LATEST = _Latest()
-
-
-class QueueDispatcher(BoundedQueue):
-    """Queue events from the session's threads; run receivers when ``drain()`` is called."""
-
-    #: REAL frames are decoded on the reading thread, so drain() only runs receivers.
-    decodes_frames = False
-
-    def __init__(self, *, conflate: bool = False, max_events: int = 100_000) -> None:
-        if max_events < 1:
-            raise ValueError("max_events must be >= 1")
-        self.conflate = conflate
-        self.max_events = max_events
-        self.dropped = 0
-        self.conflated = 0
+    def __init__(self, *, conflate: bool = False, max_events: int = 100_000, overflow: str = "block") -> None:
+        self.queue = EventQueue(max_events, overflow=overflow, conflate=conflate)
         self.delivered = 0
-        self._lock = threading.Lock()
-        self._entries: deque[Any] = deque()
-        self._latest: dict[tuple[str, str], Any] = {}
-        self._depth = 0
         self._stopped = False
-        self._room = threading.Event()  # set by every drain()
         self._drain_thread: threading.Thread | None = None
         self._deliver_events: EventSink | None = None
         self._deliver_notice: NoticeSink | None = None
-        self._deliver_frames: FrameSink | None = None
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} conflate={self.conflate} depth={self.depth} "
+                f"delivered={self.delivered} dropped={self.dropped}>")
 
     # --- used by the session ----------------------------------------------------------------
 
-    def bind(self, deliver_events: EventSink, deliver_notice: NoticeSink, deliver_frames: FrameSink) -> None:
+    def bind(self, deliver_events: EventSink, deliver_notice: NoticeSink) -> None:
         """Called once by ``RealtimeSession(dispatcher=...)``."""
         if self._deliver_events is not None:
             raise RuntimeError("this dispatcher already serves a session")
-        self._deliver_events, self._deliver_notice, self._deliver_frames = (
-            deliver_events, deliver_notice, deliver_frames)
+        self._deliver_events, self._deliver_notice = deliver_events, deliver_notice
 
     def start(self) -> None:
         self._stopped = False
+        self.queue.reopen()
 
     def stop(self, timeout: float) -> None:
-        with self._lock:
-            self._stopped = True
-            self._entries.clear()
-            self._latest.clear()
-            self._depth = 0
+        """Stop delivering; what is still queued is discarded (the loop is going away)."""
+        self._stopped = True
+        self.queue.close()
 
     @property
     def stopped(self) -> bool:
         return self._stopped
 
     @property
-    def depth(self) -> int:
-        """Events waiting for the next ``drain()``."""
-        return self._depth
+    def conflate(self) -> bool:
+        return self.queue.conflate
 
     @property
-    def idle(self) -> bool:
-        return False
+    def max_events(self) -> int:
+        return self.queue.max_events
 
-    def is_dispatch_thread(self) -> bool:
+    @property
+    def depth(self) -> int:
+        """Events waiting for the next ``drain()``."""
+        return self.queue.depth
+
+    @property
+    def full(self) -> bool:
+        return self.queue.full
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped under ``overflow="drop_oldest"``."""
+        return self.queue.dropped
+
+    @property
+    def conflated(self) -> int:
+        """Events superseded by a newer one of the same (type, item) before a drain."""
+        return self.queue.conflated
+
+    @property
+    def delivering_since(self) -> float | None:
+        return None  # receivers never run on the session's threads
+
+    @property
+    def delivering_thread(self) -> threading.Thread | None:
+        return None
+
+    def is_delivering_thread(self) -> bool:
         return threading.current_thread() is self._drain_thread
 
+    def wait_for_room(self, timeout: float | None = None) -> bool:
+        return self.queue.wait_for_room(timeout)
+
     def put_events(self, events: Sequence[Any]) -> None:
-        with self._lock:
-            if self._stopped:
-                return
-            was_empty = not self._entries
-            if self.conflate:
-                latest = self._latest
-                if not latest:
-                    self._entries.append(_LATEST)
-                for event in events:
-                    key = (event.type, event.item)
-                    if key in latest:
-                        self.conflated += 1
-                    else:
-                        self._depth += 1
-                    latest[key] = event
-            else:
-                excess = self._depth + len(events) - self.max_events
-                if excess > 0:  # make room first: the depth never exceeds the bound, even briefly
-                    excess = self._drop_oldest(excess)
-                    if excess > 0:
-                        rest, lost = drop_front(events, excess)
-                        self.dropped += lost
-                        self._entries.append(("on_overflow", {"dropped": lost}))
-                        events = rest if rest is not None else []
-                if events:
-                    self._entries.append(events)
-                    self._depth += len(events)
+        was_empty = not len(self.queue)
+        self.queue.put_events(events)
         if was_empty:
             self._wake()
 
-    def put_frames(self, batch: FrameBatch) -> None:
-        with self._lock:
-            if self._stopped:
-                return
-            was_empty = not self._entries
-            self._entries.append(batch)
-            self._depth += len(batch)
+    def put_notice(self, name: str, kwargs: Mapping[str, Any]) -> None:
+        was_empty = not len(self.queue)
+        self.queue.put_notice(name, kwargs)
         if was_empty:
             self._wake()
 
-    def put_notice(self, name: str, kwargs: dict[str, Any]) -> None:
-        with self._lock:
-            was_empty = not self._entries
-            self._entries.append((name, kwargs))
-        if was_empty:
-            self._wake()
-
-    def _drop_oldest(self, count: int) -> int:
-        """Drop at least ``count`` queued events, oldest first (notices and the conflation marker
-        stay); returns how many could not be dropped. Lock held."""
-        kept: list[Any] = []
-        while count > 0 and self._entries:
-            entry = self._entries.popleft()
-            if isinstance(entry, (tuple, _Latest)):
-                kept.append(entry)
-                continue
-            rest, lost = drop_front(entry, count)
-            if rest is not None:
-                self._entries.appendleft(rest)
-            count -= lost
-            self._depth -= lost
-            self.dropped += lost
-            kept.append(("on_overflow", {"dropped": lost}))
-        self._entries.extendleft(reversed(kept))
-        return max(0, count)
-
-    def _closed(self) -> bool:
-        return self._stopped
+    def pump(self) -> None:
+        """Nothing to do: the loop is woken when the queue stops being empty."""
 
     def _wake(self) -> None:
-        """Called (outside the lock, on a session thread) when the queue stops being empty."""
+        """Called (on a session thread) when the queue stops being empty."""
 
     # --- used by the host loop --------------------------------------------------------------
 
     def drain(self) -> int:
         """Run the receivers of everything queued, on the calling thread; returns events delivered.
 
-        Call it from your loop (a GUI timer, a game loop, a strategy step).
+        Call it from your loop (a GUI timer, a game loop, a strategy step). Entries queued while
+        it runs wait for the next call, so one call never runs forever under a flood.
         """
-        deliver_events, deliver_notice, deliver_frames = (
-            self._deliver_events, self._deliver_notice, self._deliver_frames)
-        if deliver_events is None or deliver_notice is None or deliver_frames is None:
+        deliver_events, deliver_notice = self._deliver_events, self._deliver_notice
+        if deliver_events is None or deliver_notice is None:
             return 0
-        with self._lock:
-            entries, self._entries = self._entries, deque()
-            latest, self._latest = self._latest, {}
-            self._depth = 0
-        self._room.set()
         self._drain_thread = threading.current_thread()
         delivered = 0
-        for entry in entries:
+        for _ in range(len(self.queue)):
             if self._stopped:
                 break
-            if entry is _LATEST:
-                events: Sequence[Any] = list(latest.values())
-                deliver_events(events)
-                delivered += len(events)
-            elif isinstance(entry, tuple):
-                deliver_notice(*entry)
-            elif isinstance(entry, FrameBatch):
-                deliver_frames(entry)
+            entry = self.queue.take()
+            if entry is None:
+                break
+            if isinstance(entry, Notice):
+                deliver_notice(entry.name, entry.kwargs)
             else:
                 deliver_events(entry)
                 delivered += len(entry)
         self.delivered += delivered
         return delivered
-

@@ -24,16 +24,17 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, cast
 
 from . import _json, protocol
-from .dispatch import BindableDispatch
-from .errors import LoginError, RecordingError
-from .hub import SignalHub
-from .messages import LoginReply, SystemNotice
-from .subscription import PendingRequest, Subscription
+from ._delivery import BindableDispatcher, Dispatcher, SessionDelivery
+from ._handles import PendingRequest, Subscription
+from ._signals import SessionSignal, SignalSet
+from ._stats import SessionStats
+from .errors import KiwoomError, LoginError, ProtocolError, RecordingError
+from .messages import LoginReply, RealBatch, SystemNotice
 
 __all__ = ["Recorder", "ReplaySession", "read_recording"]
 
@@ -162,29 +163,53 @@ def read_recording(path: str | os.PathLike[str]) -> Iterator[tuple[float, bytes]
             raise RecordingError(f"{path}, line {number}: {exc}") from None
 
 
-class ReplaySession(SignalHub):
+class ReplaySession:
     """Plays a recording through the same decoding and signals as a live session.
 
     ``speed=1.0`` keeps the recorded timing, ``speed=10`` is ten times faster, ``speed=None``
     as fast as possible. ``start()`` begins on a background thread; ``wait()`` blocks until the
-    end; ``close()`` stops. As with ``RealtimeSession``, receivers run on a dispatch thread by
-    default, inline with ``inline=True``, or on a GUI loop with ``dispatcher=``.
+    end; ``close()`` stops. Receivers run on the replay thread, in order, or on a GUI loop with
+    ``dispatcher=``. A recording can wait, so a slow receiver slows the replay down: nothing is
+    ever dropped.
     """
 
+    on_real: SessionSignal
+    on_0e: SessionSignal
+    on_connected: SessionSignal
+    on_login: SessionSignal
+    on_disconnected: SessionSignal
+    on_reconnecting: SessionSignal
+    on_gave_up: SessionSignal
+    on_system: SessionSignal
+    on_error: SessionSignal
+    on_overflow: SessionSignal
+
     def __init__(self, path: str | os.PathLike[str], *, speed: float | None = 1.0, inline: bool = False,
-                 queue_size: int = 100_000, dispatcher: BindableDispatch | None = None) -> None:
+                 queue_size: int = 100_000, dispatcher: BindableDispatcher | None = None) -> None:
         if speed is not None and speed <= 0:
             raise ValueError("speed must be > 0, or None for as fast as possible")
-        super().__init__(inline=inline, queue_size=queue_size, dispatcher=dispatcher)
+        if inline and dispatcher is not None:
+            raise ValueError("inline=True and a dispatcher exclude each other")
         self.path = Path(path)
         self.speed = speed
         self.frames = 0
-        max_events = getattr(self._dispatch, "max_events", queue_size)
-        self._batch_limit = max(1, min(1000, max_events // 4))  # a batch must fit the queue
+        self._signals = SignalSet(self)
+        self._signals.attach_to(self)
+        self._dispatcher: Dispatcher
+        if dispatcher is not None:
+            dispatcher.bind(self._signals.deliver_events, self._deliver_notice)
+            self._dispatcher = dispatcher
+        else:  # inline or not, receivers run on the replay thread: a file has no PINGs to answer
+            self._dispatcher = SessionDelivery(self._signals.deliver_events, self._deliver_notice,
+                                               max_events=queue_size)
+        self._batch_limit = max(1, min(1000, queue_size // 4))
         self._state = "new"
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._thread: threading.Thread | None = None
+        self._events: dict[str, int] = {}
+        self._real_frames = 0
+        self._decode_errors = 0
         self.error: RecordingError | None = None
 
     def __repr__(self) -> str:
@@ -195,13 +220,17 @@ class ReplaySession(SignalHub):
         """"new", "replaying", "finished" or "closed"."""
         return self._state
 
+    def signal(self, type_code: str) -> SessionSignal:
+        """The data signal of one realtime type, as on a live session."""
+        return self._signals.signal(type_code)
+
     def start(self) -> ReplaySession:
         """Check the recording and start replaying it. Raises ``RecordingError`` if unreadable."""
         if self._state != "new":
             raise RuntimeError(f"replay already {self._state}")
         first = iter(read_recording(self.path))  # fails here, in the caller, if unreadable
         self._state = "replaying"
-        self._dispatch.start()
+        self._dispatcher.start()
         self._thread = threading.Thread(target=self._run, args=(first,), name="kiwoom-rt-replay", daemon=True)
         self._thread.start()
         return self
@@ -219,7 +248,7 @@ class ReplaySession(SignalHub):
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        self._dispatch.stop(timeout)
+        self._dispatcher.stop(timeout)
 
     def __enter__(self) -> ReplaySession:
         return self.start()
@@ -242,12 +271,15 @@ class ReplaySession(SignalHub):
         handle._expect(0)
         return handle
 
-    def stats(self) -> dict[str, Any]:
-        return {"state": self._state, "frames": self.frames, **self._delivery_stats()}
+    def stats(self) -> SessionStats:
+        events = dict(self._events)
+        return SessionStats(state=self._state, frames=self.frames, real_frames=self._real_frames, events=events,
+                            events_total=sum(events.values()), decode_errors=self._decode_errors,
+                            dropped=self._dispatcher.dropped, queue_depth=self._dispatcher.depth)
 
     def _run(self, frames: Iterator[tuple[float, bytes]]) -> None:
-        self._notify("on_connected")
-        self._notify("on_login", extra={"replay": str(self.path)})
+        self._notify("on_connected", {})
+        self._notify("on_login", {"extra": {"replay": str(self.path)}})
         started = time.monotonic()
         first_time: float | None = None
         pending: list[Any] = []
@@ -260,44 +292,70 @@ class ReplaySession(SignalHub):
                         first_time = received_at
                     delay = (received_at - first_time) / self.speed - (time.monotonic() - started)
                     if delay > 0:
-                        if pending:
-                            self._put(pending)
-                            pending = []
+                        pending = self._put(pending)
                         if self._stop.wait(delay):
                             break
                 self.frames += 1
                 self._replay_frame(frame, received_at, pending)
                 if len(pending) >= self._batch_limit:
-                    self._put(pending)
-                    pending = []
+                    pending = self._put(pending)
         except RecordingError as exc:
             self.error = exc
+            pending = self._put(pending)
             self._bad_input(exc)
         finally:
-            if pending:
-                self._put(pending)
-            self._notify("on_disconnected", code=None, reason="end of recording", will_retry=False)
-            self._notify(_FINISHED)  # delivered after every event: then the replay is complete
+            self._put(pending)
+            self._notify("on_disconnected", {"code": None, "reason": "end of recording", "will_retry": False})
+            self._notify(_FINISHED, {})  # delivered after every event: then the replay is complete
 
-    def _put(self, events: list[Any]) -> None:
-        """Hand events over; a file can wait, so wait for room rather than overflow and drop."""
-        wait_for_room = getattr(self._dispatch, "wait_for_room", None)
-        while wait_for_room is not None and not self._stop.is_set() and not wait_for_room(0.25):
-            pass
-        self._dispatch.put_events(events)
+    def _put(self, events: list[Any]) -> list[Any]:
+        """Hand events over and deliver them (a file can wait: wait for room, never drop)."""
+        if events:
+            while not self._stop.is_set() and not self._dispatcher.wait_for_room(0.25):
+                pass
+            self._dispatcher.put_events(events)
+        self._dispatcher.pump()
+        return []
 
-    def _deliver_notice(self, name: str, kwargs: dict[str, Any]) -> None:
+    def _notify(self, name: str, kwargs: dict[str, Any]) -> None:
+        self._dispatcher.put_notice(name, kwargs)
+        self._dispatcher.pump()
+
+    def _bad_input(self, error: KiwoomError) -> None:
+        logger.warning("%s", error)
+        self._decode_errors += 1
+        self._notify("on_error", {"error": error})
+
+    def _deliver_notice(self, name: str, kwargs: Mapping[str, Any]) -> None:
         if name == _FINISHED:
             if self._state == "replaying":
                 self._state = "finished"
             self._finished.set()
             return
-        super()._deliver_notice(name, kwargs)
+        self._signals.deliver_notice(name, kwargs)
 
     def _replay_frame(self, frame: bytes, received_at: float, pending: list[Any]) -> None:
-        message = self._decode_frame(frame, received_at, pending)
-        if type(message) is SystemNotice:
-            self._notify("on_system", code=message.code, message=message.message)
+        try:
+            message = protocol.decode(frame, received_at=received_at)
+        except ProtocolError as exc:
+            self._put(pending)
+            pending.clear()
+            self._bad_input(exc)
+            return
+        if type(message) is RealBatch:
+            self._real_frames += 1
+            counts = self._events
+            for event in message.events:
+                counts[event.type] = counts.get(event.type, 0) + 1
+            pending += message.events
+            if message.errors:
+                self._put(pending)
+                pending.clear()
+                for error in message.errors:
+                    self._bad_input(error)
+        elif type(message) is SystemNotice:
+            self._notify("on_system", {"code": message.code, "message": message.message})
         elif type(message) is LoginReply and not message.ok:
-            self._notify("on_error", error=LoginError(message.return_code, f"(recorded) {message.return_msg}"))
+            self._notify("on_error", {"error": LoginError(message.return_code,
+                                                          f"(recorded) {message.return_msg}")})
         # PINGs, acks and the LOGIN reply were the live session's business: nothing to replay

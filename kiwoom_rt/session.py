@@ -1,14 +1,22 @@
 """``RealtimeSession``: the Kiwoom realtime feed on background threads, for synchronous code.
 
-Threads (all daemons, all ended by ``close``):
+This module is the runtime: threads, sockets and clocks. What to do (log in, restore
+registrations, pair acks, reconnect or give up, time out) is decided by ``_core.SessionCore``;
+how events reach receivers by a dispatcher (``_delivery``). The design is explained in
+docs/design.md. In short, two daemon threads share two roles:
 
-- ``kiwoom-rt-io``: connects, logs in, reads frames, echoes every PING at once, pairs REG/REMOVE
-  acks, handles SYSTEM notices, and reconnects with backoff. It never runs user code (unless
-  ``inline=True``).
-- ``kiwoom-rt-dispatch``: runs receivers, fed by a bounded queue of batches (absent with
-  ``inline=True``).
-- ``kiwoom-rt-watchdog``: replaces a connection that is idle, never answers LOGIN, or leaves a
-  REG unacknowledged.
+- the **I/O role**: connect, log in, read a chunk, decode every frame in it in arrival order,
+  do the protocol work (acks, SYSTEM, PING), then deliver the chunk's events right there, with no
+  thread handoff. PING echoes go out right after that delivery.
+- the **standby**: sleeps until a deadline (LOGIN, idle or ack timeout) or until the delivery
+  running on the I/O thread has lasted ``handover_after`` seconds. Then it takes the I/O role,
+  answers pending PINGs and goes on reading; events it reads wait in the queue behind the
+  delivery in progress, so order holds. The thread that was delivering becomes the standby
+  once its receiver returns.
+
+So a receiver that blocks for seconds never delays a PING echo by more than ``handover_after``,
+and a quick receiver costs one GIL acquisition per read, which is what matters when the
+application's main thread is busy (every wake-up of another thread can wait 5 ms for the GIL).
 """
 
 from __future__ import annotations
@@ -17,22 +25,38 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import protocol
+from ._connection import Connection, ConnectionSettings
+from ._core import (
+    Abort,
+    Action,
+    Echo,
+    GiveUp,
+    InvalidateToken,
+    Notify,
+    Outcome,
+    Report,
+    Retry,
+    Send,
+    SessionCore,
+    SessionState,
+)
+from ._delivery import OVERFLOW_POLICIES, BindableDispatcher, Dispatcher, SessionDelivery
+from ._handles import PendingRequest, Subscription
+from ._redact import mask, register_secret, unregister_secret
+from ._signals import SessionSignal, SignalSet
+from ._stats import SessionStats
+from ._transport import OP_TEXT
+from ._urls import is_loopback
 from .backoff import ReconnectPolicy
-from .connection import Connection, Outcome, is_loopback
-from .dispatch import BindableDispatch
-from .errors import ConnectError, KiwoomError, LoginError, ProtocolError, SessionClosedError
-from .hub import SignalHub
-from .messages import Ack, LoginReply, Ping, SystemNotice
-from .redact import mask, register_secret, unregister_secret
-from .registrations import Registrations, Request, RequestPipeline, build_requests
-from .subscription import PendingRequest, Subscription
+from .errors import ConnectError, KiwoomError, ProtocolError, SessionClosedError
+from .messages import RealBatch
 
-__all__ = ["MOCK_URL", "PRODUCTION_URL", "RealtimeSession"]
+__all__ = ["MOCK_URL", "PRODUCTION_URL", "RealtimeSession", "SessionState"]
 
 logger = logging.getLogger("kiwoom_rt")
 
@@ -41,8 +65,10 @@ MOCK_URL = "wss://mockapi.kiwoom.com:10000/api/dostk/websocket"
 
 TokenSource = str | Callable[[], str]
 
+_decode = protocol.decode
 
-class RealtimeSession(SignalHub):
+
+class RealtimeSession:
     """A self-healing subscription to Kiwoom's realtime WebSocket feed.
 
     ``token`` is the access token, or a zero-argument callable returning one; a callable is
@@ -54,19 +80,35 @@ class RealtimeSession(SignalHub):
         session.start()
         session.subscribe(["005930", "000660"]).wait(5)
 
-    Options: ``inline=True`` runs receivers on the reading thread (lowest latency; a slow
-    receiver then delays PING echoes); ``queue_size`` bounds the events waiting for the dispatch
-    thread (the oldest are dropped beyond it, counted and signalled by ``on_overflow``);
-    ``chunk_size`` is the most items per REG; ``reconnect`` a ``ReconnectPolicy``;
+    Delivery: receivers run on the session thread that read the events, in arrival order. A
+    receiver that runs longer than ``handover_after`` seconds makes the standby thread take over
+    reading (PINGs keep being answered); ``inline=True`` never hands over (a slow receiver then
+    delays PING echoes). ``queue_size`` bounds the events waiting behind a slow receiver;
+    ``overflow`` says what happens when it is full: ``"block"`` (default) pauses reading so TCP
+    pushes back and nothing is lost, ``"drop_oldest"`` drops the oldest (counted, and signalled by
+    ``on_overflow``). ``dispatcher`` delivers on another loop instead
+    (``kiwoom_rt.QtDispatcher``, ``TkDispatcher``, ``QueueDispatcher``).
+
+    Connection: ``chunk_size`` is the most items per REG; ``reconnect`` a ``ReconnectPolicy``;
     ``idle_timeout`` replaces a connection that sent nothing (PINGs included) for that long;
     ``reconnect_on_kicked=True`` reconnects after SYSTEM R10001 instead of giving up;
     ``max_frame_bytes`` refuses larger frames (reported through ``on_error``); ``ssl_context``
     overrides TLS settings (verification is on by default); ``allow_insecure=True`` permits a
-    plain ``ws://`` URL to a host other than loopback; ``dispatcher`` delivers on another loop
-    (``kiwoom_rt.qt.QtDispatcher``, ``kiwoom_rt.tk.TkDispatcher``, ``QueueDispatcher``);
-    ``frame_hook(frame, received_at)`` sees every text frame as received, on the reading thread
-    (``kiwoom_rt.recording.Recorder`` uses it).
+    plain ``ws://`` URL to a host other than loopback; ``frame_hook(frame, received_at)`` sees
+    every text frame as received, on the reading thread, before decoding (keep it quick:
+    ``kiwoom_rt.recording.Recorder`` only appends to a list).
     """
+
+    on_real: SessionSignal
+    on_0e: SessionSignal
+    on_connected: SessionSignal
+    on_login: SessionSignal
+    on_disconnected: SessionSignal
+    on_reconnecting: SessionSignal
+    on_gave_up: SessionSignal
+    on_system: SessionSignal
+    on_error: SessionSignal
+    on_overflow: SessionSignal
 
     def __init__(
         self,
@@ -74,7 +116,9 @@ class RealtimeSession(SignalHub):
         *,
         url: str = PRODUCTION_URL,
         inline: bool = False,
+        handover_after: float = 0.015,
         queue_size: int = 100_000,
+        overflow: str = "block",
         chunk_size: int = 100,
         reconnect: ReconnectPolicy | None = None,
         idle_timeout: float = 60.0,
@@ -85,7 +129,7 @@ class RealtimeSession(SignalHub):
         max_frame_bytes: int = 4 * 1024 * 1024,
         ssl_context: Any = None,
         allow_insecure: bool = False,
-        dispatcher: BindableDispatch | None = None,
+        dispatcher: BindableDispatcher | None = None,
         frame_hook: Callable[[bytes, float], None] | None = None,
         random_source: Callable[[], float] = random.random,
     ) -> None:
@@ -99,47 +143,68 @@ class RealtimeSession(SignalHub):
                              "unencrypted (pass allow_insecure=True to insist)")
         if chunk_size < 1 or queue_size < 1 or max_frame_bytes < 1024:
             raise ValueError("chunk_size and queue_size must be >= 1, max_frame_bytes >= 1024")
+        if overflow not in OVERFLOW_POLICIES:
+            raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
+        if handover_after <= 0:
+            raise ValueError("handover_after must be > 0")
         self._token_source = token
         self.url = url
         self.inline = inline
-        self.chunk_size = chunk_size
-        self.policy = reconnect or ReconnectPolicy()
-        self.idle_timeout = idle_timeout
-        self.login_timeout = login_timeout
-        self.ack_timeout = ack_timeout
-        self.connect_timeout = connect_timeout
-        self.reconnect_on_kicked = reconnect_on_kicked
-        self.max_frame_bytes = max_frame_bytes
-        self.ssl_context = ssl_context
+        self.handover_after = handover_after
+        self.chunk_size = chunk_size  # the most items per REG request
+        self.overflow = overflow
+        self.settings = ConnectionSettings(url=url, connect_timeout=connect_timeout, max_frame_bytes=max_frame_bytes,
+                                           ssl_context=ssl_context)
         #: called on the reading thread with (frame, receive time) for every text frame; keep it quick
         self.frame_hook = frame_hook
-        self._random = random_source
+        self._core = SessionCore(chunk_size=chunk_size, policy=reconnect, reconnect_on_kicked=reconnect_on_kicked,
+                                 login_timeout=login_timeout, idle_timeout=idle_timeout, ack_timeout=ack_timeout,
+                                 random=random_source)
+        self._lock = threading.RLock()  # serialises calls into the core
 
-        super().__init__(inline=inline, queue_size=queue_size, dispatcher=dispatcher)
+        self._signals = SignalSet(self)
+        self._signals.attach_to(self)
+        self._dispatcher: Dispatcher
+        if dispatcher is not None:
+            if inline:
+                raise ValueError("inline=True and a dispatcher exclude each other")
+            dispatcher.bind(self._signals.deliver_events, self._signals.deliver_notice)
+            self._dispatcher = dispatcher
+        else:
+            self._dispatcher = SessionDelivery(self._signals.deliver_events, self._signals.deliver_notice,
+                                               max_events=queue_size, overflow=overflow)
+        self._hands_over = dispatcher is None and not inline
 
-        self._registrations = Registrations()
-        self._pipeline = RequestPipeline()
-        self._waiting_handles: set[PendingRequest] = set()  # not yet attached to live requests
-        self._state = "new"
         self._stop = threading.Event()
         self._start_done = threading.Event()
         self._start_error: KiwoomError | None = None
-        self._ever_logged_in = False
-        self._conn: Connection | None = None
-        self._io_thread: threading.Thread | None = None
-        self._watchdog_thread: threading.Thread | None = None
-        self._secrets: set[str] = set()
         self.gave_up_error: KiwoomError | None = None
-        # statistics (written by the I/O thread)
-        self._pings_echoed = 0
-        self._reconnects = 0
-        self._connections = 0
-        self._logins = 0
+        self._secrets: set[str] = set()
+        # the I/O role and the standby
+        self._roles = threading.Lock()
+        self._io_owner: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
+        self._wake_standby = threading.Event()
+        self._standby_sleeping = False
+        self._io_steps = 0
+        self._poll = handover_after
+        # the I/O state (touched only by the thread holding the I/O role)
+        self._conn: Connection | None = None
+        self._retry_at: float | None = None
+        self._echoes: list[str | bytes] = []
+        self._batch: list[Any] = []  # events of the chunk being read
+        # counters
+        self._frames = 0
+        self._real_frames = 0
+        self._events: dict[str, int] = {}
+        self._decode_errors = 0
+        self._handovers = 0
+        self._counter_lock = threading.Lock()
 
     # --- lifecycle --------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        return f"<RealtimeSession {self.url} {self._state}>"
+        return f"<RealtimeSession {self.url} {self._core.state}>"
 
     def __enter__(self) -> RealtimeSession:
         return self.start()
@@ -150,12 +215,24 @@ class RealtimeSession(SignalHub):
     @property
     def state(self) -> str:
         """"new", "connecting", "connected" (logged in), "reconnecting", "gave_up" or "closed"."""
-        return self._state
+        return self._core.state.value
 
     @property
     def connected(self) -> bool:
         """True while logged in."""
-        return self._state == "connected"
+        return self._core.state is SessionState.CONNECTED
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def signal(self, type_code: str) -> SessionSignal:
+        """The data signal of one realtime type (case-sensitive: ``"0G"`` is not ``"0g"``).
+
+        Receivers are called as ``receiver(item, event=...)``; connect with ``sender=item`` to
+        hear one item only.
+        """
+        return self._signals.signal(type_code)
 
     def start(self, timeout: float = 10.0) -> RealtimeSession:
         """Start the threads and block until LOGIN succeeded.
@@ -165,15 +242,13 @@ class RealtimeSession(SignalHub):
         start nothing keeps running.
         """
         with self._lock:
-            if self._state != "new":
-                raise RuntimeError(f"session already {self._state}: start() runs once")
-            self._state = "connecting"
-        self._dispatch.start()
-        self._io_thread = threading.Thread(target=self._io_main, name="kiwoom-rt-io", daemon=True)
-        self._watchdog_thread = threading.Thread(target=self._watchdog_main, name="kiwoom-rt-watchdog",
-                                                 daemon=True)
-        self._io_thread.start()
-        self._watchdog_thread.start()
+            self._core.start()
+        self._dispatcher.start()
+        self._workers = [threading.Thread(target=self._worker, name=name, daemon=True)
+                         for name in ("kiwoom-rt-io", "kiwoom-rt-standby")]
+        self._io_owner = self._workers[0]
+        for thread in self._workers:
+            thread.start()
         if not self._start_done.wait(timeout):
             self.close()
             raise TimeoutError(f"no successful LOGIN within {timeout} s")
@@ -191,27 +266,26 @@ class RealtimeSession(SignalHub):
         threads, that thread ends right after the current receiver returns).
         """
         with self._lock:
-            if self._state == "closed":
+            if self._core.state is SessionState.CLOSED:
                 return
-            self._state = "closed"
+            handles = self._core.close()
             self._stop.set()
             conn = self._conn
         if conn is not None:
-            conn.abort(Outcome("stopped", reason="closed by user"))
+            conn.abort()
+        self._wake_standby.set()
         current = threading.current_thread()
         deadline = time.monotonic() + timeout
-        for thread in (self._io_thread, self._watchdog_thread):
-            if thread is not None and thread is not current and thread.is_alive():
+        for thread in self._workers:
+            if thread is not current and thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        self._dispatch.stop(max(0.0, deadline - time.monotonic()))
-        self._fail_handles(SessionClosedError("the session was closed"))
+        self._dispatcher.stop(max(0.0, deadline - time.monotonic()))
+        error = SessionClosedError("the session was closed")
+        for handle in handles:
+            handle._fail(error)
         for secret in self._secrets:
             unregister_secret(secret)
         self._secrets.clear()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     # --- subscriptions ----------------------------------------------------------------------
 
@@ -228,9 +302,9 @@ class RealtimeSession(SignalHub):
         handle = Subscription(grp_no, tuple(item_list), tuple(type_list), self.unsubscribe)
         with self._lock:
             self._check_open()
-            self._registrations.add(grp_no, item_list, type_list, refresh)
-            requests = build_requests("REG", grp_no, item_list, type_list, refresh, self.chunk_size, handle)
-            self._submit(handle, requests)
+            actions = self._core.subscribe(handle, grp_no, item_list, type_list, refresh, time.monotonic())
+            conn = self._conn
+        self._apply(actions, conn)
         return handle
 
     def unsubscribe(self, items: Iterable[str] | str, types: Iterable[str] | str = ("0E",), *,
@@ -240,18 +314,15 @@ class RealtimeSession(SignalHub):
         handle = PendingRequest("REMOVE", grp_no, tuple(item_list), tuple(type_list))
         with self._lock:
             self._check_open()
-            self._registrations.remove(grp_no, item_list, type_list)
-            requests = build_requests("REMOVE", grp_no, item_list, type_list, True, self.chunk_size, handle)
-            if self._pipeline.open:
-                self._submit(handle, requests)
-            else:
-                handle._expect(0)  # nothing is registered on any server right now
+            actions = self._core.unsubscribe(handle, grp_no, item_list, type_list, time.monotonic())
+            conn = self._conn
+        self._apply(actions, conn)
         return handle
 
     def registrations(self) -> dict[str, set[tuple[str, str]]]:
         """The wanted registrations, restored after every reconnect: {grp_no: {(item, type)}}."""
         with self._lock:
-            return self._registrations.snapshot()
+            return self._core.registrations.snapshot()
 
     def _check_request(self, items: Iterable[str] | str, types: Iterable[str] | str,
                        grp_no: str) -> tuple[list[str], list[str]]:
@@ -264,125 +335,198 @@ class RealtimeSession(SignalHub):
         return list(dict.fromkeys(item_list)), list(dict.fromkeys(type_list))
 
     def _check_open(self) -> None:
-        if self._state in ("closed", "gave_up"):
-            raise SessionClosedError(f"the session is {self._state}")
-
-    def _submit(self, handle: PendingRequest, requests: Sequence[Request]) -> None:
-        # with self._lock held
-        if self._pipeline.open:
-            handle._expect(len(requests))
-            self._send_request(self._pipeline.enqueue(requests, time.monotonic()))
-        else:
-            self._waiting_handles.add(handle)  # attached to the restore requests at next login
-
-    def _send_request(self, request: Request | None) -> None:
-        conn = self._conn
-        if request is not None and conn is not None:
-            conn.send(request.frame)
-
-    def _fail_handles(self, error: KiwoomError) -> None:
-        with self._lock:
-            handles = set(self._waiting_handles)
-            self._waiting_handles.clear()
-            for request in self._pipeline.connection_lost():
-                handles.update(w for w in request.waiters if isinstance(w, PendingRequest))
-        for handle in handles:
-            handle._fail(error)
+        if not self._core.accepting:
+            raise SessionClosedError(f"the session is {self._core.state}")
 
     # --- statistics -------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
-        """Counters: frames, events per type, decode errors, dropped, reconnects, queue depth..."""
+    def stats(self) -> SessionStats:
+        """A consistent snapshot of the counters (see ``SessionStats``)."""
+        with self._lock:
+            core = self._core
+            last = core.last_frame_at if self._conn is not None and self._conn.opened else None
+            with self._counter_lock:
+                events = dict(self._events)
+            now = time.monotonic()
+            return SessionStats(
+                state=core.state.value, frames=self._frames, real_frames=self._real_frames,
+                events=events, events_total=sum(events.values()), decode_errors=self._decode_errors,
+                ack_timeouts=core.ack_timeouts, dropped=self._dispatcher.dropped,
+                queue_depth=self._dispatcher.depth, pings_echoed=core.pings_echoed,
+                connections=core.connections, logins=core.logins, reconnects=core.reconnects,
+                handovers=self._handovers, pending_requests=core.pipeline.pending,
+                last_frame_age=None if last is None else now - last,
+                last_frame_time=None if last is None else time.time() - (now - last),
+            )
+
+    # --- the workers ------------------------------------------------------------------------
+
+    def _worker(self) -> None:
+        me = threading.current_thread()
+        try:
+            while not self._stop.is_set():
+                if self._io_owner is me:
+                    self._io_step()
+                    self._after_step(me)
+                else:
+                    self._standby_step(me)
+        except Exception as exc:  # a bug: report it rather than die silently
+            logger.exception("the session thread %s failed", me.name)
+            with self._lock:
+                actions = self._core.give_up(ConnectError(f"internal error: {exc!r}"))
+            self._apply(actions, None)
+            conn = self._conn
+            if conn is not None:
+                conn.abort()
+            self._stop.set()
+            self._wake_standby.set()
+        finally:
+            if self._io_owner is me:
+                self._dispatcher.pump()
+            self._start_done.set()
+
+    def _io_step(self) -> None:
+        """One blocking step of the I/O role: connect, read one chunk, or wait (backoff, room)."""
         conn = self._conn
-        last = conn.last_frame_at if conn is not None and conn.opened else None
-        return {
-            "state": self._state,
-            "frames": conn.reader.frames_read if conn is not None else 0,
-            **self._delivery_stats(),
-            "pings_echoed": self._pings_echoed,
-            "connections": self._connections,
-            "logins": self._logins,
-            "reconnects": self._reconnects,
-            "last_frame_age": None if last is None else time.monotonic() - last,
-            "last_frame_time": None if last is None else time.time() - (time.monotonic() - last),
-            "pending_requests": self._pipeline.pending,
-        }
-
-    def _handle_message(self, conn: Connection, message: Any) -> None:
-        """Protocol work for a decoded non-REAL message."""
-        if type(message) is LoginReply:
-            self._on_login_reply(conn, message)
-        elif type(message) is Ack:
-            self._on_ack(conn, message)
-        elif type(message) is SystemNotice:
-            self._on_system(conn, message)
-        elif type(message) is Ping:
-            conn.send(protocol.echo_ping(message))
-        else:
-            self._bad_input(ProtocolError(f"unknown message {getattr(message, 'trnm', message)!r}"))
-
-    # --- protocol events (I/O thread) -------------------------------------------------------
-
-    def _connection_opened(self, conn: Connection) -> None:
-        self._connections += 1
-        self._notify("on_connected")
-
-    def _on_login_reply(self, conn: Connection, reply: LoginReply) -> None:
-        if not reply.ok:
-            conn.abort(Outcome("login_refused", code=reply.return_code, reason=reply.return_msg,
-                               auth_code=protocol.auth_failure_code(reply.return_code, reply.return_msg)))
+        if conn is None:
+            self._connect()
             return
-        if conn.logged_in:
+        if self._dispatcher.full and not conn.reader.ended:
+            # backpressure: stop reading until receivers make room, so TCP pushes back on the
+            # server; a pause for room is not silence on the line
+            self._dispatcher.wait_for_room(0.25)
+            self._core.frames_seen(time.monotonic())
             return
-        conn.logged_in = True
-        conn.logged_in_at = time.monotonic()
-        self._logins += 1
-        self._auth_retry_used = False
+        if not conn.read_once():
+            self._connection_ended(conn)
+
+    def _after_step(self, me: threading.Thread) -> None:
+        """Deliver what the step queued (here, on this thread), then answer PINGs."""
+        self._io_steps += 1
+        if self._standby_sleeping:
+            self._wake_standby.set()  # deliveries begin again: the standby watches them
+        self._dispatcher.pump()
+        if self._echoes:
+            self._flush_echoes()
+
+    def _flush_echoes(self) -> None:
+        with self._roles:
+            echoes, self._echoes = self._echoes, []
+            conn = self._conn
+        if conn is not None:
+            for frame in echoes:
+                conn.send(frame)
+
+    def _standby_step(self, me: threading.Thread) -> None:
+        """Wait until a deadline or a long delivery; act on it."""
+        now = time.monotonic()
         with self._lock:
-            if self._state == "closed":
+            deadline = self._core.next_deadline()
+            actions = self._core.check_timeouts(now) if deadline is not None and now >= deadline else []
+            if actions:
+                deadline = None
+        if actions:
+            self._apply(actions, self._conn)
+        timeout: float | None = None if deadline is None else max(0.0, deadline - now)
+        watching = False  # watching the I/O thread's deliveries, to take over if one runs long
+        if self._hands_over:
+            since = self._dispatcher.delivering_since
+            owner = self._io_owner
+            if since is not None and owner is not None and self._dispatcher.delivering_thread is owner:
+                if now - since >= self.handover_after:
+                    self._take_over(me, owner)
+                    return
+                watching = True
+                watch = max(since + self.handover_after - now, self._poll)
+            elif self._io_steps_seen != self._io_steps:
+                watching = True  # deliveries are flowing: keep looking
+                watch = self._poll
+            if watching:
+                timeout = watch if timeout is None else min(timeout, watch)
+        self._io_steps_seen = self._io_steps
+        # not watching: the I/O thread wakes us at its next step (cheap: only after a quiet spell)
+        self._standby_sleeping = self._hands_over and not watching
+        expected = now + (timeout or 0.0)
+        woken = self._wake_standby.wait(timeout)
+        self._wake_standby.clear()
+        self._standby_sleeping = False
+        if not woken and watching:
+            # Adapt how often we look: a late wake-up means the GIL is contended (a busy main
+            # thread), and every look of ours would then cost the I/O thread a switch interval.
+            late = time.monotonic() - expected
+            if late > 0.002:
+                self._poll = min(self._poll * 2, self.handover_after * 8)
+            else:
+                self._poll = max(self.handover_after, self._poll / 2)
+
+    _io_steps_seen = -1
+
+    def _take_over(self, me: threading.Thread, owner: threading.Thread) -> None:
+        with self._roles:
+            if self._io_owner is not owner or self._stop.is_set():
                 return
-            self._state = "connected"
-            self._ever_logged_in = True
-            restore = self._registrations.restore_requests(self.chunk_size)
-            for handle in self._waiting_handles:
-                group = restore.get(handle.grp_no, [])
-                for request in group:
-                    request.waiters.append(handle)
-                handle._expect(len(group))
-            self._waiting_handles.clear()
-            first = self._pipeline.connection_ready([r for g in restore.values() for r in g], time.monotonic())
-        self._notify("on_login", extra=dict(reply.extra))
-        self._send_request(first)
-        self._start_done.set()
-        logger.info("logged in to %s", self.url)
+            self._io_owner = me
+            self._handovers += 1
+        logger.debug("a receiver runs longer than %.3f s: %s reads meanwhile", self.handover_after, me.name)
+        if self._echoes:
+            self._flush_echoes()
 
-    def _on_ack(self, conn: Connection, ack: Ack) -> None:
+    # --- connecting (I/O role) --------------------------------------------------------------
+
+    def _connect(self) -> None:
+        retry_at = self._retry_at
+        if retry_at is not None:
+            self._retry_at = None
+            if self._stop.wait(max(0.0, retry_at - time.monotonic())):
+                return
         with self._lock:
-            finished, following = self._pipeline.on_ack(ack, time.monotonic())
-            if finished is not None and not ack.ok and finished.kind == "REG":
-                # refused: stop wanting it, or every reconnect would ask again
-                self._registrations.remove(finished.grp_no, finished.items, finished.types)
-        if finished is None:
-            self._bad_input(ProtocolError(f"{ack.trnm} ack with no request in flight", repr(ack)))
-        elif not ack.ok:
-            logger.warning("%s refused (%s %s) for %d items of %s", finished.kind, ack.return_code,
-                           ack.return_msg, len(finished.items), list(finished.types))
-        self._send_request(following)
+            if self._stop.is_set():
+                return
+            number = self._core.connection_started()
+            conn = self._conn = Connection(self.settings, self, number)
+        try:
+            token = self._next_token()
+        except Exception as exc:
+            self._connection_failed(conn, Outcome("connect_failed", reason=f"token source failed: {exc!r}",
+                                                  error=ConnectError(f"the token source raised {type(exc).__name__}")))
+            return
+        try:
+            conn.open()
+        except ConnectError as exc:
+            kind = "stopped" if self._stop.is_set() else "connect_failed"
+            self._connection_failed(conn, Outcome(kind, reason=str(exc), error=exc))
+            return
+        now = time.monotonic()
+        with self._lock:
+            if self._stop.is_set():  # a close() that raced the handshake
+                conn.abort()
+                actions: list[Action] = []
+            else:
+                actions = self._core.connection_opened(now)
+                self._core.login_sent(now)
+        self._apply(actions, conn)
+        conn.send(protocol.login(token))
+        self._wake_standby.set()  # the LOGIN and idle deadlines begin
 
-    def _on_system(self, conn: Connection, notice: SystemNotice) -> None:
-        self._notify("on_system", code=notice.code, message=notice.message)
-        if notice.code == "R10001":
-            conn.set_outcome(Outcome("kicked", code=notice.code, reason=notice.message))
-        elif notice.code == "R10004":
-            conn.set_outcome(Outcome("login_refused", code=notice.code, reason=notice.message,
-                                     auth_code=8005))
-        elif notice.code == "R10002":
-            logger.error("the server saw no PING echo (R10002): %s", notice.message)
-            conn.set_outcome(Outcome("lost", code=notice.code, reason=notice.message))
+    def _connection_failed(self, conn: Connection, outcome: Outcome) -> None:
+        conn.close()
+        self._end(conn, outcome)
 
-    # --- the I/O thread ---------------------------------------------------------------------
+    def _connection_ended(self, conn: Connection) -> None:
+        self._flush_batch()
+        conn.close()
+        self._end(conn, conn.transport_outcome())
 
-    _auth_retry_used = False
+    def _end(self, conn: Connection, outcome: Outcome) -> None:
+        with self._lock:
+            self._conn = None
+            actions = self._core.on_connection_ended(outcome, time.monotonic())
+        with self._roles:
+            self._echoes = []
+        kinds = [type(a) for a in actions]
+        if Retry in kinds:
+            logger.warning("connection ended (%s); reconnecting", outcome.reason or outcome.kind)
+        self._apply(actions, None)
 
     def _next_token(self) -> str:
         source = self._token_source
@@ -394,123 +538,115 @@ class RealtimeSession(SignalHub):
             register_secret(token)
         return token
 
-    def _io_main(self) -> None:
-        attempt = 0
-        number = 0
+    # --- ConnectionOwner (I/O role) ---------------------------------------------------------
+
+    def frame_received(self, conn: Connection, payload: bytes, opcode: int, received_at: float) -> None:
+        if conn is not self._conn:
+            return  # a stale connection's frame
+        self._frames += 1
+        hook = self.frame_hook
+        if hook is not None:
+            try:
+                hook(payload, received_at)
+            except Exception as exc:
+                logger.exception("frame_hook raised")
+                self._report(ProtocolError(f"frame_hook raised {type(exc).__name__}: {exc}"))
+        if opcode != OP_TEXT:
+            self._report(ProtocolError("binary frame received (Kiwoom sends text)", payload))
+            return
         try:
-            while not self._stop.is_set():
-                number += 1
-                conn = Connection(self, number)
-                with self._lock:
-                    if self._stop.is_set():
-                        break
-                    self._conn = conn
-                try:
-                    token = self._next_token()
-                except Exception as exc:
-                    conn.set_outcome(Outcome("connect_failed", reason=f"token source failed: {exc!r}",
-                                             error=ConnectError(f"the token source raised {type(exc).__name__}")))
-                else:
-                    conn.run(token)
-                outcome = Outcome("stopped", reason="closed by user") if self._stop.is_set() else conn.outcome
-                self._connection_ended(conn)
-                if conn.logged_in_at is not None and time.monotonic() - conn.logged_in_at >= self.policy.healthy_after:
-                    attempt = 0
-                retry, delay, error = self._decide(outcome, attempt)
-                if conn.opened:
-                    self._notify("on_disconnected", code=outcome.code, reason=outcome.reason, will_retry=retry)
-                if outcome.kind == "stopped":
-                    break
-                if not retry:
-                    self._give_up(error or ConnectError(outcome.reason))
-                    break
-                logger.warning("connection ended (%s: %s); retry %d in %.2f s", outcome.kind, outcome.reason,
-                               attempt + 1, delay)
-                attempt += 1
-                with self._lock:
-                    if self._state != "closed":
-                        self._state = "reconnecting"
-                self._reconnects += 1
-                self._notify("on_reconnecting", attempt=attempt, delay=delay)
-                if self._stop.wait(delay):
-                    break
-        except Exception as exc:  # a bug: report it rather than die silently
-            logger.exception("the I/O thread failed")
-            self._give_up(ConnectError(f"internal error: {exc!r}"))
-        finally:
-            self._start_done.set()
-
-    def _connection_ended(self, conn: Connection) -> None:
-        conn.flush_events()
+            message = _decode(payload, received_at=received_at)
+        except ProtocolError as exc:
+            self._report(exc)
+            return
+        if type(message) is RealBatch:
+            events = message.events
+            self._real_frames += 1
+            counts = self._events
+            with self._counter_lock:
+                for event in events:
+                    counts[event.type] = counts.get(event.type, 0) + 1
+            self._batch += events
+            for error in message.errors:
+                self._report(error)
+            return
         with self._lock:
-            for request in self._pipeline.connection_lost():
-                for waiter in request.waiters:
-                    if isinstance(waiter, PendingRequest) and not waiter.done:
-                        waiter._reset()
-                        if waiter.kind == "REG":
-                            self._waiting_handles.add(waiter)
-                        else:  # a REMOVE: the next connection starts without that registration
-                            waiter._expect(0)
+            actions = self._core.on_message(message, time.monotonic())
+            logged_in = self._core.ever_logged_in
+        self._apply(actions, conn)
+        if logged_in and not self._start_done.is_set():
+            self._start_done.set()
+            logger.info("logged in to %s", self.url)
 
-    def _decide(self, outcome: Outcome, attempt: int) -> tuple[bool, float, KiwoomError | None]:
-        """(retry?, delay, error if not) for a connection that ended."""
-        if outcome.kind == "stopped":
-            return False, 0.0, None
-        if outcome.kind == "login_refused":
-            error = LoginError(outcome.code if isinstance(outcome.code, int) else None, outcome.reason)
-            if outcome.auth_code is not None and not self._auth_retry_used:
-                self._auth_retry_used = True  # once, with a fresh token; never a reconnect storm
+    def chunk_done(self, conn: Connection) -> None:
+        if conn is not self._conn:
+            return
+        self._core.frames_seen(time.monotonic())
+        batch = self._batch
+        if batch:
+            self._batch = []
+            self._dispatcher.put_events(batch)
+
+    def frame_rejected(self, conn: Connection, error: KiwoomError) -> None:
+        if conn is self._conn:
+            self._report(error)
+
+    # --- carrying out the core's actions ----------------------------------------------------
+
+    def _flush_batch(self) -> None:
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._dispatcher.put_events(batch)
+
+    def _notify(self, name: str, kwargs: Mapping[str, Any]) -> None:
+        if threading.current_thread() is self._io_owner:
+            self._flush_batch()  # notices keep their place among the events read so far
+        self._dispatcher.put_notice(name, kwargs)
+
+    def _report(self, error: KiwoomError) -> None:
+        """Bad input: logged, counted, and sent to ``on_error`` in order with the events."""
+        logger.warning("%s", error)
+        with self._counter_lock:
+            self._decode_errors += 1
+        self._notify("on_error", {"error": error})
+
+    def _apply(self, actions: Sequence[Action], conn: Connection | None) -> None:
+        for action in actions:
+            kind = type(action)
+            if kind is Send:
+                if conn is not None:
+                    conn.send(action.frame)  # type: ignore[union-attr]
+                    self._wake_standby.set()  # a request in flight: a new ack deadline to watch
+            elif kind is Echo:
+                self._echoes.append(action.frame)  # type: ignore[union-attr]
+            elif kind is Notify:
+                self._notify(action.name, action.kwargs)  # type: ignore[union-attr]
+            elif kind is Report:
+                self._report(action.error)  # type: ignore[union-attr]
+            elif kind is Abort:
+                if conn is not None:
+                    conn.abort()
+            elif kind is Retry:
+                self._retry_at = time.monotonic() + action.delay  # type: ignore[union-attr]
+            elif kind is GiveUp:
+                self._gave_up(action.error)  # type: ignore[union-attr]
+            elif kind is InvalidateToken:
                 invalidate = getattr(self._token_source, "invalidate", None)
                 if callable(invalidate):
                     invalidate()
-                return True, 0.0, None
-            return False, 0.0, error
-        if not self._ever_logged_in:
-            # start(): the first connection must work; errors surface to the caller at once
-            first_error = outcome.error if isinstance(outcome.error, KiwoomError) else ConnectError(outcome.reason)
-            return False, 0.0, first_error
-        if outcome.kind == "kicked" and not self.reconnect_on_kicked:
-            return False, 0.0, ConnectError(f"R10001: the same app key connected elsewhere ({outcome.reason})")
-        if self.policy.exhausted(attempt):
-            return False, 0.0, ConnectError(f"gave up after {attempt} reconnect attempts: {outcome.reason}")
-        return True, self.policy.delay(attempt, self._random), None
 
-    def _give_up(self, error: KiwoomError) -> None:
-        with self._lock:
-            if self._state == "closed":
-                return
-            self._state = "gave_up"
+    def _gave_up(self, error: KiwoomError) -> None:
         self.gave_up_error = error
-        if not self._ever_logged_in:
-            self._start_error = error
+        with self._lock:
+            if not self._core.ever_logged_in:
+                self._start_error = error
+            handles = self._core.abandoned_handles()
         logger.error("giving up: %s", error)
-        self._notify("on_gave_up", error=error)
-        self._fail_handles(SessionClosedError(f"the session gave up: {error}"))
-
-    # --- the watchdog thread ----------------------------------------------------------------
-
-    def _watchdog_main(self) -> None:
-        period = max(0.02, min(0.25, self.idle_timeout / 4, self.login_timeout / 4, self.ack_timeout / 4))
-        while not self._stop.wait(period):
-            conn = self._conn
-            if conn is None or conn.ended:
-                continue
-            now = time.monotonic()
-            if not conn.opened:
-                continue  # the connect and handshake have their own timeout
-            if not conn.logged_in and conn.login_sent_at is not None and now - conn.login_sent_at > self.login_timeout:
-                conn.abort(Outcome("lost", reason=f"no LOGIN reply within {self.login_timeout} s",
-                                   error=ConnectError("no LOGIN reply")))
-            elif now - conn.last_frame_at > self.idle_timeout:
-                conn.abort(Outcome("lost", reason=f"nothing received for {self.idle_timeout} s"))
-            else:
-                with self._lock:
-                    overdue = self._pipeline.overdue(now, self.ack_timeout)
-                if overdue is not None:
-                    # acks carry no request id: after a lost ack, pairing cannot be trusted
-                    self._bad_input(ProtocolError(f"{overdue.kind} not acknowledged within {self.ack_timeout} s",
-                                                  overdue.frame))
-                    conn.abort(Outcome("lost", reason=f"{overdue.kind} ack timeout"))
+        self._stop.set()
+        self._wake_standby.set()
+        failure = SessionClosedError(f"the session gave up: {error}")
+        for handle in handles:
+            handle._fail(failure)
 
     # --- secrets ----------------------------------------------------------------------------
 
@@ -519,4 +655,3 @@ class RealtimeSession(SignalHub):
         """A safe description of the configured token (its length, or 'callable')."""
         source = self._token_source
         return "callable" if callable(source) else mask(source)
-

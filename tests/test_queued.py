@@ -23,7 +23,7 @@ class Event:
 def bound(dispatcher: QueueDispatcher) -> tuple[list[Any], list[tuple[str, dict[str, Any]]]]:
     events: list[Any] = []
     notices: list[tuple[str, dict[str, Any]]] = []
-    dispatcher.bind(events.extend, lambda name, kwargs: notices.append((name, kwargs)), lambda batch: None)
+    dispatcher.bind(events.extend, lambda name, kwargs: notices.append((name, kwargs)))
     return events, notices
 
 
@@ -52,7 +52,7 @@ def test_conflation_keeps_the_latest_per_type_and_item() -> None:
 
 
 def test_overflow_drops_oldest_counts_and_announces() -> None:
-    dispatcher = QueueDispatcher(max_events=10)
+    dispatcher = QueueDispatcher(max_events=10, overflow="drop_oldest")
     events, notices = bound(dispatcher)
     dispatcher.put_notice("on_login", {})
     for i in range(25):

@@ -153,9 +153,11 @@ def test_churn_300_start_close_cycles_leave_nothing_behind(sim_process: str, no_
     assert rss_after - rss_before < 8 * MB
 
 
-def test_overload_ten_times_for_thirty_seconds_stays_bounded(no_thread_leak: None) -> None:
+@pytest.mark.slow
+def test_overload_ten_times_for_thirty_seconds_stays_bounded_when_dropping_was_chosen(
+        no_thread_leak: None) -> None:
     with SimServer(rate=10_000, batch=10, ping_interval=0.2, max_missed_pings=2) as sim:
-        session = RealtimeSession(DEFAULT_TOKEN, url=sim.url, queue_size=20_000)
+        session = RealtimeSession(DEFAULT_TOKEN, url=sim.url, queue_size=20_000, overflow="drop_oldest")
         overflow, system = Collector(), Collector()
         delivered = [0]
         block = threading.Event()
@@ -181,20 +183,25 @@ def test_overload_ten_times_for_thirty_seconds_stays_bounded(no_thread_leak: Non
                 depth_seen = max(depth_seen, session.stats()["queue_depth"])
                 pause.wait(0.1)
             peak = tracemalloc.get_traced_memory()[1]
-            stats = session.stats()
             sent = sim.events_sent
+            pings_sent = sum(1 for _, frame in sim.sent_log() if frame == '{"trnm":"PING"}')
+            connections = sim.connection_count
         finally:
             session.close()
             tracemalloc.stop()
+    stats = session.stats()  # after close: every drop is counted and every notice delivered
     assert sent > 250_000  # the feed really ran at about 10x what the receiver takes
-    assert stats["dropped"] > sent // 2  # so most events could not be delivered...
-    assert delivered[0] + stats["dropped"] <= sent  # (nothing counted twice)
+    assert stats.dropped > sent // 2  # so most events could not be delivered...
+    assert delivered[0] + stats.dropped <= sent  # (nothing counted twice)
     assert overflow.calls  # ...and that was signalled,
-    assert 0 < sum(overflow.kwargs("dropped")) <= stats["dropped"]  # counted in events
+    assert sum(overflow.kwargs("dropped")) == stats.dropped  # exactly, counted in events
     assert depth_seen <= 20_000  # the queue stayed within its bound
     assert peak - baseline < 64 * MB, f"peak {(peak - baseline) / MB:.1f} MB above baseline"
     assert "R10002" not in system.kwargs("code")  # PINGs were echoed all along
-    assert stats["pings_echoed"] >= 100
+    assert connections == 1 and stats.reconnects == 0
+    # every PING the simulator managed to send was answered (how many it sends depends on the CPU it
+    # gets on two cores, so that is not asserted), but for one in flight at the end
+    assert pings_sent >= 10 and stats.pings_echoed >= pings_sent - 1
 
 
 def test_ping_echo_stays_fast_while_a_receiver_blocks_for_five_seconds(no_thread_leak: None) -> None:

@@ -306,7 +306,7 @@ def test_connect_and_disconnect_while_sending(make_session: Factory) -> None:
         assert errors.calls == []
 
 
-def test_receivers_run_on_the_dispatch_thread_and_inline_on_the_io_thread(
+def test_receivers_run_on_the_thread_that_read_the_events_in_both_modes(
         sim: SimServer, make_session: Factory) -> None:
     threaded, inline = make_session(sim), make_session(sim, inline=True)
     a, b = Collector(), Collector()
@@ -319,7 +319,8 @@ def test_receivers_run_on_the_dispatch_thread_and_inline_on_the_io_thread(
     sim.push(quote_frame("005930"))
     a.wait_for(1)
     b.wait_for(1)
-    assert a.threads[0].name == "kiwoom-rt-dispatch"
+    # no handoff to another thread: the I/O thread delivers what it read
+    assert a.threads[0].name == "kiwoom-rt-io"
     assert b.threads[0].name == "kiwoom-rt-io"
 
 
@@ -605,7 +606,7 @@ def test_close_leaves_no_socket_open(sim: SimServer, no_thread_leak: None) -> No
 
 def test_overflow_drops_oldest_and_is_signalled(make_session: Factory) -> None:
     with SimServer(rate=3000, batch=10) as sim:
-        session = make_session(sim, queue_size=50)
+        session = make_session(sim, queue_size=50, overflow="drop_oldest")
         overflow = Collector()
         release = threading.Event()
         first = threading.Event()

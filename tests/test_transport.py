@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from kiwoom_rt.transport import ChunkedFrameReader
+from kiwoom_rt._transport import ChunkedFrameReader
 
 
 class Recorder:
@@ -65,7 +65,7 @@ class FakeSocket:
 def read_all(chunks: list[bytes], max_frame_bytes: int = 1 << 20) -> tuple[Recorder, ChunkedFrameReader]:
     recorder = Recorder()
     reader = ChunkedFrameReader(recorder, max_frame_bytes=max_frame_bytes)
-    reader.read(FakeSocket(chunks), lambda: True)
+    reader.read(FakeSocket(chunks))
     return recorder, reader
 
 

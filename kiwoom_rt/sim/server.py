@@ -15,7 +15,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -96,6 +96,14 @@ class _Conn:
         if log:
             self.sent_log.append((time.time(), text))
         self.flush()
+
+    def send_texts(self, texts: Sequence[str]) -> None:
+        """Several text frames in one write (not logged)."""
+        if not self.writable:
+            return
+        for text in texts:
+            self.protocol.send_text(text.encode("utf-8"))
+        self.writer.write(b"".join(self.protocol.data_to_send()))
 
     def send_text_bytes(self, data: bytes) -> None:
         """A text frame with exactly these bytes (invalid UTF-8 included, for tests)."""
@@ -309,6 +317,18 @@ class SimServer:
                 else:
                     body = frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False)
                     target.send_text(body, log=False)
+            return len(targets)
+        return self._call(run)
+
+    def push_burst(self, frames: Sequence[Mapping[str, Any] | str], *, conn: int | None = None) -> int:
+        """Send text frames back to back in one write, so that they reach the client together
+        (one read, for a client that reads in large chunks). Returns the connections reached."""
+        bodies = [f if isinstance(f, str) else json.dumps(f, ensure_ascii=False) for f in frames]
+
+        def run() -> int:
+            targets = self._targets(conn)
+            for target in targets:
+                target.send_texts(bodies)
             return len(targets)
         return self._call(run)
 

@@ -1,19 +1,19 @@
-"""Reading WebSocket frames in large chunks, through websocket-client's ``dispatcher`` hook.
+"""Reading WebSocket frames in large chunks: one ``recv`` of up to 256 KiB, then every frame in it.
 
-websocket-client reads every frame with three ``recv`` calls plus a ``select`` (PITFALLS.md).
-Each blocking call releases the GIL, and when the application's main thread is busy in Python
-code, getting the GIL back costs up to the 5 ms switch interval: a plain ``WebSocketApp`` falls
-to under 2,000 frames/s. ``ChunkedFrameReader`` is handed to ``run_forever(dispatcher=...)``;
-websocket-client still opens the socket, does TLS, the handshake and every send, but the read
-loop is ours: one blocking ``recv`` of up to 256 KiB, then every complete frame in the buffer is
-parsed and handled before the next ``recv``. The socket stays blocking with no timeout (a timeout
-makes CPython poll before every ``recv``); it is ended from other threads by ``shutdown``.
+websocket-client reads every frame with three ``recv`` calls plus a ``select``. Each blocking call
+releases the GIL, and when the application's main thread is busy in Python code, getting the GIL
+back costs up to the 5 ms switch interval (docs/design.md): a plain ``WebSocketApp`` falls to under
+2,000 frames/s. websocket-client still does the opening handshake and every send; reading is ours.
+
+``ChunkedFrameReader.read_once`` makes one blocking ``recv`` and handles every complete frame in the
+buffer before returning. Its state lives in the object, not on a stack, so whichever thread holds
+the session's I/O role can call it next. The socket stays blocking with no timeout (a timeout makes
+CPython poll before every ``recv``); other threads end it with ``shutdown``.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -51,7 +51,7 @@ def _unmask(key: bytes, data: bytes) -> bytes:
 
 
 class ChunkedFrameReader:
-    """A websocket-client custom dispatcher that owns the read loop of one connection.
+    """Reads and parses the frames of one connection, one chunk per ``read_once``.
 
     ``end_error`` tells afterwards why reading stopped: None after a close frame or ``stop()``,
     else the exception (``EOFError`` when the peer ended the TCP connection).
@@ -70,75 +70,69 @@ class ChunkedFrameReader:
         self._fragment_opcode = 0
         self._fragment_size = 0
         self._skip_fragments = False
+        self._parts: list[bytes] = []  # an incomplete frame, across reads
+        self._have = 0
+        self._need = 0  # bytes needed before parsing is worth trying again
+        self._skip = 0  # bytes of an oversized frame still to discard
 
-    # --- websocket-client's custom dispatcher interface (see WrappedDispatcher) ----------------
-
-    def signal(self, signum: int, handler: Callable[..., Any]) -> None:
-        """Never install signal handlers: we run on a worker thread, Ctrl-C belongs to the app."""
-
-    def abort(self) -> None:
-        self.stop()
-
-    def timeout(self, seconds: float, callback: Callable[..., Any], *args: Any) -> None:
-        """Unused: we pass no ping_timeout and never ask websocket-client to reconnect."""
-
-    def buffwrite(self, sock: socket.socket, data: bytes, send: Callable[..., int],
-                  handle_disconnect: Callable[..., Any]) -> None:
-        """Every send of websocket-client lands here: write it all (the caller assumes so)."""
-        sock.sendall(data)
-
-    def read(self, sock: Any, read_callback: Callable[[], bool]) -> None:
-        """The read loop; returns when the connection ends or ``stop()`` was called."""
-        try:
-            sock.settimeout(None)
-            self._loop(sock)
-        except Exception as exc:  # never let an exception escape into websocket-client
-            if self.end_error is None and not self.stopped:
-                self.end_error = exc
+    @property
+    def ended(self) -> bool:
+        """True once reading is over (end of stream, an error, a close frame or ``stop()``)."""
+        return self.stopped
 
     def stop(self) -> None:
-        """Ask the loop to end; the owner also shuts the socket down to wake a blocked recv."""
+        """Ask reading to end; the owner also shuts the socket down to wake a blocked recv."""
         self.stopped = True
 
-    # --- the loop ----------------------------------------------------------------------------
+    def read_once(self, recv: Callable[[int], bytes]) -> bool:
+        """One blocking ``recv``, then every complete frame in the buffer, then ``on_chunk_done``.
 
-    def _loop(self, sock: Any) -> None:
+        Returns False once reading is over; ``end_error`` then says why.
+        """
+        if self.stopped:
+            return False
+        try:
+            data = recv(self.bufsize)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            if not self.stopped:
+                self.end_error = exc
+            self.stopped = True
+            return False
+        if not data:
+            if not self.stopped:
+                self.end_error = EOFError("the server ended the TCP connection")
+            self.stopped = True
+            return False
+        self.bytes_read += len(data)
+        self.feed(data)
+        return not self.stopped
+
+    def feed(self, data: bytes) -> None:
+        """Handle the frames ``data`` completes (bytes already read from the socket)."""
+        skip = self._skip
+        if skip:
+            if len(data) <= skip:
+                self._skip = skip - len(data)
+                return
+            data, self._skip = data[skip:], 0
+        if self._parts:
+            self._parts.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return
+            data = b"".join(self._parts)
+            self._parts = []
+        leftover, self._need, self._skip = self._parse(data)
+        if leftover:
+            self._parts = [leftover]
+            self._have = len(leftover)
+        self.handler.on_chunk_done()
+
+    def read(self, sock: Any) -> None:
+        """Read until the connection ends (for tests and simple tools; sessions use ``read_once``)."""
         recv = sock.recv
-        bufsize = self.bufsize
-        handler = self.handler
-        parts: list[bytes] = []
-        have = 0
-        need = 0  # bytes needed before parsing is worth trying again
-        skip = 0  # bytes of an oversized frame still to discard
-        while not self.stopped:
-            try:
-                data = recv(bufsize)
-            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-                if not self.stopped:
-                    self.end_error = exc
-                return
-            if not data:
-                if not self.stopped:
-                    self.end_error = EOFError("the server ended the TCP connection")
-                return
-            self.bytes_read += len(data)
-            if skip:
-                if len(data) <= skip:
-                    skip -= len(data)
-                    continue
-                data, skip = data[skip:], 0
-            if parts:
-                parts.append(data)
-                have += len(data)
-                if have < need:
-                    continue
-                data = b"".join(parts)
-                parts = []
-            leftover, need, skip = self._parse(data)
-            if leftover:
-                parts = [leftover]
-                have = len(leftover)
-            handler.on_chunk_done()
+        while self.read_once(recv):
+            pass
 
     def _parse(self, data: bytes) -> tuple[bytes, int, int]:
         """Handle every complete frame in ``data``; returns (leftover, bytes needed, bytes to skip)."""

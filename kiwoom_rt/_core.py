@@ -1,0 +1,418 @@
+"""The session's decisions, sans-I/O: states, registrations, the request pipeline, timeouts.
+
+In the style of h11's ``_state.py``: nothing here touches a socket, a thread or a clock. The
+runtime (``session.py``) feeds in what happened, with the time passed as ``now``, and carries out
+the actions returned:
+
+- ``on_message(message, now)``: a decoded non-REAL message (LOGIN reply, ack, SYSTEM, PING, ...);
+- ``on_connection_ended(outcome, now)``: the connection is over; reconnect or give up?
+- ``check_timeouts(now)``: LOGIN, idle and ack deadlines; ``next_deadline()`` says when to ask.
+
+Actions are small immutable objects: ``Send``, ``Echo`` (a PING answer), ``Notify`` (a lifecycle
+signal), ``Report`` (bad input: log, count, ``on_error``), ``Abort`` (end the connection),
+``Retry(delay)``, ``GiveUp(error)`` and ``InvalidateToken``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from . import protocol
+from ._handles import PendingRequest
+from ._registrations import Registrations, Request, RequestPipeline, build_requests
+from .backoff import ReconnectPolicy
+from .errors import ConnectError, KiwoomError, LoginError, ProtocolError
+from .messages import Ack, LoginReply, Ping, SystemNotice
+
+__all__ = [
+    "Abort",
+    "Action",
+    "Echo",
+    "GiveUp",
+    "InvalidateToken",
+    "Notify",
+    "Outcome",
+    "Report",
+    "Retry",
+    "Send",
+    "SessionCore",
+    "SessionState",
+]
+
+
+class SessionState(enum.Enum):
+    """Where a session stands. ``str(state)`` and ``state.value`` give the lower-case name."""
+
+    NEW = "new"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"  # logged in
+    RECONNECTING = "reconnecting"
+    GAVE_UP = "gave_up"
+    CLOSED = "closed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.define
+class Outcome:
+    """How a connection ended.
+
+    ``kind``: "closed" (server close frame), "lost" (anything unexpected), "login_refused",
+    "kicked" (R10001), "connect_failed" (never opened), "stopped" (the user closed the session).
+    """
+
+    kind: str
+    code: int | str | None = None
+    reason: str = ""
+    error: BaseException | None = None
+    auth_code: int | None = None  # for login_refused: the auth code worth a fresh-token retry
+
+
+@attrs.frozen
+class Send:
+    frame: str | bytes
+
+
+@attrs.frozen
+class Echo:
+    """Answer a PING (the runtime sends it once the chunk's events are delivered)."""
+
+    frame: str | bytes
+
+
+@attrs.frozen
+class Notify:
+    name: str
+    kwargs: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Report:
+    """Bad input: logged, counted and sent to ``on_error``; the session keeps running."""
+
+    error: KiwoomError
+
+
+@attrs.frozen
+class Abort:
+    outcome: Outcome
+
+
+@attrs.frozen
+class Retry:
+    delay: float
+
+
+@attrs.frozen
+class GiveUp:
+    error: KiwoomError
+
+
+@attrs.frozen
+class InvalidateToken:
+    """The server refused the token: ask the token source for a fresh one next time."""
+
+
+Action = Send | Echo | Notify | Report | Abort | Retry | GiveUp | InvalidateToken
+
+
+class SessionCore:
+    """Registrations, requests, login and reconnect decisions of one session (not thread-safe:
+    the runtime serialises calls with its lock)."""
+
+    def __init__(self, *, chunk_size: int = 100, policy: ReconnectPolicy | None = None,
+                 reconnect_on_kicked: bool = False, login_timeout: float = 10.0, idle_timeout: float = 60.0,
+                 ack_timeout: float = 10.0, random: Callable[[], float] | None = None) -> None:
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be >= 1")
+        self.chunk_size = chunk_size
+        self.policy = policy or ReconnectPolicy()
+        self.reconnect_on_kicked = reconnect_on_kicked
+        self.login_timeout = login_timeout
+        self.idle_timeout = idle_timeout
+        self.ack_timeout = ack_timeout
+        self._random = random or (lambda: 0.5)
+        self.state = SessionState.NEW
+        self.registrations = Registrations()
+        self.pipeline = RequestPipeline()
+        self._waiting: set[PendingRequest] = set()  # handles to attach to the next restore
+        self.ever_logged_in = False
+        self._auth_retry_used = False
+        self._attempt = 0
+        # the current connection
+        self.connection = 0  # its number; 0 before the first
+        self._opened = False
+        self._logged_in = False
+        self._logged_in_at: float | None = None
+        self._login_sent_at: float | None = None
+        self._last_frame_at = 0.0
+        self._outcome: Outcome | None = None
+        # counters
+        self.connections = 0
+        self.logins = 0
+        self.reconnects = 0
+        self.pings_echoed = 0
+        self.ack_timeouts = 0
+
+    # --- the application's requests ---------------------------------------------------------
+
+    @property
+    def accepting(self) -> bool:
+        """False once closed or given up: new requests are refused."""
+        return self.state not in (SessionState.CLOSED, SessionState.GAVE_UP)
+
+    def start(self) -> None:
+        if self.state is not SessionState.NEW:
+            raise RuntimeError(f"session already {self.state}: start() runs once")
+        self.state = SessionState.CONNECTING
+
+    def subscribe(self, handle: PendingRequest, grp_no: str, items: Sequence[str], types: Sequence[str],
+                  refresh: bool, now: float) -> list[Action]:
+        """Remember the registration and send REG now if logged in (else at the next login)."""
+        self.registrations.add(grp_no, items, types, refresh)
+        requests = build_requests("REG", grp_no, items, types, refresh, self.chunk_size, handle)
+        return self._submit(handle, requests, now)
+
+    def unsubscribe(self, handle: PendingRequest, grp_no: str, items: Sequence[str], types: Sequence[str],
+                    now: float) -> list[Action]:
+        """Forget the registration; send REMOVE if logged in (no server holds it otherwise)."""
+        self.registrations.remove(grp_no, items, types)
+        if not self.pipeline.open:
+            handle._expect(0)
+            return []
+        requests = build_requests("REMOVE", grp_no, items, types, True, self.chunk_size, handle)
+        return self._submit(handle, requests, now)
+
+    def _submit(self, handle: PendingRequest, requests: Sequence[Request], now: float) -> list[Action]:
+        if not self.pipeline.open:
+            self._waiting.add(handle)
+            return []
+        handle._expect(len(requests))
+        return self._send(self.pipeline.enqueue(requests, now))
+
+    @staticmethod
+    def _send(request: Request | None) -> list[Action]:
+        return [Send(request.frame)] if request is not None else []
+
+    def close(self) -> set[PendingRequest]:
+        """The user closed the session: returns every unfinished handle (to fail)."""
+        self.state = SessionState.CLOSED
+        return self._abandon_handles()
+
+    def _abandon_handles(self) -> set[PendingRequest]:
+        handles = set(self._waiting)
+        self._waiting.clear()
+        for request in self.pipeline.connection_lost():
+            handles.update(w for w in request.waiters if isinstance(w, PendingRequest))
+        return handles
+
+    # --- one connection ----------------------------------------------------------------------
+
+    def connection_started(self) -> int:
+        """A new attempt begins; returns its number (messages of older numbers are stale)."""
+        self.connection += 1
+        self._opened = self._logged_in = False
+        self._logged_in_at = self._login_sent_at = None
+        self._outcome = None
+        return self.connection
+
+    def connection_opened(self, now: float) -> list[Action]:
+        """The WebSocket handshake succeeded; the runtime sends LOGIN next (``login_sent``)."""
+        self._opened = True
+        self._last_frame_at = now
+        self.connections += 1
+        return [Notify("on_connected")]
+
+    def login_sent(self, now: float) -> None:
+        self._login_sent_at = now
+
+    def frames_seen(self, now: float) -> None:
+        """Bytes arrived (any frame, PINGs included): the connection is alive."""
+        self._last_frame_at = now
+
+    def set_outcome(self, outcome: Outcome) -> None:
+        """Record why the current connection ends; the first reason wins."""
+        if self._outcome is None:
+            self._outcome = outcome
+
+    @property
+    def logged_in(self) -> bool:
+        return self._logged_in
+
+    @property
+    def last_frame_at(self) -> float:
+        """When the current connection last received anything (the ``now`` of ``frames_seen``)."""
+        return self._last_frame_at
+
+    # --- messages -----------------------------------------------------------------------------
+
+    def on_message(self, message: Any, now: float) -> list[Action]:
+        """Protocol work for one decoded non-REAL message of the current connection."""
+        kind = type(message)
+        if kind is Ping:
+            self.pings_echoed += 1
+            return [Echo(protocol.echo_ping(message))]
+        if kind is LoginReply:
+            return self._on_login_reply(message, now)
+        if kind is Ack:
+            return self._on_ack(message, now)
+        if kind is SystemNotice:
+            return self._on_system(message)
+        trnm = getattr(message, "trnm", None)
+        raw = getattr(message, "raw", None)
+        return [Report(ProtocolError(f"unknown message {trnm!r}", dict(raw) if raw is not None else None))]
+
+    def _on_login_reply(self, reply: LoginReply, now: float) -> list[Action]:
+        if not reply.ok:
+            outcome = Outcome("login_refused", code=reply.return_code, reason=reply.return_msg,
+                              auth_code=protocol.auth_failure_code(reply.return_code, reply.return_msg))
+            self.set_outcome(outcome)
+            return [Abort(outcome)]
+        if self._logged_in or self.state is SessionState.CLOSED:
+            return []
+        self._logged_in = True
+        self._logged_in_at = now
+        self.logins += 1
+        self._auth_retry_used = False
+        self.state = SessionState.CONNECTED
+        self.ever_logged_in = True
+        restore = self.registrations.restore_requests(self.chunk_size)
+        for handle in self._waiting:
+            group = restore.get(handle.grp_no, [])
+            for request in group:
+                request.waiters.append(handle)
+            handle._expect(len(group))
+        self._waiting.clear()
+        first = self.pipeline.connection_ready([r for g in restore.values() for r in g], now)
+        return [Notify("on_login", {"extra": dict(reply.extra)}), *self._send(first)]
+
+    def _on_ack(self, ack: Ack, now: float) -> list[Action]:
+        finished, following = self.pipeline.on_ack(ack, now)
+        actions: list[Action] = []
+        if finished is None:
+            actions.append(Report(ProtocolError(f"{ack.trnm} ack with no request in flight", repr(ack))))
+        elif not ack.ok and finished.kind == "REG":
+            # refused: stop wanting it, or every reconnect would ask again
+            self.registrations.remove(finished.grp_no, finished.items, finished.types)
+        return actions + self._send(following)
+
+    def _on_system(self, notice: SystemNotice) -> list[Action]:
+        actions: list[Action] = [Notify("on_system", {"code": notice.code, "message": notice.message})]
+        if notice.code == "R10001":
+            self.set_outcome(Outcome("kicked", code=notice.code, reason=notice.message))
+        elif notice.code == "R10004":
+            self.set_outcome(Outcome("login_refused", code=notice.code, reason=notice.message, auth_code=8005))
+        elif notice.code == "R10002":
+            self.set_outcome(Outcome("lost", code=notice.code, reason=notice.message))
+        return actions
+
+    # --- timeouts -----------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which ``check_timeouts`` could act (None: nothing to watch)."""
+        if not self._opened or self._outcome is not None:
+            return None
+        deadlines = [self._last_frame_at + self.idle_timeout]
+        if not self._logged_in and self._login_sent_at is not None:
+            deadlines.append(self._login_sent_at + self.login_timeout)
+        request = self.pipeline.in_flight
+        if request is not None and request.sent_at is not None:
+            deadlines.append(request.sent_at + self.ack_timeout)
+        return min(deadlines)
+
+    def check_timeouts(self, now: float) -> list[Action]:
+        """Abort a connection that never answered LOGIN, went silent, or left a request unacked."""
+        if not self._opened or self._outcome is not None:
+            return []
+        if (not self._logged_in and self._login_sent_at is not None
+                and now - self._login_sent_at > self.login_timeout):
+            outcome = Outcome("lost", reason=f"no LOGIN reply within {self.login_timeout} s",
+                              error=ConnectError("no LOGIN reply"))
+        elif now - self._last_frame_at > self.idle_timeout:
+            outcome = Outcome("lost", reason=f"nothing received for {self.idle_timeout} s")
+        else:
+            overdue = self.pipeline.overdue(now, self.ack_timeout)
+            if overdue is None:
+                return []
+            # acks carry no request id: after a lost ack, pairing cannot be trusted
+            self.ack_timeouts += 1
+            outcome = Outcome("lost", reason=f"{overdue.kind} ack timeout")
+            self.set_outcome(outcome)
+            return [Report(ProtocolError(f"{overdue.kind} not acknowledged within {self.ack_timeout} s",
+                                         overdue.frame)), Abort(outcome)]
+        self.set_outcome(outcome)
+        return [Abort(outcome)]
+
+    # --- the end of a connection --------------------------------------------------------------
+
+    def on_connection_ended(self, outcome: Outcome, now: float) -> list[Action]:
+        """The current connection is over. ``outcome`` is what the transport saw; a reason
+        recorded earlier (a refusal, SYSTEM, a timeout, the user's close) takes precedence."""
+        if self.state is SessionState.CLOSED:
+            outcome = Outcome("stopped", reason="closed by user")
+        elif self._outcome is not None:
+            outcome = self._outcome
+        for request in self.pipeline.connection_lost():
+            for waiter in request.waiters:
+                if isinstance(waiter, PendingRequest) and not waiter.done:
+                    waiter._reset()
+                    if waiter.kind == "REG":
+                        self._waiting.add(waiter)  # attached again to the next restore
+                    else:  # a REMOVE: the next connection starts without that registration
+                        waiter._expect(0)
+        if self._logged_in_at is not None and now - self._logged_in_at >= self.policy.healthy_after:
+            self._attempt = 0
+        actions: list[Action] = []
+        retry, delay, error = self._decide(outcome, actions)
+        if self._opened:
+            actions.append(Notify("on_disconnected", {"code": outcome.code, "reason": outcome.reason,
+                                                      "will_retry": retry}))
+        if outcome.kind == "stopped":
+            return actions
+        if not retry:
+            self.state = SessionState.GAVE_UP
+            error = error or ConnectError(outcome.reason)
+            actions += [Notify("on_gave_up", {"error": error}), GiveUp(error)]
+            return actions
+        self._attempt += 1
+        self.state = SessionState.RECONNECTING
+        self.reconnects += 1
+        actions += [Notify("on_reconnecting", {"attempt": self._attempt, "delay": delay}), Retry(delay)]
+        return actions
+
+    def _decide(self, outcome: Outcome, actions: list[Action]) -> tuple[bool, float, KiwoomError | None]:
+        """(retry?, delay, error if not)."""
+        if outcome.kind == "stopped":
+            return False, 0.0, None
+        if outcome.kind == "login_refused":
+            error = LoginError(outcome.code if isinstance(outcome.code, int) else None, outcome.reason)
+            if outcome.auth_code is not None and not self._auth_retry_used:
+                self._auth_retry_used = True  # once, with a fresh token; never a reconnect storm
+                actions.append(InvalidateToken())
+                return True, 0.0, None
+            return False, 0.0, error
+        if not self.ever_logged_in:
+            # start(): the first connection must work; errors surface to the caller at once
+            first = outcome.error if isinstance(outcome.error, KiwoomError) else ConnectError(outcome.reason)
+            return False, 0.0, first
+        if outcome.kind == "kicked" and not self.reconnect_on_kicked:
+            return False, 0.0, ConnectError(f"R10001: the same app key connected elsewhere ({outcome.reason})")
+        if self.policy.exhausted(self._attempt):
+            return False, 0.0, ConnectError(f"gave up after {self._attempt} reconnect attempts: {outcome.reason}")
+        return True, self.policy.delay(self._attempt, self._random), None
+
+    def give_up(self, error: KiwoomError) -> list[Action]:
+        """The runtime failed internally: stop, and say so."""
+        if self.state is SessionState.CLOSED:
+            return []
+        self.state = SessionState.GAVE_UP
+        return [Notify("on_gave_up", {"error": error}), GiveUp(error)]
+
+    def abandoned_handles(self) -> set[PendingRequest]:
+        """After giving up: every unfinished handle (to fail)."""
+        return self._abandon_handles()

@@ -1,0 +1,297 @@
+"""Per-session blinker signals that are safe for a trading app, and the set a session exposes.
+
+blinker's defaults are wrong for us (docs/design.md, "blinker"): ``connect`` holds receivers
+weakly, so a lambda or closure is dropped silently; ``send`` stops at the first receiver that
+raises; nothing is locked, so connecting while another thread sends can raise ``RuntimeError``;
+and ``send`` costs about 1 us per receiver. ``SessionSignal`` keeps blinker's API (``connect``,
+``disconnect``, ``connected_to``, ``muted``, ``receivers_for``, senders) and changes exactly
+those things. It keeps its own registry of receivers, so it relies on no blinker internals.
+
+``SignalSet`` is the surface a session composes: ``on_real``, ``on_0e``, ``signal(type)`` and the
+lifecycle signals, plus the two delivery entry points the dispatchers call.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import blinker
+
+from . import protocol
+from .errors import ReceiverError
+
+__all__ = ["DATA_KWARGS", "LIFECYCLE_SIGNALS", "SessionSignal", "SignalSet"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger("kiwoom_rt")
+
+#: Called with (signal, receiver, exception) when a receiver raises.
+ErrorReporter = Callable[["SessionSignal", Any, BaseException], None]
+
+#: The keyword arguments each lifecycle signal passes (the sender is the session).
+LIFECYCLE_SIGNALS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "on_connected": (),
+    "on_login": ("extra",),
+    "on_disconnected": ("code", "reason", "will_retry"),
+    "on_reconnecting": ("attempt", "delay"),
+    "on_gave_up": ("error",),
+    "on_system": ("code", "message"),
+    "on_error": ("error",),
+    "on_overflow": ("dropped",),
+})
+#: Data signals call ``receiver(item, event=...)``.
+DATA_KWARGS = ("event",)
+
+
+def _log_receiver_error(signal: SessionSignal, receiver: Any, error: BaseException) -> None:
+    logger.error("receiver %r of %s raised", receiver, signal.name, exc_info=error)
+
+
+def _identity(receiver: Any) -> tuple[int, ...]:
+    """A key for ``receiver`` that does not keep it alive (bound methods are made per access)."""
+    self_obj = getattr(receiver, "__self__", None)
+    func = getattr(receiver, "__func__", None)
+    if self_obj is not None and func is not None:
+        return (id(self_obj), id(func))
+    return (id(receiver),)
+
+
+def _sender_key(sender: Any) -> Any:
+    """Senders compare by value (item codes), as in blinker; an unhashable one by identity."""
+    if sender is blinker.ANY:
+        return ("any",)
+    try:
+        hash(sender)
+    except TypeError:
+        return ("id", id(sender))
+    return sender
+
+
+def check_receiver(receiver: Any, kwargs: Sequence[str], signal_name: str) -> None:
+    """Raise TypeError now if ``receiver(sender, **kwargs)`` could never be called."""
+    if not callable(receiver):
+        raise TypeError(f"{signal_name}: receiver {receiver!r} is not callable")
+    try:
+        signature = inspect.signature(receiver)
+    except (TypeError, ValueError):  # some builtins have no signature: nothing to check
+        return
+    try:
+        signature.bind(None, **dict.fromkeys(kwargs))
+    except TypeError as exc:
+        name = getattr(receiver, "__qualname__", None) or repr(receiver)
+        call = ", ".join(["sender", *(f"{k}=..." for k in kwargs)])
+        raise TypeError(f"{signal_name} calls its receivers as receiver({call}); {name}{signature} "
+                        f"cannot be called that way ({exc})") from None
+
+
+class _Entry:
+    __slots__ = ("receiver", "ref", "sender")
+
+    def __init__(self, receiver: Any, sender: Any, weak: bool) -> None:
+        self.sender = sender
+        if weak:
+            self.receiver = None
+            self.ref: Any = (weakref.WeakMethod(receiver) if inspect.ismethod(receiver)
+                             else weakref.ref(receiver))
+        else:
+            self.receiver = receiver
+            self.ref = None
+
+
+class SessionSignal(blinker.Signal):
+    """A blinker signal that holds receivers strongly by default and isolates each call.
+
+    ``connect(receiver, sender=ANY, weak=False)``: the receiver stays connected until you
+    disconnect it (pass ``weak=True`` for blinker's weak behaviour). A receiver that cannot be
+    called the way this signal calls it is refused at once with ``TypeError``. Data signals send
+    the item code as sender, so ``connect(handler, sender="005930")`` hears one item only.
+    """
+
+    def __init__(self, name: str, kwargs: Sequence[str] = DATA_KWARGS, doc: str | None = None) -> None:
+        super().__init__(doc)
+        self.name = name
+        self.kwargs = tuple(kwargs)
+        self.report_error: ErrorReporter = _log_receiver_error
+        self._lock = threading.RLock()
+        self._entries: dict[tuple[tuple[int, ...], Any], _Entry] = {}
+        self._cache: dict[Any, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+
+    def __repr__(self) -> str:
+        return f"<SessionSignal {self.name} ({len(self._entries)} receivers)>"
+
+    def connect(self, receiver: F, sender: Any = blinker.ANY, weak: bool = False) -> F:
+        """Call ``receiver(sender, **kwargs)`` on every send (from ``sender`` only, if given)."""
+        check_receiver(receiver, self.kwargs, self.name)
+        with self._lock:
+            result = super().connect(receiver, sender, weak)
+            self._entries[(_identity(receiver), _sender_key(sender))] = _Entry(receiver, sender, weak)
+            self._cache = {}
+            return result
+
+    def disconnect(self, receiver: Callable[..., Any], sender: Any = blinker.ANY) -> None:
+        """Stop calling ``receiver`` (for ``sender`` only, if given; from every sender by default)."""
+        with self._lock:
+            super().disconnect(receiver, sender)
+            ident, wanted = _identity(receiver), _sender_key(sender)
+            for key in list(self._entries):
+                if key[0] == ident and (sender is blinker.ANY or key[1] == wanted):
+                    del self._entries[key]
+            self._cache = {}
+
+    @property
+    def has_any_receivers(self) -> bool:
+        """True if at least one receiver is connected (a cheap check for the hot path)."""
+        return bool(self._entries)
+
+    def _snapshot(self, sender: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """(strong receivers, weak references) for ``sender``, in connect order, cached."""
+        found = self._cache.get(sender)
+        if found is None:
+            with self._lock:
+                entries = [e for e in self._entries.values()
+                           if e.sender is blinker.ANY or (sender is not blinker.ANY and e.sender == sender)]
+                found = (tuple(e.receiver for e in entries if e.ref is None),
+                         tuple(e.ref for e in entries if e.ref is not None))
+                cache = self._cache
+                if len(cache) > 100_000:  # senders are item codes: bounded in practice
+                    cache = self._cache = {}
+                cache[sender] = found
+        return found
+
+    def _receivers(self, sender: Any) -> Iterable[Any]:
+        strong, weak = self._snapshot(sender)
+        yield from strong
+        for ref in weak:
+            receiver = ref()
+            if receiver is not None:
+                yield receiver
+
+    def deliver_event(self, sender: Any, event: Any) -> None:
+        """``receiver(sender, event=event)`` for every receiver, isolated (the per-event hot path)."""
+        if self.is_muted:
+            return
+        strong, weak = self._snapshot(sender)
+        for receiver in strong:
+            try:
+                receiver(sender, event=event)
+            except Exception as exc:  # isolate: one bad receiver never stops the others
+                self.report_error(self, receiver, exc)
+        for ref in weak:
+            receiver = ref()
+            if receiver is not None:
+                try:
+                    receiver(sender, event=event)
+                except Exception as exc:
+                    self.report_error(self, receiver, exc)
+
+    def deliver(self, sender: Any, /, **kwargs: Any) -> int:
+        """Call every receiver for ``sender``; a raising receiver is reported, the rest still run.
+
+        Returns the number of receivers called. Use this, not ``send``, from library code.
+        """
+        if self.is_muted:
+            return 0
+        called = 0
+        for receiver in self._receivers(sender):
+            called += 1
+            try:
+                receiver(sender, **kwargs)
+            except Exception as exc:  # isolate: one bad receiver never stops the others
+                self.report_error(self, receiver, exc)
+        return called
+
+    def send(self, sender: Any = None, /, *, _async_wrapper: Any = None, **kwargs: Any) -> list[tuple[Any, Any]]:
+        """blinker's ``send``, made isolating and thread-safe; returns [(receiver, result)]."""
+        if self.is_muted:
+            return []
+        results: list[tuple[Any, Any]] = []
+        for receiver in self._receivers(sender):
+            try:
+                results.append((receiver, receiver(sender, **kwargs)))
+            except Exception as exc:
+                self.report_error(self, receiver, exc)
+                results.append((receiver, exc))
+        return results
+
+
+class SignalSet:
+    """The signals of one session (live, replayed or relayed): data signals and lifecycle.
+
+    ``deliver_events`` and ``deliver_notice`` are what dispatchers call, on the delivering
+    thread. ``owner`` is the sender of lifecycle signals.
+    """
+
+    on_real: SessionSignal
+    on_0e: SessionSignal
+    on_connected: SessionSignal
+    on_login: SessionSignal
+    on_disconnected: SessionSignal
+    on_reconnecting: SessionSignal
+    on_gave_up: SessionSignal
+    on_system: SessionSignal
+    on_error: SessionSignal
+    on_overflow: SessionSignal
+
+    def __init__(self, owner: Any) -> None:
+        self._owner_ref = weakref.ref(owner)  # the session holds us; no cycle through receivers
+        self._lock = threading.Lock()
+        self._type_signals: dict[str, SessionSignal] = {}
+        self.on_real = self._make("on_real", DATA_KWARGS)
+        self.on_0e = self.signal("0E")
+        for name, kwargs in LIFECYCLE_SIGNALS.items():
+            setattr(self, name, self._make(name, kwargs))
+
+    def _make(self, name: str, kwargs: Sequence[str]) -> SessionSignal:
+        sig = SessionSignal(name, kwargs)
+        sig.report_error = self._receiver_failed
+        return sig
+
+    def signal(self, type_code: str) -> SessionSignal:
+        """The data signal of one realtime type (case-sensitive: ``"0G"`` is not ``"0g"``)."""
+        sig = self._type_signals.get(type_code)
+        if sig is None:
+            protocol.check_types([type_code])
+            with self._lock:
+                sig = self._type_signals.get(type_code)
+                if sig is None:
+                    sig = self._type_signals[type_code] = self._make(f"signal({type_code!r})", DATA_KWARGS)
+        return sig
+
+    def attach_to(self, session: Any) -> None:
+        """Expose the signals as attributes of ``session`` (``session.on_0e`` ...)."""
+        session.on_real = self.on_real
+        session.on_0e = self.on_0e
+        for name in LIFECYCLE_SIGNALS:
+            setattr(session, name, getattr(self, name))
+
+    # --- delivery (on the delivering thread) ----------------------------------------------
+
+    def deliver_events(self, events: Sequence[Any]) -> None:
+        """Every event to its type's signal and to ``on_real``, in order."""
+        type_signals = self._type_signals
+        on_real = self.on_real
+        for event in events:
+            sig = type_signals.get(event.type)
+            if sig is not None and sig._entries:
+                sig.deliver_event(event.item, event)
+            if on_real._entries:
+                on_real.deliver_event(event.item, event)
+
+    def deliver_notice(self, name: str, kwargs: Mapping[str, Any]) -> None:
+        sig: SessionSignal = getattr(self, name)
+        if sig._entries:
+            sig.deliver(self._owner_ref(), **kwargs)
+
+    def _receiver_failed(self, sig: SessionSignal, receiver: Any, error: BaseException) -> None:
+        logger.error("receiver %r of %s raised", receiver, sig.name, exc_info=error)
+        if sig is self.on_error:
+            return  # never loop: an on_error receiver that raises is only logged
+        wrapped = ReceiverError(sig.name, receiver, error)
+        wrapped.__cause__ = error
+        self.on_error.deliver(self._owner_ref(), error=wrapped)
