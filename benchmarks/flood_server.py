@@ -97,12 +97,12 @@ class FloodConnection:
             self.closed = True
 
     def on_text(self, data: bytes) -> None:
-        if data == PING:
+        message: dict[str, Any] = json.loads(data)
+        trnm = message.get("trnm")
+        if trnm == "PING":  # an echo, verbatim or re-serialized (peers send '{"trnm": "PING"}')
             if self.ping_sent_at:
                 self.ping_echo_delays.append(time.perf_counter() - self.ping_sent_at.pop(0))
             return
-        message: dict[str, Any] = json.loads(data)
-        trnm = message.get("trnm")
         if trnm == "LOGIN":
             self.send_text(b'{"trnm":"LOGIN","return_code":0,"return_msg":""}')
         elif trnm in ("REG", "REMOVE"):
@@ -163,12 +163,19 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ping
             "sent": conn.sent, "pings": len(delays) + len(conn.ping_sent_at), "echoed": len(delays),
             "echo_ms_max": round(delays[-1] * 1e3, 3) if delays else None,
             "echo_ms_p50": round(delays[len(delays) // 2] * 1e3, 3) if delays else None,
+            "echo_ms_p99": round(delays[min(len(delays) - 1, int(len(delays) * 0.99))] * 1e3, 3) if delays else None,
         }), flush=True)
         writer.close()
 
 
-async def main(port: int, ping: float) -> None:
-    server = await asyncio.start_server(lambda r, w: serve(r, w, ping), "127.0.0.1", port)
+async def main(port: int, ping: float, tls: list[str] | None = None) -> None:
+    context = None
+    if tls:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls[0], tls[1])
+    server = await asyncio.start_server(lambda r, w: serve(r, w, ping), "127.0.0.1", port, ssl=context)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
@@ -178,8 +185,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ping", type=float, default=1.0, help="seconds between PINGs")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve wss:// with this certificate")
     args = parser.parse_args()
     try:
-        asyncio.run(main(args.port, args.ping))
+        asyncio.run(main(args.port, args.ping, args.tls))
     except KeyboardInterrupt:
         sys.exit(0)

@@ -345,8 +345,7 @@ class RealtimeSession:
         with self._lock:
             core = self._core
             last = core.last_frame_at if self._conn is not None and self._conn.opened else None
-            with self._counter_lock:
-                events = dict(self._events)
+            events = dict(self._events)  # one C-level copy: atomic under the GIL
             now = time.monotonic()
             return SessionStats(
                 state=core.state.value, frames=self._frames, real_frames=self._real_frames,
@@ -382,6 +381,10 @@ class RealtimeSession:
             self._wake_standby.set()
         finally:
             if self._io_owner is me:
+                conn = self._conn
+                if conn is not None:  # a close() that raced a connect: release the socket too
+                    conn.abort()
+                    self._connection_ended(conn)
                 self._dispatcher.pump()
             self._start_done.set()
 
@@ -562,10 +565,9 @@ class RealtimeSession:
         if type(message) is RealBatch:
             events = message.events
             self._real_frames += 1
-            counts = self._events
-            with self._counter_lock:
-                for event in events:
-                    counts[event.type] = counts.get(event.type, 0) + 1
+            counts = self._events  # written by the I/O role only; stats() copies it atomically
+            for event in events:
+                counts[event.type] = counts.get(event.type, 0) + 1
             self._batch += events
             for error in message.errors:
                 self._report(error)

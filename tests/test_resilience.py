@@ -42,6 +42,7 @@ class EventCounter:
         self.count += 1
 
 
+@pytest.mark.slow
 def test_chaos_thirty_faults_under_load(no_thread_leak: None) -> None:
     rng = random.Random(20261123)
     faults = ["drop"] * 9 + ["silence"] * 5 + ["close"] * 7 + ["refused_login"] + ["junk"] * 7 + ["r10002"]
@@ -125,6 +126,7 @@ def sim_process() -> Iterator[str]:
         proc.wait(10)
 
 
+@pytest.mark.slow
 def test_churn_300_start_close_cycles_leave_nothing_behind(sim_process: str, no_thread_leak: None) -> None:
     process = psutil.Process()
 
@@ -198,10 +200,12 @@ def test_overload_ten_times_for_thirty_seconds_stays_bounded_when_dropping_was_c
     assert depth_seen <= 20_000  # the queue stayed within its bound
     assert peak - baseline < 64 * MB, f"peak {(peak - baseline) / MB:.1f} MB above baseline"
     assert "R10002" not in system.kwargs("code")  # PINGs were echoed all along
-    assert connections == 1 and stats.reconnects == 0
+    assert connections == 1
+    assert stats.reconnects == 0
     # every PING the simulator managed to send was answered (how many it sends depends on the CPU it
     # gets on two cores, so that is not asserted), but for one in flight at the end
-    assert pings_sent >= 10 and stats.pings_echoed >= pings_sent - 1
+    assert pings_sent >= 10
+    assert stats.pings_echoed >= pings_sent - 1
 
 
 def test_ping_echo_stays_fast_while_a_receiver_blocks_for_five_seconds(no_thread_leak: None) -> None:

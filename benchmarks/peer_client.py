@@ -1,0 +1,195 @@
+"""One benchmark client in its own process (run by ``bench_peers.py``; prints one JSON line).
+
+    python benchmarks/peer_client.py CLIENT URL --mode flood|paced --count N [--busy]
+
+CLIENT is one of:
+
+- ``kiwoom-rt``: this library with its default install (orjson is made unimportable first);
+- ``kiwoom-rt-fast``: this library with orjson (``pip install "kiwoom-rt[fast]"``);
+- ``kiwoom-client``: kiwoom-client 0.4.0's ``KiwoomWebSocket`` (asyncio), on a thread;
+- ``seed-asyncio``: the seed document's asyncio ``websockets`` loop, on a thread.
+
+Every client counts 0E entries in a plain callback. In ``paced`` mode each entry carries its
+server send time (FID 9999, microseconds since the epoch) and the callback records the latency.
+With ``--busy`` the main thread runs a pure-Python CPU loop the whole time, as a busy GUI or a
+computing strategy does, and the client runs on its own thread(s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+LOGIN = {"trnm": "LOGIN", "token": "bench-token"}
+REG = {"trnm": "REG", "grp_no": "1", "refresh": "1", "data": [{"item": ["000001"], "type": ["0E"]}]}
+
+
+class Tally:
+    """What the callback of every client records."""
+
+    def __init__(self, count: int, paced: bool) -> None:
+        self.count = count
+        self.paced = paced
+        self.received = 0
+        self.first: float | None = None
+        self.last = 0.0
+        self.latencies_us: list[float] = []
+        self.done = threading.Event()
+
+    def on_values(self, values: dict[str, str]) -> None:
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = now
+        self.received += 1
+        self.last = now
+        if self.paced:
+            self.latencies_us.append(time.time() * 1e6 - int(values["9999"]))
+        if self.received >= self.count:
+            self.done.set()
+
+
+def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any) -> Callable[[], None]:
+    import os
+
+    from kiwoom_rt import RealtimeSession
+
+    session = RealtimeSession("bench-token", url=url, ssl_context=ssl_context,
+                              inline=os.environ.get("KIWOOM_RT_BENCH_INLINE") == "1")  # diagnosis only
+    session.on_0e.connect(lambda item, event: tally.on_values(event.values))
+    session.start()
+    session.subscribe(["000001"])
+    return session.close
+
+
+def run_in_loop_thread(main: Callable[[Any], Any]) -> Callable[[], None]:
+    """Run an asyncio client on its own thread, as a Qt or Tk app would have to."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def runner() -> None:
+        task = asyncio.ensure_future(main(stop))
+        await stop.wait()
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(runner()), daemon=True)
+    thread.start()
+
+    def close() -> None:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+
+    return close
+
+
+def run_kiwoom_client(url: str, tally: Tally, ssl_context: Any) -> Callable[[], None]:
+    from kiwoom_client.websocket import KiwoomWebSocket
+
+    async def main(stop: Any) -> None:
+        ws = KiwoomWebSocket("bench-token", ws_url=url)
+        ws.on("0E", lambda entry: tally.on_values(entry["values"]))
+        await ws.connect()
+        await ws.subscribe("0E", ["000001"])
+        try:
+            await ws.listen()
+        finally:
+            await ws.disconnect()
+
+    return run_in_loop_thread(main)
+
+
+def run_seed_asyncio(url: str, tally: Tally, ssl_context: Any) -> Callable[[], None]:
+    """The seed document's loop: websockets.connect, LOGIN, recv + json.loads, echo PING."""
+    import websockets
+
+    async def main(stop: Any) -> None:
+        async with websockets.connect(url, ssl=ssl_context) as websocket:
+            await websocket.send(json.dumps(LOGIN))
+            await websocket.send(json.dumps(REG))
+            while True:
+                response = json.loads(await websocket.recv())
+                trnm = response.get("trnm")
+                if trnm == "PING":
+                    await websocket.send(json.dumps(response))
+                elif trnm == "REAL":
+                    for entry in response["data"]:
+                        tally.on_values(entry["values"])
+
+    return run_in_loop_thread(main)
+
+
+CLIENTS = {
+    "kiwoom-rt": run_kiwoom_rt,
+    "kiwoom-rt-fast": run_kiwoom_rt,
+    "kiwoom-client": run_kiwoom_client,
+    "seed-asyncio": run_seed_asyncio,
+}
+
+
+def busy_until(done: threading.Event, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while not done.is_set() and time.monotonic() < deadline:
+        total = 0
+        for i in range(2_000):
+            total += i * i
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("client", choices=sorted(CLIENTS))
+    parser.add_argument("url")
+    parser.add_argument("--mode", choices=["flood", "paced"], required=True)
+    parser.add_argument("--count", type=int, required=True, help="events expected")
+    parser.add_argument("--busy", action="store_true")
+    parser.add_argument("--limit", type=float, default=60.0, help="seconds before giving up")
+    parser.add_argument("--cafile", help="trust this certificate (TLS runs)")
+    args = parser.parse_args()
+    if args.client == "kiwoom-rt":
+        sys.modules["orjson"] = None  # type: ignore[assignment]  # the default install has no orjson
+    ssl_context = None
+    if args.cafile:
+        import ssl
+
+        ssl_context = ssl.create_default_context(cafile=args.cafile)
+    tally = Tally(args.count, args.mode == "paced")
+    close = CLIENTS[args.client](args.url, tally, ssl_context)
+    started = time.perf_counter()
+    if args.busy:
+        busy_until(tally.done, args.limit)
+    else:
+        tally.done.wait(args.limit)
+    ended = time.perf_counter()
+    close()
+    parser_name = "n/a"
+    if args.client.startswith("kiwoom-rt"):
+        from kiwoom_rt import _json
+
+        parser_name = _json.PARSER
+    warm = tally.latencies_us[len(tally.latencies_us) // 10:]
+    first = tally.first if tally.first is not None else started
+    span = (tally.last - first) if tally.received >= args.count else (ended - first)
+    print(json.dumps({
+        "client": args.client, "parser": parser_name, "received": tally.received, "expected": args.count,
+        "events_per_s": tally.received / span if span > 0 else 0.0,
+        "p50_ms": percentile(warm, 0.5) / 1e3, "p99_ms": percentile(warm, 0.99) / 1e3,
+    }), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""The sans-I/O session core, tested by calling it: no sockets, threads or clocks."""
+
+from __future__ import annotations
+
+from kiwoom_rt import ConnectError, LoginError, ReconnectPolicy, SessionClosedError, Subscription
+from kiwoom_rt._core import (
+    Abort,
+    Echo,
+    GiveUp,
+    InvalidateToken,
+    Notify,
+    Outcome,
+    Report,
+    Retry,
+    Send,
+    SessionCore,
+    SessionState,
+)
+from kiwoom_rt.messages import Ack, LoginReply, Ping, SystemNotice, Unknown
+
+OK = LoginReply(0, "")
+
+
+def logged_in_core(**kwargs: object) -> SessionCore:
+    core = SessionCore(random=lambda: 0.0, **kwargs)  # type: ignore[arg-type]
+    core.start()
+    core.connection_started()
+    core.connection_opened(0.0)
+    core.login_sent(0.0)
+    core.on_message(OK, 0.0)
+    return core
+
+
+def handle(items: tuple[str, ...] = ("005930",)) -> Subscription:
+    return Subscription("1", items, ("0E",), lambda *a, **k: None)
+
+
+def test_a_subscription_made_before_login_is_sent_at_login_and_acked() -> None:
+    core = SessionCore()
+    core.start()
+    sub = handle()
+    assert core.subscribe(sub, "1", ["005930"], ["0E"], True, 0.0) == []  # not logged in: waits
+    core.connection_started()
+    assert core.connection_opened(0.0) == [Notify("on_connected")]
+    actions = core.on_message(OK, 1.0)
+    assert core.state is SessionState.CONNECTED
+    assert [type(a) for a in actions] == [Notify, Send]
+    assert '"REG"' in str(actions[1].frame)  # type: ignore[union-attr]
+    assert not sub.done
+    assert core.on_message(Ack("REG", 0, ""), 1.1) == []
+    assert sub.done
+
+
+def test_requests_go_one_at_a_time_and_acks_pair_in_order() -> None:
+    core = logged_in_core(chunk_size=2)
+    sub = handle(("000001", "000002", "000003", "000004", "000005"))
+    sent = core.subscribe(sub, "1", list(sub.items), ["0E"], True, 0.0)
+    assert len(sent) == 1  # three chunks, one in flight
+    assert core.pipeline.pending == 3
+    assert len(core.on_message(Ack("REG", 0, ""), 0.1)) == 1
+    assert len(core.on_message(Ack("REG", 0, ""), 0.2)) == 1
+    assert core.on_message(Ack("REG", 0, ""), 0.3) == []
+    assert sub.done
+    assert sub.error is None
+
+
+def test_a_refused_reg_fails_the_handle_and_is_not_restored() -> None:
+    core = logged_in_core()
+    sub = handle()
+    core.subscribe(sub, "1", ["005930"], ["0E"], True, 0.0)
+    core.on_message(Ack("REG", 1, "no"), 0.1)
+    assert sub.error is not None
+    assert core.registrations.snapshot() == {}
+
+
+def test_an_unpaired_ack_is_reported() -> None:
+    core = logged_in_core()
+    (action,) = core.on_message(Ack("REG", 0, ""), 0.0)
+    assert isinstance(action, Report)
+
+
+def test_ping_is_echoed_verbatim_and_counted() -> None:
+    core = logged_in_core()
+    assert core.on_message(Ping(b'{"trnm":"PING"}'), 0.0) == [Echo(b'{"trnm":"PING"}')]
+    assert core.pings_echoed == 1
+
+
+def test_unknown_message_is_reported() -> None:
+    core = logged_in_core()
+    (action,) = core.on_message(Unknown("CNSRLST", {"trnm": "CNSRLST"}), 0.0)
+    assert isinstance(action, Report)
+    assert "CNSRLST" in str(action.error)
+
+
+def test_after_a_drop_registrations_are_restored_and_waiting_handles_reattached() -> None:
+    core = logged_in_core(policy=ReconnectPolicy(first_delay=0.1))
+    sub = handle()
+    core.subscribe(sub, "1", ["005930"], ["0E"], True, 0.0)  # in flight when the line drops
+    actions = core.on_connection_ended(Outcome("lost", reason="reset"), 20.0)
+    assert [type(a) for a in actions] == [Notify, Notify, Retry]
+    assert actions[0] == Notify("on_disconnected", {"code": None, "reason": "reset", "will_retry": True})
+    assert core.state is SessionState.RECONNECTING
+    core.connection_started()
+    core.connection_opened(21.0)
+    restore = core.on_message(OK, 21.0)
+    assert any(isinstance(a, Send) for a in restore)
+    core.on_message(Ack("REG", 0, ""), 21.1)
+    assert sub.done
+
+
+def test_a_refused_token_is_retried_once_with_a_fresh_one_then_given_up() -> None:
+    core = logged_in_core()
+    core.on_connection_ended(Outcome("lost"), 100.0)
+    core.connection_started()
+    core.connection_opened(101.0)
+    refusal = LoginReply(805004, "[CODE=8005, MESSAGE=Token이 유효하지 않습니다]")
+    assert [type(a) for a in core.on_message(refusal, 101.0)] == [Abort]
+    actions = core.on_connection_ended(Outcome("lost"), 101.0)
+    assert InvalidateToken() in actions
+    assert isinstance(actions[-1], Retry)
+    core.connection_started()
+    core.connection_opened(102.0)
+    core.on_message(refusal, 102.0)
+    actions = core.on_connection_ended(Outcome("lost"), 102.0)
+    assert isinstance(actions[-1], GiveUp)
+    assert isinstance(actions[-1].error, LoginError)
+    assert core.state is SessionState.GAVE_UP
+
+
+def test_r10001_gives_up_unless_told_otherwise() -> None:
+    for reconnect_on_kicked, last in ((False, GiveUp), (True, Retry)):
+        core = logged_in_core(reconnect_on_kicked=reconnect_on_kicked)
+        core.on_message(SystemNotice("R10001", "elsewhere"), 1.0)
+        assert isinstance(core.on_connection_ended(Outcome("closed", code=1000), 1.0)[-1], last)
+
+
+def test_the_first_connection_must_work() -> None:
+    core = SessionCore()
+    core.start()
+    core.connection_started()
+    actions = core.on_connection_ended(Outcome("connect_failed", reason="refused", error=ConnectError("x")), 0.0)
+    assert isinstance(actions[-1], GiveUp)
+    assert [a for a in actions if isinstance(a, Notify) and a.name == "on_disconnected"] == []  # never opened
+
+
+def test_timeouts_login_idle_and_ack() -> None:
+    core = SessionCore(login_timeout=10, idle_timeout=60, ack_timeout=5)
+    core.start()
+    core.connection_started()
+    core.connection_opened(0.0)
+    core.login_sent(0.0)
+    assert core.next_deadline() == 10.0
+    assert core.check_timeouts(9.9) == []
+    (abort,) = core.check_timeouts(10.1)
+    assert isinstance(abort, Abort)
+    assert "LOGIN" in abort.outcome.reason
+
+    core = logged_in_core(idle_timeout=60, ack_timeout=5)
+    core.frames_seen(100.0)
+    assert core.next_deadline() == 160.0
+    core.subscribe(handle(), "1", ["005930"], ["0E"], True, 101.0)
+    assert core.next_deadline() == 106.0
+    report, abort = core.check_timeouts(106.5)
+    assert isinstance(report, Report)
+    assert isinstance(abort, Abort)
+    assert core.ack_timeouts == 1
+    assert core.check_timeouts(500.0) == []  # the connection already has its outcome
+
+    core = logged_in_core(idle_timeout=60)
+    core.frames_seen(0.0)
+    (abort,) = core.check_timeouts(60.5)
+    assert "nothing received" in abort.outcome.reason
+
+
+def test_backoff_grows_and_resets_after_a_healthy_spell() -> None:
+    policy = ReconnectPolicy(first_delay=0.1, base_delay=1, multiplier=2, max_delay=4, jitter=0, healthy_after=10)
+    core = logged_in_core(policy=policy)
+    delays = []
+    for _ in range(4):
+        delays.append(core.on_connection_ended(Outcome("lost"), 0.0)[-1].delay)  # type: ignore[union-attr]
+        core.connection_started()
+    assert delays == [0.1, 1, 2, 4]
+    core.connection_opened(0.0)
+    core.on_message(OK, 0.0)
+    assert core.on_connection_ended(Outcome("lost"), 30.0)[-1] == Retry(0.1)
+
+
+def test_close_returns_unfinished_handles_and_refuses_more() -> None:
+    core = logged_in_core()
+    sub = handle()
+    core.subscribe(sub, "1", ["005930"], ["0E"], True, 0.0)
+    handles = core.close()
+    assert handles == {sub}
+    assert not core.accepting
+    assert core.on_connection_ended(Outcome("lost"), 1.0)[-1] == Notify(
+        "on_disconnected", {"code": None, "reason": "closed by user", "will_retry": False})
+    assert SessionClosedError  # raised by the runtime for handles returned here

@@ -1,0 +1,42 @@
+"""The public surface: ``kiwoom_rt.__all__`` is pinned, and every name resolves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import kiwoom_rt
+
+EXPECTED = [
+    "MOCK_URL", "PRODUCTION_URL", "AfterHoursQuote", "AuthError", "ConnectError", "DecodeError",
+    "FrameTooLargeError", "KiwoomError", "LoginError", "PendingRequest", "Price", "ProtocolError",
+    "QtDispatcher", "QueueDispatcher", "RealEvent", "RealtimeSession", "ReceiverError", "ReconnectPolicy",
+    "Recorder", "RecordingError", "ReplaySession", "SessionClosedError", "SessionSignal", "SessionState",
+    "SessionStats", "SubscribeError", "Subscription", "TkDispatcher", "__version__",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(kiwoom_rt.__all__) == sorted(EXPECTED)
+
+
+def test_every_exported_name_resolves_and_gui_toolkits_load_only_on_use() -> None:
+    code = ("import sys, kiwoom_rt\n"
+            "gui = lambda: [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt6', 'PyQt5', 'tkinter')]\n"
+            "assert gui() == [], gui()\n"
+            "names = [n for n in kiwoom_rt.__all__ if n not in ('QtDispatcher', 'TkDispatcher')]\n"
+            "assert all(getattr(kiwoom_rt, n) is not None for n in names)\n"
+            "assert gui() == [], gui()\n"
+            "assert kiwoom_rt.QtDispatcher.__name__ == 'QtDispatcher'\n"
+            "assert kiwoom_rt.TkDispatcher.__name__ == 'TkDispatcher'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={"QT_QPA_PLATFORM": "offscreen", "PATH": ""})
+    assert result.returncode == 0, result.stderr
+
+
+def test_internal_modules_are_private() -> None:
+    import pkgutil
+
+    public = {m.name for m in pkgutil.iter_modules(kiwoom_rt.__path__) if not m.name.startswith("_")}
+    assert public == {"auth", "backoff", "cli", "errors", "events", "fids", "messages", "protocol", "qt",
+                      "queued", "recording", "session", "sim", "tk", "values"}
