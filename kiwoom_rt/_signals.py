@@ -26,7 +26,7 @@ import blinker
 from . import protocol
 from .errors import ReceiverError
 
-__all__ = ["DATA_KWARGS", "LIFECYCLE_SIGNALS", "SessionSignal", "SignalSet"]
+__all__ = ["DATA_KWARGS", "LIFECYCLE_SIGNALS", "SessionSignal", "SignalAttributes", "SignalSet"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("kiwoom_rt")
@@ -220,12 +220,9 @@ class SessionSignal(blinker.Signal):
         return results
 
 
-class SignalSet:
-    """The signals of one session (live, replayed or relayed): data signals and lifecycle.
-
-    ``deliver_events`` and ``deliver_notice`` are what dispatchers call, on the delivering
-    thread. ``owner`` is the sender of lifecycle signals.
-    """
+class SignalAttributes:
+    """The signal attributes every session type exposes (annotations only; ``SignalSet.attach_to``
+    sets them)."""
 
     on_real: SessionSignal
     on_0e: SessionSignal
@@ -237,6 +234,14 @@ class SignalSet:
     on_system: SessionSignal
     on_error: SessionSignal
     on_overflow: SessionSignal
+
+
+class SignalSet(SignalAttributes):
+    """The signals of one session (live, replayed or relayed): data signals and lifecycle.
+
+    ``deliver_events`` and ``deliver_notice`` are what dispatchers call, on the delivering
+    thread. ``owner`` is the sender of lifecycle signals.
+    """
 
     def __init__(self, owner: Any) -> None:
         self._owner_ref = weakref.ref(owner)  # the session holds us; no cycle through receivers

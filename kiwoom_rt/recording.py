@@ -31,7 +31,7 @@ from typing import IO, Any, cast
 from . import _json, protocol
 from ._delivery import BindableDispatcher, Dispatcher, SessionDelivery
 from ._handles import PendingRequest, Subscription
-from ._signals import SessionSignal, SignalSet
+from ._signals import SessionSignal, SignalAttributes, SignalSet
 from ._stats import SessionStats
 from .errors import KiwoomError, LoginError, ProtocolError, RecordingError
 from .messages import LoginReply, RealBatch, SystemNotice
@@ -163,7 +163,7 @@ def read_recording(path: str | os.PathLike[str]) -> Iterator[tuple[float, bytes]
             raise RecordingError(f"{path}, line {number}: {exc}") from None
 
 
-class ReplaySession:
+class ReplaySession(SignalAttributes):
     """Plays a recording through the same decoding and signals as a live session.
 
     ``speed=1.0`` keeps the recorded timing, ``speed=10`` is ten times faster, ``speed=None``
@@ -172,17 +172,6 @@ class ReplaySession:
     ``dispatcher=``. A recording can wait, so a slow receiver slows the replay down: nothing is
     ever dropped.
     """
-
-    on_real: SessionSignal
-    on_0e: SessionSignal
-    on_connected: SessionSignal
-    on_login: SessionSignal
-    on_disconnected: SessionSignal
-    on_reconnecting: SessionSignal
-    on_gave_up: SessionSignal
-    on_system: SessionSignal
-    on_error: SessionSignal
-    on_overflow: SessionSignal
 
     def __init__(self, path: str | os.PathLike[str], *, speed: float | None = 1.0, inline: bool = False,
                  queue_size: int = 100_000, dispatcher: BindableDispatcher | None = None) -> None:

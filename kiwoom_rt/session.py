@@ -48,7 +48,7 @@ from ._core import (
 from ._delivery import OVERFLOW_POLICIES, BindableDispatcher, Dispatcher, SessionDelivery
 from ._handles import PendingRequest, Subscription
 from ._redact import mask, register_secret, unregister_secret
-from ._signals import SessionSignal, SignalSet
+from ._signals import SessionSignal, SignalAttributes, SignalSet
 from ._stats import SessionStats
 from ._transport import OP_TEXT
 from ._urls import is_loopback
@@ -68,7 +68,7 @@ TokenSource = str | Callable[[], str]
 _decode = protocol.decode
 
 
-class RealtimeSession:
+class RealtimeSession(SignalAttributes):
     """A self-healing subscription to Kiwoom's realtime WebSocket feed.
 
     ``token`` is the access token, or a zero-argument callable returning one; a callable is
@@ -98,17 +98,6 @@ class RealtimeSession:
     every text frame as received, on the reading thread, before decoding (keep it quick:
     ``kiwoom_rt.recording.Recorder`` only appends to a list).
     """
-
-    on_real: SessionSignal
-    on_0e: SessionSignal
-    on_connected: SessionSignal
-    on_login: SessionSignal
-    on_disconnected: SessionSignal
-    on_reconnecting: SessionSignal
-    on_gave_up: SessionSignal
-    on_system: SessionSignal
-    on_error: SessionSignal
-    on_overflow: SessionSignal
 
     def __init__(
         self,
