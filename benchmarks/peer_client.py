@@ -58,12 +58,21 @@ def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any) -> Callable[[], None
 
     from kiwoom_rt import RealtimeSession
 
+    import attrs
+
     session = RealtimeSession("bench-token", url=url, ssl_context=ssl_context,
                               inline=os.environ.get("KIWOOM_RT_BENCH_INLINE") == "1")  # diagnosis only
+    if os.environ.get("KIWOOM_RT_BENCH_READ_SIZE"):  # diagnosis only
+        session.settings = attrs.evolve(session.settings, read_size=int(os.environ["KIWOOM_RT_BENCH_READ_SIZE"]))
     session.on_0e.connect(lambda item, event: tally.on_values(event.values))
     session.start()
     session.subscribe(["000001"])
-    return session.close
+
+    def close() -> None:
+        session.close()
+        print(f"handovers={session.stats().handovers}", file=sys.stderr)
+
+    return close
 
 
 def run_in_loop_thread(main: Callable[[Any], Any]) -> Callable[[], None]:

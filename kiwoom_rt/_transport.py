@@ -1,4 +1,4 @@
-"""Reading WebSocket frames in large chunks: one ``recv`` of up to 256 KiB, then every frame in it.
+"""Reading WebSocket frames in large chunks: one ``recv`` of up to 64 KiB, then every frame in it.
 
 websocket-client reads every frame with three ``recv`` calls plus a ``select``. Each blocking call
 releases the GIL, and when the application's main thread is busy in Python code, getting the GIL
@@ -57,7 +57,7 @@ class ChunkedFrameReader:
     else the exception (``EOFError`` when the peer ended the TCP connection).
     """
 
-    def __init__(self, handler: FrameHandler, *, bufsize: int = 256 * 1024,
+    def __init__(self, handler: FrameHandler, *, bufsize: int = 64 * 1024,
                  max_frame_bytes: int = 4 * 1024 * 1024) -> None:
         self.handler = handler
         self.bufsize = bufsize
@@ -137,13 +137,34 @@ class ChunkedFrameReader:
     def _parse(self, data: bytes) -> tuple[bytes, int, int]:
         """Handle every complete frame in ``data``; returns (leftover, bytes needed, bytes to skip)."""
         handler = self.handler
+        on_message = handler.on_message
         size = len(data)
         pos = 0
+        max_frame = self.max_frame_bytes
         while not self.stopped:
             if size - pos < 2:
                 break
             b0 = data[pos]
             b1 = data[pos + 1]
+            # The common case, first and cheap: a complete, unmasked, unfragmented text frame of
+            # less than 64 KiB (a Kiwoom push is a few hundred bytes).
+            if b0 == 0x81 and b1 <= 126:
+                if b1 < 126:
+                    start, end = pos + 2, pos + 2 + b1
+                elif size - pos >= 4:
+                    length = (data[pos + 2] << 8) | data[pos + 3]
+                    start, end = pos + 4, pos + 4 + length
+                    if length > max_frame:
+                        start = -1  # the general path below refuses it
+                else:
+                    break
+                if start >= 0:
+                    if end > size:
+                        return data[pos:], end - pos, 0
+                    self.frames_read += 1
+                    on_message(data[start:end], OP_TEXT)
+                    pos = end
+                    continue
             length = b1 & 0x7F
             head = 2
             if length == 126:

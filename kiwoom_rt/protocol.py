@@ -32,6 +32,7 @@ __all__ = [
     "check_items",
     "check_types",
     "decode",
+    "decode_into",
     "echo_ping",
     "login",
     "reg",
@@ -156,6 +157,19 @@ def decode(frame: str | bytes | bytearray | memoryview, *, received_at: float = 
     ``received_at`` stamps the events of a REAL frame (the runtime passes ``time.time()``).
     Never raises any other exception type.
     """
+    events: list[AfterHoursQuote | RealEvent] = []
+    result = decode_into(frame, events, received_at=received_at)
+    if type(result) is tuple:
+        return _new_batch(tuple(events), result)
+    return result  # type: ignore[return-value]
+
+
+def decode_into(frame: str | bytes | bytearray | memoryview, events: list[Any], *,
+                received_at: float = 0.0) -> Message | tuple[DecodeError, ...]:
+    """``decode`` for the hot path: a REAL frame's events are appended to ``events``, in order,
+    and its bad entries are returned as a tuple (empty when every entry decoded). Any other
+    frame returns its message. Raises ``ProtocolError`` exactly as ``decode`` does.
+    """
     kind = type(frame)
     if kind is bytes or kind is str:
         raw: str | bytes = frame  # type: ignore[assignment]
@@ -173,7 +187,7 @@ def decode(frame: str | bytes | bytearray | memoryview, *, received_at: float = 
         raise ProtocolError("frame is not a JSON object", raw)
     trnm = obj.get("trnm")
     if trnm == "REAL":
-        return _decode_real(obj, raw, received_at)
+        return _decode_real(obj, raw, received_at, events)
     if trnm == "PING":
         return Ping(raw)
     if not isinstance(trnm, str):
@@ -193,14 +207,17 @@ def decode(frame: str | bytes | bytearray | memoryview, *, received_at: float = 
     return Unknown(trnm, MappingProxyType(obj))
 
 
-def _decode_real(obj: dict[str, Any], frame: str | bytes, received_at: float) -> RealBatch:
+_NO_ERRORS: tuple[DecodeError, ...] = ()
+
+
+def _decode_real(obj: dict[str, Any], frame: str | bytes, received_at: float,
+                 events: list[Any]) -> tuple[DecodeError, ...]:
     data = obj.get("data")
     if type(data) is dict:  # tolerate a single entry not wrapped in a list
         data = [data]
     elif type(data) is not list:
         raise ProtocolError("REAL frame has no data list", frame)
-    events: list[AfterHoursQuote | RealEvent] = []
-    errors: list[DecodeError] = []
+    errors: list[DecodeError] | None = None
     for entry in data:
         try:
             # the hot path, inlined: a well-formed 0E entry
@@ -212,8 +229,10 @@ def _decode_real(obj: dict[str, Any], frame: str | bytes, received_at: float) ->
                     continue
             events.append(_decode_entry(entry, received_at))
         except DecodeError as exc:
+            if errors is None:
+                errors = []
             errors.append(exc)
-    return _new_batch(tuple(events), tuple(errors) if errors else ())
+    return _NO_ERRORS if errors is None else tuple(errors)
 
 
 _new_batch: Callable[..., RealBatch] = fast_constructor(RealBatch)

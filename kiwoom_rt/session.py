@@ -54,7 +54,6 @@ from ._transport import OP_TEXT
 from ._urls import is_loopback
 from .backoff import ReconnectPolicy
 from .errors import ConnectError, KiwoomError, ProtocolError, SessionClosedError
-from .messages import RealBatch
 
 __all__ = ["MOCK_URL", "PRODUCTION_URL", "RealtimeSession", "SessionState"]
 
@@ -65,7 +64,7 @@ MOCK_URL = "wss://mockapi.kiwoom.com:10000/api/dostk/websocket"
 
 TokenSource = str | Callable[[], str]
 
-_decode = protocol.decode
+_decode_into = protocol.decode_into
 
 
 class RealtimeSession(SignalAttributes):
@@ -546,19 +545,24 @@ class RealtimeSession(SignalAttributes):
         if opcode != OP_TEXT:
             self._report(ProtocolError("binary frame received (Kiwoom sends text)", payload))
             return
+        batch = self._batch
+        before = len(batch)
         try:
-            message = _decode(payload, received_at=received_at)
+            message = _decode_into(payload, batch, received_at=received_at)
         except ProtocolError as exc:
             self._report(exc)
             return
-        if type(message) is RealBatch:
-            events = message.events
+        if type(message) is tuple:  # a REAL frame: its events were appended to the batch
             self._real_frames += 1
             counts = self._events  # written by the I/O role only; stats() copies it atomically
-            for event in events:
-                counts[event.type] = counts.get(event.type, 0) + 1
-            self._batch += events
-            for error in message.errors:
+            if len(batch) - before == 1:
+                type_code = batch[-1].type
+                counts[type_code] = counts.get(type_code, 0) + 1
+            else:
+                for index in range(before, len(batch)):
+                    type_code = batch[index].type
+                    counts[type_code] = counts.get(type_code, 0) + 1
+            for error in message:
                 self._report(error)
             return
         with self._lock:
