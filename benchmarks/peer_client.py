@@ -56,9 +56,9 @@ class Tally:
 def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any) -> Callable[[], None]:
     import os
 
-    from kiwoom_rt import RealtimeSession
-
     import attrs
+
+    from kiwoom_rt import RealtimeSession
 
     session = RealtimeSession("bench-token", url=url, ssl_context=ssl_context,
                               inline=os.environ.get("KIWOOM_RT_BENCH_INLINE") == "1")  # diagnosis only

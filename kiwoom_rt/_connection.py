@@ -51,7 +51,7 @@ class ConnectionSettings:
     connect_timeout: float = 10.0
     max_frame_bytes: int = 4 * 1024 * 1024
     ssl_context: ssl.SSLContext | None = None
-    read_size: int = 64 * 1024
+    read_size: int = 32 * 1024
 
 
 class ConnectionOwner(Protocol):

@@ -1,4 +1,4 @@
-"""Reading WebSocket frames in large chunks: one ``recv`` of up to 64 KiB, then every frame in it.
+"""Reading WebSocket frames in large chunks: one ``recv`` of up to 32 KiB, then every frame in it.
 
 websocket-client reads every frame with three ``recv`` calls plus a ``select``. Each blocking call
 releases the GIL, and when the application's main thread is busy in Python code, getting the GIL
@@ -57,7 +57,7 @@ class ChunkedFrameReader:
     else the exception (``EOFError`` when the peer ended the TCP connection).
     """
 
-    def __init__(self, handler: FrameHandler, *, bufsize: int = 64 * 1024,
+    def __init__(self, handler: FrameHandler, *, bufsize: int = 32 * 1024,
                  max_frame_bytes: int = 4 * 1024 * 1024) -> None:
         self.handler = handler
         self.bufsize = bufsize
