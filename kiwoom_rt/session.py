@@ -66,6 +66,11 @@ TokenSource = str | Callable[[], str]
 
 _decode_into = protocol.decode_into
 
+#: The longest the standby waits between looks at the I/O thread while the GIL is contended (its
+#: wake-ups come late). Each look takes the GIL once, and can cost the I/O thread a switch
+#: interval; an idle main thread keeps the period at ``handover_after``.
+_MAX_CONTENDED_POLL = 0.5
+
 
 class RealtimeSession(SignalAttributes):
     """A self-healing subscription to Kiwoom's realtime WebSocket feed.
@@ -446,7 +451,7 @@ class RealtimeSession(SignalAttributes):
             # thread), and every look of ours would then cost the I/O thread a switch interval.
             late = time.monotonic() - expected
             if late > 0.002:
-                self._poll = min(self._poll * 2, self.handover_after * 8)
+                self._poll = min(self._poll * 2, max(self.handover_after * 8, _MAX_CONTENDED_POLL))
             else:
                 self._poll = max(self.handover_after, self._poll / 2)
 
