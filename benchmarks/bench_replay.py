@@ -4,7 +4,7 @@
 
 Writes a recording of single-entry 0E frames (the recorder's format) to a temporary directory,
 then plays it through ReplaySession(speed=None) into a counting receiver, in the default mode
-(dispatch thread) and inline, and through ``kiwoom-rt replay --max --json`` into /dev/null.
+and inline (both deliver on the replay thread), and through ``kiwoom-rt replay --max --json`` into /dev/null.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def main() -> int:
         print(f"wrote {args.events:,} events ({size_mb:.0f} MB) in {time.perf_counter() - started:.1f} s")
         for inline in (False, True):
             count, elapsed = replay(path, inline)
-            mode = "inline" if inline else "default (dispatch thread)"
+            mode = "inline" if inline else "default"
             print(f"ReplaySession, {mode:27s} {count:,} events in {elapsed:.2f} s = {count / elapsed:,.0f} events/s")
         started = time.perf_counter()
         with open(os.devnull, "w") as devnull:

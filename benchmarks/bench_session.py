@@ -228,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         bare = bare_loop(server, n, idle, 60)
         add("idle: bare websocket-client recv()+json.loads", f"{bare:,.0f} events/s")
         default = session_throughput(server, n, False, idle, 60)
-        add("idle: RealtimeSession default (dispatch thread)", f"{default:,.0f} events/s = {default / bare:.2f}x bare")
+        add("idle: RealtimeSession default", f"{default:,.0f} events/s = {default / bare:.2f}x bare")
         inline = session_throughput(server, n, True, idle, 60)
         add("idle: RealtimeSession inline", f"{inline:,.0f} events/s = {inline / bare:.2f}x bare")
         runs = sorted((session_latency(server, 5000, args.seconds, idle) for _ in range(args.latency_runs)),

@@ -35,6 +35,7 @@ __all__ = [
     "EventSink",
     "Notice",
     "NoticeSink",
+    "QueueBacked",
     "SessionDelivery",
 ]
 
@@ -279,7 +280,35 @@ class BindableDispatcher(Dispatcher, Protocol):
     def bind(self, deliver_events: EventSink, deliver_notice: NoticeSink) -> None: ...
 
 
-class SessionDelivery:
+class QueueBacked:
+    """What every dispatcher reads from its ``EventQueue``: the bound, the depth and the drops."""
+
+    queue: EventQueue
+
+    @property
+    def max_events(self) -> int:
+        return self.queue.max_events
+
+    @property
+    def depth(self) -> int:
+        """Events waiting for a receiver."""
+        return self.queue.depth
+
+    @property
+    def full(self) -> bool:
+        """True while the session should stop reading (``overflow="block"`` only)."""
+        return self.queue.full
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped under ``overflow="drop_oldest"``."""
+        return self.queue.dropped
+
+    def wait_for_room(self, timeout: float | None = None) -> bool:
+        return self.queue.wait_for_room(timeout)
+
+
+class SessionDelivery(QueueBacked):
     """The default: receivers run on the session thread that read the events, in order.
 
     ``pump()`` delivers everything queued on the calling thread, unless another thread is
@@ -304,7 +333,7 @@ class SessionDelivery:
     def pump(self) -> None:
         queue = self.queue
         token = self._token
-        while queue._entries:  # a read of a deque's truth value: no lock needed for a hint
+        while len(queue):  # a hint, read without the lock: the loop below takes under it
             if not token.acquire(False):
                 return  # another thread delivers; it re-checks the queue before it lets go
             self._thread = threading.current_thread()
@@ -324,21 +353,6 @@ class SessionDelivery:
             self._deliver_notice(entry.name, entry.kwargs)
         else:
             self._deliver_events(entry)
-
-    def wait_for_room(self, timeout: float | None = None) -> bool:
-        return self.queue.wait_for_room(timeout)
-
-    @property
-    def full(self) -> bool:
-        return self.queue.full
-
-    @property
-    def depth(self) -> int:
-        return self.queue.depth
-
-    @property
-    def dropped(self) -> int:
-        return self.queue.dropped
 
     @property
     def delivering_since(self) -> float | None:

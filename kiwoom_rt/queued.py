@@ -15,12 +15,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._delivery import EventQueue, EventSink, Notice, NoticeSink
+from ._delivery import EventQueue, EventSink, Notice, NoticeSink, QueueBacked
 
 __all__ = ["QueueDispatcher"]
 
 
-class QueueDispatcher:
+class QueueDispatcher(QueueBacked):
     """Queue events from the session's threads; run receivers when ``drain()`` is called.
 
     ``overflow``: ``"block"`` (default) makes the session stop reading while ``max_events`` wait,
@@ -67,24 +67,6 @@ class QueueDispatcher:
         return self.queue.conflate
 
     @property
-    def max_events(self) -> int:
-        return self.queue.max_events
-
-    @property
-    def depth(self) -> int:
-        """Events waiting for the next ``drain()``."""
-        return self.queue.depth
-
-    @property
-    def full(self) -> bool:
-        return self.queue.full
-
-    @property
-    def dropped(self) -> int:
-        """Events dropped under ``overflow="drop_oldest"``."""
-        return self.queue.dropped
-
-    @property
     def conflated(self) -> int:
         """Events superseded by a newer one of the same (type, item) before a drain."""
         return self.queue.conflated
@@ -99,9 +81,6 @@ class QueueDispatcher:
 
     def is_delivering_thread(self) -> bool:
         return threading.current_thread() is self._drain_thread
-
-    def wait_for_room(self, timeout: float | None = None) -> bool:
-        return self.queue.wait_for_room(timeout)
 
     def put_events(self, events: Sequence[Any]) -> None:
         was_empty = not len(self.queue)
