@@ -202,10 +202,11 @@ def test_overload_ten_times_for_thirty_seconds_stays_bounded_when_dropping_was_c
     assert "R10002" not in system.kwargs("code")  # PINGs were echoed all along
     assert connections == 1
     assert stats.reconnects == 0
-    # every PING the simulator managed to send was answered (how many it sends depends on the CPU it
-    # gets on two cores, so that is not asserted), but for one in flight at the end
+    # The simulator closes the connection once 2 PINGs are unanswered (max_missed_pings=2); it never
+    # did (one connection, no R10002). How many it sends depends on the CPU it gets on two cores,
+    # and up to 2 can be in flight when the snapshot is taken.
     assert pings_sent >= 10
-    assert stats.pings_echoed >= pings_sent - 1
+    assert pings_sent - stats.pings_echoed <= 2
 
 
 def test_ping_echo_stays_fast_while_a_receiver_blocks_for_five_seconds(no_thread_leak: None) -> None:
