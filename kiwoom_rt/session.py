@@ -179,7 +179,8 @@ class RealtimeSession(SignalAttributes):
         self._workers: list[threading.Thread] = []
         self._wake_standby = threading.Event()
         self._standby_sleeping = False
-        self._io_steps = 0
+        self._io_steps = 0  # steps of the I/O role so far
+        self._io_steps_seen = -1  # as the standby last saw them
         self._poll = handover_after
         # the I/O state (touched only by the thread holding the I/O role)
         self._conn: Connection | None = None
@@ -455,8 +456,6 @@ class RealtimeSession(SignalAttributes):
             else:
                 self._poll = max(self.handover_after, self._poll / 2)
 
-    _io_steps_seen = -1
-
     def _take_over(self, me: threading.Thread, owner: threading.Thread) -> None:
         with self._roles:
             if self._io_owner is not owner or self._stop.is_set():
@@ -494,12 +493,11 @@ class RealtimeSession(SignalAttributes):
             return
         now = time.monotonic()
         with self._lock:
-            if self._stop.is_set():  # a close() that raced the handshake
+            if self._stop.is_set():  # a close() that raced the handshake: the worker ends it
                 conn.abort()
-                actions: list[Action] = []
-            else:
-                actions = self._core.connection_opened(now)
-                self._core.login_sent(now)
+                return
+            actions = self._core.connection_opened(now)
+            self._core.login_sent(now)
         self._apply(actions, conn)
         conn.send(protocol.login(token))
         self._wake_standby.set()  # the LOGIN and idle deadlines begin

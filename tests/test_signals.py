@@ -93,7 +93,10 @@ def test_a_receiver_that_cannot_take_item_and_event_is_refused_at_connect(receiv
     functools.partial(lambda prefix, item, event: None, "p"),
 ])
 def test_well_formed_receivers_are_accepted(receiver: Any) -> None:
-    SessionSignal("s").connect(receiver)
+    sig = SessionSignal("s")
+    sig.connect(receiver)
+    assert sig.has_any_receivers
+    sig.deliver_event("A", 1)  # and it can be called as connected
 
 
 def test_lifecycle_signals_check_their_own_arguments() -> None:
