@@ -5,7 +5,11 @@ Public API::
     from kiwoom_rt import RealtimeSession
     with RealtimeSession(token) as session:
         session.on_0e.connect(lambda item, event: print(event))
-        session.subscribe(["005930"], ["0E"]).wait(5)
+        session.signal("0B").connect(lambda item, event: print(event.price, event.volume))
+        session.subscribe(["005930"], ["0E", "0B"]).wait(5)
+
+Every realtime type arrives as its own typed class (``Trade`` for 0B, ``OrderBook`` for 0D, ...;
+``EVENT_TYPES`` maps each type code to its class), all sharing ``RealtimeEvent``.
 
 ``QtDispatcher`` and ``TkDispatcher`` are imported on first use, so ``import kiwoom_rt`` never
 imports Qt or Tk.
@@ -32,7 +36,33 @@ from .errors import (
     SessionClosedError,
     SubscribeError,
 )
-from .events import AfterHoursQuote, RealEvent
+from .events import (
+    EVENT_TYPES,
+    AfterHoursQuote,
+    Balance,
+    BestQuote,
+    BookLevel,
+    BrokerLevel,
+    Brokers,
+    ConditionEvent,
+    ElwIndicator,
+    ElwTheoretical,
+    EtfNav,
+    ExpectedTrade,
+    GoldPrice,
+    IndicativePrice,
+    MarketSession,
+    OrderBook,
+    OrderExecution,
+    ProgramTrading,
+    RealEvent,
+    RealtimeEvent,
+    SectorBreadth,
+    SectorIndex,
+    StockInfo,
+    Trade,
+    VolatilityInterruption,
+)
 from .queued import QueueDispatcher
 from .recording import Recorder, ReplaySession
 from .session import MOCK_URL, PRODUCTION_URL, RealtimeSession
@@ -43,34 +73,57 @@ if TYPE_CHECKING:
     from .tk import TkDispatcher
 
 __all__ = [
+    "EVENT_TYPES",
     "MOCK_URL",
     "PRODUCTION_URL",
     "AfterHoursQuote",
     "AuthError",
+    "Balance",
+    "BestQuote",
+    "BookLevel",
+    "BrokerLevel",
+    "Brokers",
+    "ConditionEvent",
     "ConnectError",
     "DecodeError",
+    "ElwIndicator",
+    "ElwTheoretical",
+    "EtfNav",
+    "ExpectedTrade",
     "FrameTooLargeError",
+    "GoldPrice",
+    "IndicativePrice",
     "KiwoomError",
     "LoginError",
+    "MarketSession",
+    "OrderBook",
+    "OrderExecution",
     "PendingRequest",
     "Price",
+    "ProgramTrading",
     "ProtocolError",
     "QtDispatcher",
     "QueueDispatcher",
     "RealEvent",
+    "RealtimeEvent",
     "RealtimeSession",
     "ReceiverError",
     "ReconnectPolicy",
     "Recorder",
     "RecordingError",
     "ReplaySession",
+    "SectorBreadth",
+    "SectorIndex",
     "SessionClosedError",
     "SessionSignal",
     "SessionState",
     "SessionStats",
+    "StockInfo",
     "SubscribeError",
     "Subscription",
     "TkDispatcher",
+    "Trade",
+    "VolatilityInterruption",
     "__version__",
 ]
 

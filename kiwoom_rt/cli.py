@@ -1,9 +1,10 @@
 """``kiwoom-rt``: the command line (``python -m kiwoom_rt`` works too).
 
-    kiwoom-rt demo                                   live after-hours board on the built-in simulator
-    kiwoom-rt watch 005930 --mock [--type 0B] [--json]
+    kiwoom-rt demo [--regular]                       live board on the built-in simulator
+    kiwoom-rt watch 005930 --mock [--type 0B --type 0D] [--json]
     kiwoom-rt record out.jsonl.gz 005930 --mock
     kiwoom-rt replay out.jsonl.gz [--speed 10 | --max]
+    kiwoom-rt export out.jsonl.gz trades.parquet --type 0B
     kiwoom-rt token issue --mock | kiwoom-rt token revoke --mock
     kiwoom-rt sim --port 8765
 
@@ -15,6 +16,7 @@ stderr and a non-zero exit code; Ctrl-C stops any command cleanly.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import os
@@ -27,7 +29,7 @@ from urllib.parse import urlsplit
 
 from . import protocol
 from .errors import KiwoomError
-from .events import AfterHoursQuote, RealEvent
+from .events import AfterHoursQuote, OrderBook, RealEvent, RealtimeEvent, Trade, headline_fields
 from .session import MOCK_URL, PRODUCTION_URL, RealtimeSession
 
 __all__ = ["main"]
@@ -47,34 +49,87 @@ class _Parser(argparse.ArgumentParser):
 
 # --- formatting ---------------------------------------------------------------------------------
 
-def _signed(value: int) -> str:
+def _signed(value: int | None) -> str:
+    if value is None:
+        return "-"
     return f"{value:+,}" if value else "0"
 
 
-def format_line(event: AfterHoursQuote | RealEvent) -> str:
-    """One readable line per event."""
+def _number(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _clock(value: dt.time | None) -> str:
+    return "--:--:--" if value is None else value.isoformat()
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def format_line(event: RealtimeEvent) -> str:
+    """One readable line per event: its typed fields (raw values for a type without a class)."""
     if isinstance(event, AfterHoursQuote):
-        return (f"{event.time}  {event.code:>6} {event.exchange}  ask {event.ask_total:>10,} "
-                f"({_signed(event.ask_total_change)})  bid {event.bid_total:>10,} ({_signed(event.bid_total_change)})")
-    fields = " ".join(f"{name}={value}" for name, value in event.named().items() if value.strip())
-    return f"{event.type} {event.name} {event.item}  {fields}"
+        return (f"{_clock(event.time)}  {event.code:>6} {event.exchange}  ask {_number(event.ask_total):>10} "
+                f"({_signed(event.ask_total_change)})  bid {_number(event.bid_total):>10} "
+                f"({_signed(event.bid_total_change)})")
+    if isinstance(event, RealEvent):
+        fields = " ".join(f"{name}={value}" for name, value in event.named().items() if str(value).strip())
+        return f"{event.type} {event.name} {event.item}  {fields}"
+    when = getattr(event, "time", None)
+    head = f"{_clock(when if isinstance(when, dt.time) else None)}  {event.code:>6} {event.exchange}  {event.type}"
+    if isinstance(event, Trade):
+        return (f"{head} trade {_number(event.price):>9} {_signed(event.change):>8} ({_show(event.rate)}%)  "
+                f"vol {_signed(event.volume):>7}  cum {_number(event.cumulative_volume)}  "
+                f"ask {_number(event.best_ask)} bid {_number(event.best_bid)}")
+    if isinstance(event, OrderBook):
+        ask = event.asks[0] if event.asks else None
+        bid = event.bids[0] if event.bids else None
+        best = (f"ask {_number(ask.price) if ask else '-'} x {_number(ask.quantity) if ask else '-'}  "
+                f"bid {_number(bid.price) if bid else '-'} x {_number(bid.quantity) if bid else '-'}")
+        return (f"{head} book  {best}  totals ask {_number(event.ask_total)} ({_signed(event.ask_total_change)}) "
+                f"bid {_number(event.bid_total)} ({_signed(event.bid_total_change)})  "
+                f"{len(event.asks)}/{len(event.bids)} levels")
+    fields = " ".join(f"{field.attr}={_show(getattr(event, field.attr))}"
+                      for field in headline_fields(type(event)) if field.attr != "time")
+    return f"{head} {type(event).__name__}  {fields}"
 
 
-def format_json(event: AfterHoursQuote | RealEvent) -> str:
-    """One JSON object per event: raw values plus, for 0E, the parsed fields."""
+def _json_value(value: object) -> object:
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return value
+
+
+def format_json(event: RealtimeEvent) -> str:
+    """One JSON object per event: the raw values plus the typed fields."""
     record: dict[str, Any] = {"type": event.type, "name": event.name, "item": event.item, "code": event.code,
                               "exchange": event.exchange, "received_at": event.received_at,
                               "values": dict(event.values)}
-    if isinstance(event, AfterHoursQuote):
-        record.update(time=event.time.isoformat(), ask_total=event.ask_total, ask_total_change=event.ask_total_change,
-                      bid_total=event.bid_total, bid_total_change=event.bid_total_change)
+    for field in headline_fields(type(event)):
+        record[field.attr] = _json_value(getattr(event, field.attr))
+    if isinstance(event, OrderBook):
+        record["asks"] = [list(level) for level in event.asks]
+        record["bids"] = [list(level) for level in event.bids]
     return json.dumps(record, ensure_ascii=False)
 
 
 def _printer(as_json: bool, stop: threading.Event | None = None) -> Callable[..., None]:
     fmt = format_json if as_json else format_line
 
-    def show(item: str, event: AfterHoursQuote | RealEvent) -> None:
+    def show(item: str, event: RealtimeEvent) -> None:
         try:
             print(fmt(event), flush=True)
         except BrokenPipeError:  # the reader went away (| head): stop quietly
@@ -243,21 +298,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .queued import QueueDispatcher
-    from .sim import DEFAULT_TOKEN, SimServer
+    from .sim import DEFAULT_TOKEN, SimClock, SimServer
 
     items = _items(args.items or DEMO_ITEMS)
     tty = sys.stdout.isatty() if args.board is None else args.board
-    with SimServer(rate=args.rate) as sim:
+    # the regular session (trades and books) runs 09:00-15:30 KST; the default clock is 16:00
+    clock = SimClock(dt.time(10, 0)) if args.regular else None
+    types = ["0B", "0D"] if args.regular else ["0E"]
+    with SimServer(rate=args.rate, clock=clock) as sim:
         dispatcher = QueueDispatcher(conflate=tty)  # receivers run here, on the main thread
         session = RealtimeSession(DEFAULT_TOKEN, url=sim.url, dispatcher=dispatcher)
-        board = _TerminalBoard(items) if tty else None
+        board: _Board | None = None
+        if tty:
+            board = _RegularBoard(items) if args.regular else _TerminalBoard(items)
         stop = threading.Event()
-        session.on_0e.connect(board.update if board is not None else _printer(False, stop))
+        receiver = board.update if board is not None else _printer(False, stop)
+        for type_code in types:
+            session.signal(type_code).connect(receiver)
         try:
             session.start(timeout=args.timeout)
-            session.subscribe(items).wait(args.timeout)
+            session.subscribe(items, types).wait(args.timeout)
             if not tty:
-                print(f"live after-hours quotes (0E) from the built-in simulator at {sim.url}", flush=True)
+                what = "trades (0B) and order books (0D)" if args.regular else "after-hours quotes (0E)"
+                print(f"live {what} from the built-in simulator at {sim.url}", flush=True)
             deadline = None if args.duration is None else time.monotonic() + args.duration
             while (deadline is None or time.monotonic() < deadline) and not stop.is_set():
                 dispatcher.drain()
@@ -272,39 +335,118 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-class _TerminalBoard:
-    """A refreshing after-hours board drawn with ANSI escapes (when stdout is a terminal)."""
+class _Board:
+    """A refreshing board drawn with ANSI escapes (when stdout is a terminal)."""
 
     UP, DOWN, RESET = "\x1b[31m", "\x1b[34m", "\x1b[0m"  # Korean convention: up red, down blue
+    TITLE = ""
 
     def __init__(self, items: list[str]) -> None:
         self.items = items
-        self.latest: dict[str, AfterHoursQuote] = {}
 
-    def update(self, item: str, event: AfterHoursQuote) -> None:
-        self.latest[item] = event
+    def update(self, item: str, event: RealtimeEvent) -> None:
+        raise NotImplementedError
 
-    def _change(self, value: int, width: int) -> str:
-        text = f"{_signed(value):>{width}}"
-        color = self.UP if value > 0 else self.DOWN if value < 0 else ""
+    def lines(self) -> list[str]:
+        raise NotImplementedError
+
+    def _colored(self, text: str, value: float | None) -> str:
+        color = self.UP if value and value > 0 else self.DOWN if value and value < 0 else ""
         return f"{color}{text}{self.RESET}" if color else text
 
+    def _change(self, value: int | None, width: int) -> str:
+        return self._colored(f"{_signed(value):>{width}}", value)
+
     def draw(self, session: RealtimeSession, final: bool = False) -> None:
-        lines = ["kiwoom-rt demo: after-hours order book (0E) from the built-in simulator   Ctrl-C stops", "",
-                 f"{'code':<10}{'ask total':>12}{'change':>10}{'bid total':>12}{'change':>10}{'time':>10}"]
+        stats = session.stats()
+        lines = [f"kiwoom-rt demo: {self.TITLE} from the built-in simulator   Ctrl-C stops", "", *self.lines(),
+                 "", f"{session.state} · {stats['events_total']:,} events · {stats['reconnects']} reconnects"]
+        out = ("" if final else "\x1b[H\x1b[2J") + "\n".join(lines) + "\n"
+        sys.stdout.write(out)
+        sys.stdout.flush()
+
+
+class _TerminalBoard(_Board):
+    """The after-hours board: total ask and bid quantities per item (0E)."""
+
+    TITLE = "after-hours order book (0E)"
+
+    def __init__(self, items: list[str]) -> None:
+        super().__init__(items)
+        self.latest: dict[str, AfterHoursQuote] = {}
+
+    def update(self, item: str, event: RealtimeEvent) -> None:
+        if isinstance(event, AfterHoursQuote):
+            self.latest[item] = event
+
+    def lines(self) -> list[str]:
+        lines = [f"{'code':<10}{'ask total':>12}{'change':>10}{'bid total':>12}{'change':>10}{'time':>10}"]
         for item in self.items:
             event = self.latest.get(item)
             if event is None:
                 lines.append(f"{item:<10}{'-':>12}")
                 continue
-            ask = f"{event.ask_total:>12,}{self._change(event.ask_total_change, 10)}"
-            bid = f"{event.bid_total:>12,}{self._change(event.bid_total_change, 10)}"
-            lines.append(f"{item:<10}{ask}{bid}{event.time.isoformat():>10}")
-        stats = session.stats()
-        lines += ["", f"{session.state} · {stats['events_total']:,} events · {stats['reconnects']} reconnects"]
-        out = ("" if final else "\x1b[H\x1b[2J") + "\n".join(lines) + "\n"
-        sys.stdout.write(out)
-        sys.stdout.flush()
+            ask = f"{_number(event.ask_total):>12}{self._change(event.ask_total_change, 10)}"
+            bid = f"{_number(event.bid_total):>12}{self._change(event.bid_total_change, 10)}"
+            lines.append(f"{item:<10}{ask}{bid}{_clock(event.time):>10}")
+        return lines
+
+
+class _RegularBoard(_Board):
+    """The regular-session board: last trade per item (0B) and the first item's ten-level book (0D)."""
+
+    TITLE = "trades (0B) and the order book (0D)"
+
+    def __init__(self, items: list[str]) -> None:
+        super().__init__(items)
+        self.trades: dict[str, Trade] = {}
+        self.books: dict[str, OrderBook] = {}
+
+    def update(self, item: str, event: RealtimeEvent) -> None:
+        if isinstance(event, Trade):
+            self.trades[item] = event
+        elif isinstance(event, OrderBook):
+            self.books[item] = event
+
+    def lines(self) -> list[str]:
+        lines = [f"{'code':<10}{'price':>10}{'change':>10}{'rate':>8}{'volume':>9}{'cum volume':>13}{'time':>10}"]
+        for item in self.items:
+            trade = self.trades.get(item)
+            if trade is None:
+                lines.append(f"{item:<10}{'-':>10}")
+                continue
+            rate = "-" if trade.rate is None else f"{trade.rate:+.2f}%"
+            lines.append(f"{item:<10}{_number(trade.price):>10}{self._change(trade.change, 10)}"
+                         f"{self._colored(f'{rate:>8}', trade.rate)}{self._change(trade.volume, 9)}"
+                         f"{_number(trade.cumulative_volume):>13}{_clock(trade.time):>10}")
+        book = self.books.get(self.items[0])
+        lines += ["", f"order book of {self.items[0]}"]
+        if book is None:
+            return [*lines, "  (waiting)"]
+        for level in reversed(book.asks):
+            lines.append(f"{_number(level.quantity):>12}{self._change(level.change, 9)}  {_number(level.price):>10}")
+        for level in book.bids:
+            lines.append(f"{'':>21}  {_number(level.price):>10}  {_number(level.quantity):>12}"
+                         f"{self._change(level.change, 9)}")
+        lines.append(f"{'ask total ' + _number(book.ask_total):>21}  {'':>10}  bid total {_number(book.bid_total)}")
+        return lines
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .frames import export
+
+    type_code = args.type
+    if type_code not in protocol.KNOWN_TYPES and type_code != "02":
+        raise UsageError(f"unknown realtime type {type_code!r} (known: {' '.join(sorted(protocol.KNOWN_TYPES))})")
+    if not os.path.exists(args.recording):
+        raise UsageError(f"no such recording: {args.recording}")
+    errors: list[BaseException] = []
+    rows = export(args.recording, args.out, type_code, errors=errors)
+    if errors:
+        print(f"{PROG}: warning: {len(errors)} frames or entries could not be decoded; first: {errors[0]}",
+              file=sys.stderr)
+    print(f"{rows} {type_code} rows written to {args.out}", file=sys.stderr)
+    return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -345,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("items", nargs="*", help="item codes (default: eight large caps)")
     demo.add_argument("--duration", type=float, help="stop after this many seconds")
     demo.add_argument("--rate", type=float, default=20.0, help="simulated events per second")
+    demo.add_argument("--regular", action="store_true",
+                      help="the regular session: trades (0B) and a ten-level order book (0D)")
     demo.add_argument("--board", action=argparse.BooleanOptionalAction, default=None,
                       help="refreshing board (default: when stdout is a terminal)")
     demo.set_defaults(func=cmd_demo, timeout=10.0)
@@ -371,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--type", action="append", help="only these types (default: all)")
     replay.add_argument("--json", action="store_true", help="JSON lines instead of text")
     replay.set_defaults(func=cmd_replay)
+
+    export = commands.add_parser("export", help="write one type of a recording to Parquet or CSV ([frames] extra)")
+    export.add_argument("recording", help="a recording made by 'kiwoom-rt record'")
+    export.add_argument("out", help="OUT.parquet or OUT.csv")
+    export.add_argument("--type", required=True, help="the realtime type to export, e.g. 0B")
+    export.set_defaults(func=cmd_export)
 
     token = commands.add_parser("token", help="issue or revoke an access token (KIWOOM_APPKEY/SECRETKEY)")
     token.add_argument("action", choices=("issue", "revoke"))
@@ -417,8 +567,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except ImportError as exc:
-        print(f"{PROG}: error: {exc.name or exc} is not installed (the simulator needs: pip install "
-              f"'kiwoom-rt[sim]')", file=sys.stderr)
+        extra = "frames" if (exc.name or "").split(".")[0] in ("pandas", "pyarrow") else "sim"
+        print(f"{PROG}: error: {exc.name or exc} is not installed (pip install 'kiwoom-rt[{extra}]')",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: stopped", file=sys.stderr)

@@ -1,36 +1,85 @@
-"""Typed realtime events: ``AfterHoursQuote`` for type 0E and ``RealEvent`` for every other type.
+"""Typed realtime events: one frozen class per Kiwoom realtime type, all sharing ``RealtimeEvent``.
 
-Both are frozen, slotted attrs classes. ``values`` is a read-only mapping of the raw FID strings
-as received, so nothing a receiver does can change what another receiver sees.
+Every event carries what every type has:
+
+* ``type`` (``"0B"``), ``name`` (``"주식체결"``), ``item`` as sent (``"005930_NX"``), ``code``
+  (``"005930"``) and ``exchange`` (``KRX``, ``NXT`` or ``SOR``, from the item's suffix);
+* ``values``: the raw strings as received, read-only, so nothing a receiver does can change what
+  another receiver sees;
+* ``received_at``: ``time.time()`` when the frame arrived;
+* lookup by FID or Korean field name (``event["10"]``, ``event["현재가"]``, ``event.get(...)``) and
+  generic parsers for any field (``price_of``, ``quantity_of``, ``rate_of``, ``time_of``).
+
+Each class adds typed *headline* fields with names a trader knows (``Trade.price``,
+``OrderBook.asks``). The parsing rules are the same for every type:
+
+* a price is the absolute value: its ``+``/``-`` direction sign is dropped (the sign lives in the
+  change fields, which stay signed);
+* rates and index values are floats; times are ``datetime.time`` in KST;
+* a blank (``""``, ``" "``) or missing value is ``None``;
+* an unparsable value is ``None`` too: the entry is still delivered, and the problem is reported
+  once per entry through the session's ``on_error`` (see ``kiwoom_rt.protocol``).
+
+Field tables (FID, Korean name) come from ``kiwoom_rt.fids``, generated from Kiwoom's published
+spec; a headline field declares its FID with ``_fid`` below, and ``kiwoom_rt._builders`` turns
+those declarations into the decoder for each class.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final, NamedTuple
 
 import attrs
 
 from .fids import FIELDS, TYPE_NAMES
 from .values import (
-    Price,
     is_blank,
+    parse_abs_int,
+    parse_abs_number,
     parse_hhmmss,
-    parse_price,
     parse_rate,
     parse_signed_int,
+    parse_unsigned_int,
 )
 
 __all__ = [
+    "EVENT_TYPES",
     "FIELD_NAMES",
     "TYPE_NAMES",
     "AfterHoursQuote",
+    "Balance",
+    "BestQuote",
+    "BookLevel",
+    "BrokerLevel",
+    "Brokers",
+    "ConditionEvent",
+    "ElwIndicator",
+    "ElwTheoretical",
+    "EtfNav",
+    "ExpectedTrade",
+    "GoldPrice",
+    "IndicativePrice",
+    "MarketSession",
+    "OrderBook",
+    "OrderExecution",
+    "ProgramTrading",
     "RealEvent",
+    "RealtimeEvent",
+    "SectorBreadth",
+    "SectorIndex",
+    "StockInfo",
+    "Trade",
+    "VolatilityInterruption",
     "fid_for",
+    "headline_fields",
     "split_item",
 ]
+
+logger = logging.getLogger("kiwoom_rt.events")
 
 #: {type: {fid: Korean name}} for every published realtime type.
 FIELD_NAMES: Mapping[str, Mapping[str, str]] = MappingProxyType(
@@ -68,12 +117,23 @@ def fid_for(type_code: str, key: str) -> str:
 
 
 _SUFFIX_EXCHANGES = {"_NX": "NXT", "_AL": "SOR"}
+_MARKET_PREFIXES = frozenset("AJQ")  # A stock, J ELW, Q ETN (condition search codes)
 _ITEM_CACHE: dict[str, tuple[str, str]] = {}
 _ITEM_CACHE_LIMIT = 100_000
 
 
+def strip_market_prefix(code: str) -> str:
+    """``"A005930"`` -> ``"005930"`` (condition search prefixes A, J and Q); others unchanged."""
+    if len(code) == 7 and code[0] in _MARKET_PREFIXES and code[1:].isalnum():
+        return code[1:]
+    return code
+
+
 def split_item(item: str) -> tuple[str, str]:
-    """``"000660_NX"`` -> ``("000660", "NXT")``; ``"_AL"`` -> SOR; no suffix -> KRX; ``""`` -> ("", "")."""
+    """``"000660_NX"`` -> ``("000660", "NXT")``; ``"_AL"`` -> SOR; no suffix -> KRX; ``""`` -> ("", "").
+
+    A one-letter market prefix (``A005930``) is dropped from the code.
+    """
     cached = _ITEM_CACHE.get(item)
     if cached is not None:
         return cached
@@ -81,63 +141,126 @@ def split_item(item: str) -> tuple[str, str]:
         result = ("", "")
     else:
         exchange = _SUFFIX_EXCHANGES.get(item[-3:])
-        result = (item[:-3], exchange) if exchange else (item, "KRX")
+        code, exchange = (item[:-3], exchange) if exchange else (item, "KRX")
+        result = (strip_market_prefix(code), exchange)
     if len(_ITEM_CACHE) >= _ITEM_CACHE_LIMIT:
         _ITEM_CACHE.clear()
     _ITEM_CACHE[item] = result
     return result
 
 
-@attrs.frozen(slots=True, repr=False)
-class AfterHoursQuote:
-    """Type 0E 주식시간외호가: after-hours total ask and bid quantities of one item.
+# ---------------------------------------------------------------------------------------------
+# Field declarations
+# ---------------------------------------------------------------------------------------------
 
-    ``ask_total`` is FID 131 (시간외매도호가총잔량), ``ask_total_change`` FID 132 (signed change since
-    the previous update), ``bid_total`` FID 135, ``bid_total_change`` FID 136. ``time`` is the quote
-    time (FID 21, KST). ``received_at`` is ``time.time()`` when the frame arrived.
-    """
+#: How a headline field is parsed. Each kind names a strict parser (used on the careful path and
+#: by the generic ``*_of`` methods); kiwoom_rt._builders inlines the same rules on the fast path.
+PRICE: Final = "price"  # absolute int: "-20800" -> 20800
+NUMBER: Final = "number"  # absolute float (index values, NAV): "-1762.61" -> 1762.61
+INT: Final = "int"  # signed int: "-50" -> -50, "+82" -> 82
+UINT: Final = "uint"  # int that cannot be negative (totals)
+RATE: Final = "rate"  # signed float: "-0.24" -> -0.24
+TIME: Final = "time"  # HHmmss -> datetime.time
+TEXT: Final = "text"  # stripped string
+ENTERED: Final = "entered"  # condition search: I -> True, D -> False
+DURATION: Final = "duration"  # HHmmss remaining -> datetime.timedelta
+CODE: Final = "code"  # item code without a market prefix
 
-    type: ClassVar[str] = "0E"
-    name: ClassVar[str] = TYPE_NAMES["0E"]
 
-    item: str
-    code: str
-    exchange: str
-    time: _dt.time
-    ask_total: int
-    ask_total_change: int
-    bid_total: int
-    bid_total_change: int
-    values: Mapping[str, str] = attrs.field(eq=False)
-    received_at: float = attrs.field(eq=False)
+def _parse_entered(raw: str) -> bool:
+    text = raw.strip()
+    if text == "I":
+        return True
+    if text == "D":
+        return False
+    raise ValueError(f"not I or D: {raw!r}")
 
-    def __repr__(self) -> str:
-        return (
-            f"AfterHoursQuote(item={self.item!r}, time={self.time.isoformat()}, "
-            f"ask_total={self.ask_total} ({self.ask_total_change:+d}), "
-            f"bid_total={self.bid_total} ({self.bid_total_change:+d}))"
+
+def _parse_duration(raw: str) -> _dt.timedelta:
+    clock = parse_hhmmss(raw)
+    return _dt.timedelta(hours=clock.hour, minutes=clock.minute, seconds=clock.second)
+
+
+def _parse_code(raw: str) -> str:
+    return strip_market_prefix(raw.strip())
+
+
+def _parse_text(raw: str) -> str:
+    if type(raw) is not str:
+        raise ValueError(f"not a string: {raw!r}")
+    return raw.strip()
+
+
+#: The strict parser of each kind: takes a non-blank string, raises ValueError when unusable.
+PARSERS: Final[Mapping[str, Any]] = MappingProxyType({
+    PRICE: parse_abs_int,
+    NUMBER: parse_abs_number,
+    INT: parse_signed_int,
+    UINT: parse_unsigned_int,
+    RATE: parse_rate,
+    TIME: parse_hhmmss,
+    TEXT: _parse_text,
+    ENTERED: _parse_entered,
+    DURATION: _parse_duration,
+    CODE: _parse_code,
+})
+
+
+def _fid(fid: str, kind: str, *, often_blank: bool = False) -> Any:
+    """Declare a headline field: its FID and kind. ``often_blank`` fields test for blanks inline."""
+    return attrs.field(metadata={"fid": fid, "kind": kind, "often_blank": often_blank})
+
+
+class HeadlineField(NamedTuple):
+    """One typed field of an event class, as declared."""
+
+    attr: str
+    fid: str
+    kind: str
+    often_blank: bool
+
+
+_HEADLINES: dict[type, tuple[HeadlineField, ...]] = {}
+
+
+def headline_fields(cls: type[RealtimeEvent]) -> tuple[HeadlineField, ...]:
+    """The typed fields of an event class, in declaration order (empty for ``RealEvent``)."""
+    fields = _HEADLINES.get(cls)
+    if fields is None:
+        fields = _HEADLINES[cls] = tuple(
+            HeadlineField(f.name, f.metadata["fid"], f.metadata["kind"], f.metadata["often_blank"])
+            for f in attrs.fields(cls) if "fid" in f.metadata
         )
+    return fields
 
+
+# ---------------------------------------------------------------------------------------------
+# The base
+# ---------------------------------------------------------------------------------------------
 
 @attrs.frozen(slots=True, repr=False)
-class RealEvent:
-    """One realtime entry of any type other than 0E, with lookup by FID or Korean field name.
+class RealtimeEvent:
+    """What every realtime event has. Subclasses add typed headline fields.
 
-    ``event["10"]`` and ``event["현재가"]`` give the raw string; ``event.price("현재가")``,
-    ``event.quantity(...)``, ``event.rate(...)`` and ``event.hhmmss(...)`` parse it, returning
-    ``None`` for a blank or absent value and raising ValueError for one that cannot be parsed.
+    Equality compares the class, the item and every value received (``received_at`` is not
+    compared), so a replayed event equals the live one.
     """
 
-    type: str
-    name: str
+    type: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+
     item: str
     code: str
     exchange: str
-    values: Mapping[str, str] = attrs.field(eq=False)
+    values: Mapping[str, str] = attrs.field(hash=False)
     received_at: float = attrs.field(eq=False)
 
     def __repr__(self) -> str:
-        return f"RealEvent(type={self.type!r}, name={self.name!r}, item={self.item!r}, {len(self.values)} values)"
+        parts = [f"item={self.item!r}"]
+        for field in headline_fields(type(self)):
+            value = getattr(self, field.attr)
+            parts.append(f"{field.attr}={value.isoformat() if isinstance(value, _dt.time) else value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     @property
     def fields(self) -> Mapping[str, str]:
@@ -158,7 +281,7 @@ class RealEvent:
         return iter(self.values)
 
     def get(self, key: str, default: str | None = None) -> str | None:
-        """The raw value, or ``default`` when the frame did not carry it."""
+        """The raw value of a FID or Korean field name, or ``default`` when the frame lacks it."""
         return self.values.get(fid_for(self.type, key), default)
 
     def named(self) -> dict[str, str]:
@@ -166,29 +289,563 @@ class RealEvent:
         names = self.fields
         return {names.get(fid, fid): value for fid, value in self.values.items()}
 
-    def _present(self, key: str) -> str | None:
+    def _parsed(self, key: str, kind: str) -> Any:
         raw = self.values.get(fid_for(self.type, key))
-        return None if is_blank(raw) else raw
+        return None if is_blank(raw) else PARSERS[kind](raw)
 
-    def price(self, key: str) -> Price | None:
-        """A price with its direction sign: ``"-20800"`` -> Price(20800, -1)."""
-        raw = self._present(key)
-        return None if raw is None else parse_price(raw)
+    def price_of(self, key: str) -> int | float | None:
+        """A price without its direction sign: ``"-20800"`` -> 20800, ``"+2520.58"`` -> 2520.58.
 
-    def quantity(self, key: str) -> int | None:
-        """A signed integer: ``"+82"`` -> 82, ``"-1057122"`` -> -1057122."""
-        raw = self._present(key)
-        return None if raw is None else parse_signed_int(raw)
+        ``None`` for a blank or absent value; ValueError for one that cannot be parsed.
+        """
+        raw = self.values.get(fid_for(self.type, key))
+        if is_blank(raw):
+            return None
+        assert raw is not None
+        text = raw.strip() if isinstance(raw, str) else raw
+        return parse_abs_number(raw) if "." in text else parse_abs_int(raw)
 
-    def rate(self, key: str) -> float | None:
-        """A signed rate or percentage: ``"-0.24"`` -> -0.24."""
-        raw = self._present(key)
-        return None if raw is None else parse_rate(raw)
+    def quantity_of(self, key: str) -> int | None:
+        """A signed integer: ``"+82"`` -> 82, ``"-1057122"`` -> -1057122 (None when blank)."""
+        value: int | None = self._parsed(key, INT)
+        return value
 
-    def hhmmss(self, key: str) -> _dt.time | None:
-        """An HHmmss time: ``"165208"`` -> ``datetime.time(16, 52, 8)``."""
-        raw = self._present(key)
-        return None if raw is None else parse_hhmmss(raw)
+    def rate_of(self, key: str) -> float | None:
+        """A signed rate or percentage: ``"-0.24"`` -> -0.24 (None when blank)."""
+        value: float | None = self._parsed(key, RATE)
+        return value
+
+    def time_of(self, key: str) -> _dt.time | None:
+        """An HHmmss time in KST: ``"165208"`` -> ``datetime.time(16, 52, 8)`` (None when blank)."""
+        value: _dt.time | None = self._parsed(key, TIME)
+        return value
+
+
+@attrs.frozen(slots=True, repr=False)
+class RealEvent(RealtimeEvent):
+    """An entry of a type this library has no class for (not in Kiwoom's published tables).
+
+    Only the raw values: read them with ``event["10"]`` or the ``*_of`` parsers.
+    """
+
+    type: str  # type: ignore[misc]  # per instance here: the type the server named
+    name: str  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"RealEvent(type={self.type!r}, name={self.name!r}, item={self.item!r}, {len(self.values)} values)"
+
+
+# ---------------------------------------------------------------------------------------------
+# One class per published type
+# ---------------------------------------------------------------------------------------------
+
+@attrs.frozen(slots=True, repr=False)
+class OrderExecution(RealtimeEvent):
+    """Type 00 주문체결: one of your orders was accepted, filled, amended, cancelled or refused.
+
+    ``status`` is Kiwoom's text (접수, 체결, 확인, 취소, 거부); ``side`` is FID 907 as sent
+    (``"1"`` sell, ``"2"`` buy); ``order_kind`` FID 905 (e.g. ``+매수``). Fill fields are None
+    until something fills.
+    """
+
+    type: ClassVar[str] = "00"
+    name: ClassVar[str] = TYPE_NAMES["00"]
+
+    account: str | None = _fid("9201", TEXT)
+    order_no: str | None = _fid("9203", TEXT)
+    original_order_no: str | None = _fid("904", TEXT)
+    stock_name: str | None = _fid("302", TEXT)
+    status: str | None = _fid("913", TEXT)
+    order_kind: str | None = _fid("905", TEXT)
+    trade_kind: str | None = _fid("906", TEXT)
+    side: str | None = _fid("907", TEXT)
+    time: _dt.time | None = _fid("908", TIME)
+    order_quantity: int | None = _fid("900", UINT)
+    order_price: int | None = _fid("901", PRICE)
+    unfilled_quantity: int | None = _fid("902", UINT)
+    filled_amount: int | None = _fid("903", UINT)
+    fill_no: str | None = _fid("909", TEXT, often_blank=True)
+    fill_price: int | None = _fid("910", PRICE, often_blank=True)
+    fill_quantity: int | None = _fid("911", UINT, often_blank=True)
+    unit_fill_price: int | None = _fid("914", PRICE, often_blank=True)
+    unit_fill_quantity: int | None = _fid("915", UINT, often_blank=True)
+    price: int | None = _fid("10", PRICE)
+    best_ask: int | None = _fid("27", PRICE)
+    best_bid: int | None = _fid("28", PRICE)
+    fee: int | None = _fid("938", INT)
+    tax: int | None = _fid("939", INT)
+    reject_reason: str | None = _fid("919", TEXT)
+
+
+@attrs.frozen(slots=True, repr=False)
+class Balance(RealtimeEvent):
+    """Type 04 잔고: a holding of your account changed."""
+
+    type: ClassVar[str] = "04"
+    name: ClassVar[str] = TYPE_NAMES["04"]
+
+    account: str | None = _fid("9201", TEXT)
+    stock_name: str | None = _fid("302", TEXT)
+    price: int | None = _fid("10", PRICE)
+    quantity: int | None = _fid("930", INT)
+    average_price: int | None = _fid("931", PRICE)
+    purchase_amount: int | None = _fid("932", INT)
+    orderable_quantity: int | None = _fid("933", INT)
+    today_net_bought: int | None = _fid("945", INT)
+    side: str | None = _fid("946", TEXT)
+    best_ask: int | None = _fid("27", PRICE)
+    best_bid: int | None = _fid("28", PRICE)
+    base_price: int | None = _fid("307", PRICE)
+    profit_rate: float | None = _fid("8019", RATE)
+    realized_pnl: int | None = _fid("990", INT)
+    realized_rate: float | None = _fid("991", RATE)
+
+
+@attrs.frozen(slots=True, repr=False)
+class IndicativePrice(RealtimeEvent):
+    """Type 0A 주식기세: an indicative price while no trade happens (no time is sent)."""
+
+    type: ClassVar[str] = "0A"
+    name: ClassVar[str] = TYPE_NAMES["0A"]
+
+    price: int | None = _fid("10", PRICE)
+    change: int | None = _fid("11", INT)
+    rate: float | None = _fid("12", RATE)
+    best_ask: int | None = _fid("27", PRICE)
+    best_bid: int | None = _fid("28", PRICE)
+    cumulative_volume: int | None = _fid("13", UINT)
+    open: int | None = _fid("16", PRICE)
+    high: int | None = _fid("17", PRICE)
+    low: int | None = _fid("18", PRICE)
+
+
+@attrs.frozen(slots=True, repr=False)
+class Trade(RealtimeEvent):
+    """Type 0B 주식체결: one trade.
+
+    ``price``, ``open``, ``high``, ``low``, ``best_ask`` and ``best_bid`` are absolute;
+    ``change`` (since the previous close) and ``rate`` (percent) are signed. ``volume`` is signed
+    as Kiwoom sends it: + buyer-initiated, − seller-initiated.
+    """
+
+    type: ClassVar[str] = "0B"
+    name: ClassVar[str] = TYPE_NAMES["0B"]
+
+    time: _dt.time | None = _fid("20", TIME)
+    price: int | None = _fid("10", PRICE)
+    change: int | None = _fid("11", INT)
+    rate: float | None = _fid("12", RATE)
+    volume: int | None = _fid("15", INT)
+    cumulative_volume: int | None = _fid("13", UINT)
+    open: int | None = _fid("16", PRICE)
+    high: int | None = _fid("17", PRICE)
+    low: int | None = _fid("18", PRICE)
+    best_ask: int | None = _fid("27", PRICE)
+    best_bid: int | None = _fid("28", PRICE)
+
+
+@attrs.frozen(slots=True, repr=False)
+class BestQuote(RealtimeEvent):
+    """Type 0C 주식우선호가: the best ask and bid prices."""
+
+    type: ClassVar[str] = "0C"
+    name: ClassVar[str] = TYPE_NAMES["0C"]
+
+    best_ask: int | None = _fid("27", PRICE)
+    best_bid: int | None = _fid("28", PRICE)
+
+
+class BookLevel(NamedTuple):
+    """One price level of an order book: absolute price, resting quantity, signed change."""
+
+    price: int
+    quantity: int
+    change: int
+
+
+#: (price FIDs, quantity FIDs, change FIDs) of the ten ask and ten bid levels of 0D, best first.
+ASK_FIDS: Final = (
+    tuple(str(f) for f in range(41, 51)), tuple(str(f) for f in range(61, 71)),
+    tuple(str(f) for f in range(81, 91)),
+)
+BID_FIDS: Final = (
+    tuple(str(f) for f in range(51, 61)), tuple(str(f) for f in range(71, 81)),
+    tuple(str(f) for f in range(91, 101)),
+)
+
+
+def book_side(values: Mapping[str, str], fids: tuple[tuple[str, ...], ...]) -> tuple[BookLevel, ...]:
+    """The levels of one side of a 0D book that have a price, best first.
+
+    A blank or zero price is an empty level: skipped, and the levels after it are kept. A blank
+    quantity or change is 0. A level with an unusable value is skipped and logged (decoding has
+    already delivered the entry by then, so this is the only place left to say so).
+    """
+    levels = []
+    get = values.get
+    for price_fid, quantity_fid, change_fid in zip(*fids, strict=True):
+        raw_price = get(price_fid)
+        if is_blank(raw_price):
+            continue
+        try:
+            price = parse_abs_int(raw_price)  # type: ignore[arg-type]
+            if price == 0:
+                continue
+            raw_quantity, raw_change = get(quantity_fid), get(change_fid)
+            quantity = 0 if is_blank(raw_quantity) else parse_signed_int(raw_quantity)  # type: ignore[arg-type]
+            change = 0 if is_blank(raw_change) else parse_signed_int(raw_change)  # type: ignore[arg-type]
+        except ValueError as exc:
+            logger.warning("0D book level %s/%s/%s skipped: %s", price_fid, quantity_fid, change_fid, exc)
+            continue
+        levels.append(BookLevel(price, quantity, change))
+    return tuple(levels)
+
+
+@attrs.frozen(slots=True, repr=False)
+class OrderBook(RealtimeEvent):
+    """Type 0D 주식호가잔량: the ten-level order book.
+
+    ``asks`` and ``bids`` hold the levels that have a price, best first. They are parsed on first
+    use and cached (the type has 163 fields, and decoding stays cheap for receivers that read only
+    the totals); a level with an unusable value is skipped there and logged on the
+    ``kiwoom_rt.events`` logger, since decoding has already reported on the entry. Totals are
+    unsigned; their changes are signed.
+    ``expected_price`` and ``expected_volume`` (예상체결가/수량, FIDs 23 and 24) are None when blank.
+    """
+
+    type: ClassVar[str] = "0D"
+    name: ClassVar[str] = TYPE_NAMES["0D"]
+
+    time: _dt.time | None = _fid("21", TIME)
+    ask_total: int | None = _fid("121", UINT)
+    ask_total_change: int | None = _fid("122", INT)
+    bid_total: int | None = _fid("125", UINT)
+    bid_total_change: int | None = _fid("126", INT)
+    expected_price: int | None = _fid("23", PRICE, often_blank=True)
+    expected_volume: int | None = _fid("24", INT, often_blank=True)
+    _asks: tuple[BookLevel, ...] | None = attrs.field(default=None, init=False, eq=False, hash=False)
+    _bids: tuple[BookLevel, ...] | None = attrs.field(default=None, init=False, eq=False, hash=False)
+
+    @property
+    def asks(self) -> tuple[BookLevel, ...]:
+        """Ask (sell) levels with a price, lowest first."""
+        levels = self._asks
+        if levels is None:
+            levels = book_side(self.values, ASK_FIDS)
+            object.__setattr__(self, "_asks", levels)
+        return levels
+
+    @property
+    def bids(self) -> tuple[BookLevel, ...]:
+        """Bid (buy) levels with a price, highest first."""
+        levels = self._bids
+        if levels is None:
+            levels = book_side(self.values, BID_FIDS)
+            object.__setattr__(self, "_bids", levels)
+        return levels
+
+
+@attrs.frozen(slots=True, repr=False)
+class AfterHoursQuote(RealtimeEvent):
+    """Type 0E 주식시간외호가: after-hours total ask and bid quantities of one item.
+
+    ``ask_total`` is FID 131 (시간외매도호가총잔량), ``ask_total_change`` FID 132 (signed change since
+    the previous update), ``bid_total`` FID 135, ``bid_total_change`` FID 136. ``time`` is the quote
+    time (FID 21, KST).
+    """
+
+    type: ClassVar[str] = "0E"
+    name: ClassVar[str] = TYPE_NAMES["0E"]
+
+    time: _dt.time | None = _fid("21", TIME)
+    ask_total: int | None = _fid("131", UINT)
+    ask_total_change: int | None = _fid("132", INT)
+    bid_total: int | None = _fid("135", UINT)
+    bid_total_change: int | None = _fid("136", INT)
+
+
+class BrokerLevel(NamedTuple):
+    """One of the five brokers on a side of 0F: name, member code, quantity, signed change."""
+
+    broker: str | None
+    broker_code: str | None
+    quantity: int | None
+    change: int | None
+
+
+_SELL_BROKER_FIDS = tuple((str(141 + i), str(146 + i), str(161 + i), str(166 + i)) for i in range(5))
+_BUY_BROKER_FIDS = tuple((str(151 + i), str(156 + i), str(171 + i), str(176 + i)) for i in range(5))
+
+
+def _broker_side(event: RealtimeEvent, fids: tuple[tuple[str, str, str, str], ...]) -> tuple[BrokerLevel, ...]:
+    levels = []
+    for name_fid, code_fid, quantity_fid, change_fid in fids:
+        name = event.get(name_fid)
+        code = event.get(code_fid)
+        try:
+            quantity = event.quantity_of(quantity_fid)
+            change = event.quantity_of(change_fid)
+        except ValueError as exc:
+            logger.warning("0F broker %s skipped: %s", code_fid, exc)
+            continue
+        name, code = _stripped(name), _stripped(code)
+        if code is None and quantity is None:
+            continue
+        levels.append(BrokerLevel(name, code, quantity, change))
+    return tuple(levels)
+
+
+def _stripped(raw: object) -> str | None:
+    """A text value stripped, or None when blank, absent or not text."""
+    return raw.strip() or None if isinstance(raw, str) else None
+
+
+@attrs.frozen(slots=True, repr=False)
+class Brokers(RealtimeEvent):
+    """Type 0F 주식당일거래원: today's top five sell-side and buy-side brokers of an item.
+
+    ``sellers`` and ``buyers`` are parsed on first use; the foreign estimates are eager.
+    """
+
+    type: ClassVar[str] = "0F"
+    name: ClassVar[str] = TYPE_NAMES["0F"]
+
+    foreign_sell: int | None = _fid("261", INT)
+    foreign_buy: int | None = _fid("263", INT)
+    foreign_net: int | None = _fid("267", INT)
+
+    @property
+    def sellers(self) -> tuple[BrokerLevel, ...]:
+        """The top sell-side brokers (name, code, quantity, change), largest first."""
+        return _broker_side(self, _SELL_BROKER_FIDS)
+
+    @property
+    def buyers(self) -> tuple[BrokerLevel, ...]:
+        """The top buy-side brokers, largest first."""
+        return _broker_side(self, _BUY_BROKER_FIDS)
+
+
+@attrs.frozen(slots=True, repr=False)
+class EtfNav(RealtimeEvent):
+    """Type 0G ETF NAV: the net asset value of an ETF against its market price."""
+
+    type: ClassVar[str] = "0G"
+    name: ClassVar[str] = TYPE_NAMES["0G"]
+
+    time: _dt.time | None = _fid("20", TIME)
+    nav: float | None = _fid("36", NUMBER)
+    nav_change: float | None = _fid("37", RATE)
+    nav_rate: float | None = _fid("38", RATE)
+    tracking_error: float | None = _fid("39", RATE)
+    price: int | None = _fid("10", PRICE)
+    change: int | None = _fid("11", INT)
+    rate: float | None = _fid("12", RATE)
+    cumulative_volume: int | None = _fid("13", UINT)
+    nav_index_gap: float | None = _fid("265", RATE)
+    nav_price_gap: float | None = _fid("266", RATE)
+
+
+@attrs.frozen(slots=True, repr=False)
+class ExpectedTrade(RealtimeEvent):
+    """Type 0H 주식예상체결: the expected trade of an auction (before the open and close)."""
+
+    type: ClassVar[str] = "0H"
+    name: ClassVar[str] = TYPE_NAMES["0H"]
+
+    time: _dt.time | None = _fid("20", TIME)
+    price: int | None = _fid("10", PRICE)
+    change: int | None = _fid("11", INT)
+    rate: float | None = _fid("12", RATE)
+    volume: int | None = _fid("15", INT)
+    cumulative_volume: int | None = _fid("13", UINT)
+
+
+@attrs.frozen(slots=True, repr=False)
+class GoldPrice(RealtimeEvent):
+    """Type 0I 국제금환산가격: the international gold price converted to won."""
+
+    type: ClassVar[str] = "0I"
+    name: ClassVar[str] = TYPE_NAMES["0I"]
+
+    price: int | None = _fid("10", PRICE)
+    change: int | None = _fid("11", INT)
+    rate: float | None = _fid("12", RATE)
+
+
+@attrs.frozen(slots=True, repr=False)
+class SectorIndex(RealtimeEvent):
+    """Type 0J 업종지수: a sector or market index (KOSPI is item ``001``). Index values are floats."""
+
+    type: ClassVar[str] = "0J"
+    name: ClassVar[str] = TYPE_NAMES["0J"]
+
+    time: _dt.time | None = _fid("20", TIME)
+    price: float | None = _fid("10", NUMBER)
+    change: float | None = _fid("11", RATE)
+    rate: float | None = _fid("12", RATE)
+    volume: int | None = _fid("15", INT)
+    cumulative_volume: int | None = _fid("13", UINT)
+    cumulative_amount: int | None = _fid("14", UINT)
+    open: float | None = _fid("16", NUMBER)
+    high: float | None = _fid("17", NUMBER)
+    low: float | None = _fid("18", NUMBER)
+
+
+@attrs.frozen(slots=True, repr=False)
+class SectorBreadth(RealtimeEvent):
+    """Type 0U 업종등락: how many stocks of a sector are up, down or unchanged."""
+
+    type: ClassVar[str] = "0U"
+    name: ClassVar[str] = TYPE_NAMES["0U"]
+
+    time: _dt.time | None = _fid("20", TIME)
+    advancing: int | None = _fid("252", UINT)
+    upper_limit: int | None = _fid("251", UINT)
+    unchanged: int | None = _fid("253", UINT)
+    declining: int | None = _fid("255", UINT)
+    lower_limit: int | None = _fid("254", UINT)
+    traded: int | None = _fid("256", UINT)
+    price: float | None = _fid("10", NUMBER)
+    change: float | None = _fid("11", RATE)
+    rate: float | None = _fid("12", RATE)
+    cumulative_volume: int | None = _fid("13", UINT)
+    cumulative_amount: int | None = _fid("14", UINT)
+
+
+@attrs.frozen(slots=True, repr=False)
+class StockInfo(RealtimeEvent):
+    """Type 0g 주식종목정보: an item's limits, base price and VI extension state."""
+
+    type: ClassVar[str] = "0g"
+    name: ClassVar[str] = TYPE_NAMES["0g"]
+
+    upper_limit: int | None = _fid("305", PRICE)
+    lower_limit: int | None = _fid("306", PRICE)
+    base_price: int | None = _fid("307", PRICE)
+    extension: str | None = _fid("297", TEXT, often_blank=True)
+
+
+@attrs.frozen(slots=True, repr=False)
+class ElwTheoretical(RealtimeEvent):
+    """Type 0m ELW 이론가: an ELW's theoretical price and Greeks."""
+
+    type: ClassVar[str] = "0m"
+    name: ClassVar[str] = TYPE_NAMES["0m"]
+
+    time: _dt.time | None = _fid("20", TIME)
+    price: int | None = _fid("10", PRICE)
+    theoretical_price: int | None = _fid("670", PRICE)
+    implied_volatility: float | None = _fid("671", RATE)
+    delta: float | None = _fid("672", RATE)
+    gamma: float | None = _fid("673", RATE)
+    theta: float | None = _fid("674", RATE)
+    vega: float | None = _fid("675", RATE)
+    rho: float | None = _fid("676", RATE)
+    lp_implied_volatility: float | None = _fid("706", RATE)
+
+
+@attrs.frozen(slots=True, repr=False)
+class MarketSession(RealtimeEvent):
+    """Type 0s 장시작시간: a market phase starts or ends.
+
+    ``phase`` is FID 215 as sent, e.g. ``a``/``b`` 시간외 종가 start/end, ``c``/``d`` 시간외 단일가
+    start/end, ``9`` day closed. ``remaining`` is the time left until the announced start.
+    """
+
+    type: ClassVar[str] = "0s"
+    name: ClassVar[str] = TYPE_NAMES["0s"]
+
+    phase: str | None = _fid("215", TEXT)
+    time: _dt.time | None = _fid("20", TIME)
+    remaining: _dt.timedelta | None = _fid("214", DURATION)
+
+
+@attrs.frozen(slots=True, repr=False)
+class ElwIndicator(RealtimeEvent):
+    """Type 0u ELW 지표: an ELW's parity, premium, gearing, break-even and capital support."""
+
+    type: ClassVar[str] = "0u"
+    name: ClassVar[str] = TYPE_NAMES["0u"]
+
+    time: _dt.time | None = _fid("20", TIME)
+    parity: float | None = _fid("666", RATE)
+    premium: float | None = _fid("1211", RATE)
+    gearing: float | None = _fid("667", RATE)
+    break_even_rate: float | None = _fid("668", RATE)
+    capital_support: float | None = _fid("669", RATE)
+
+
+@attrs.frozen(slots=True, repr=False)
+class ProgramTrading(RealtimeEvent):
+    """Type 0w 종목프로그램매매: program trading in one item (amounts as Kiwoom sends them)."""
+
+    type: ClassVar[str] = "0w"
+    name: ClassVar[str] = TYPE_NAMES["0w"]
+
+    time: _dt.time | None = _fid("20", TIME)
+    price: int | None = _fid("10", PRICE)
+    change: int | None = _fid("11", INT)
+    rate: float | None = _fid("12", RATE)
+    cumulative_volume: int | None = _fid("13", UINT)
+    sell_quantity: int | None = _fid("202", INT)
+    sell_amount: int | None = _fid("204", INT)
+    buy_quantity: int | None = _fid("206", INT)
+    buy_amount: int | None = _fid("208", INT)
+    net_quantity: int | None = _fid("210", INT)
+    net_quantity_change: int | None = _fid("211", INT)
+    net_amount: int | None = _fid("212", INT)
+    net_amount_change: int | None = _fid("213", INT)
+
+
+@attrs.frozen(slots=True, repr=False)
+class VolatilityInterruption(RealtimeEvent):
+    """Type 1h VI발동/해제: a volatility interruption was triggered or released.
+
+    ``vi_kind`` (FID 9068) and ``direction`` (9069) are Kiwoom's codes as sent; ``vi_type``
+    (1225) is its text (정적, 동적, ...).
+    """
+
+    type: ClassVar[str] = "1h"
+    name: ClassVar[str] = TYPE_NAMES["1h"]
+
+    stock_name: str | None = _fid("302", TEXT)
+    vi_kind: str | None = _fid("9068", TEXT)
+    vi_type: str | None = _fid("1225", TEXT)
+    direction: str | None = _fid("9069", TEXT)
+    trigger_price: int | None = _fid("1221", PRICE)
+    trigger_rate: float | None = _fid("1489", RATE)
+    trigger_time: _dt.time | None = _fid("1223", TIME)
+    release_time: _dt.time | None = _fid("1224", TIME, often_blank=True)
+    static_base_price: int | None = _fid("1236", PRICE)
+    dynamic_base_price: int | None = _fid("1237", PRICE)
+    static_gap_rate: float | None = _fid("1238", RATE)
+    dynamic_gap_rate: float | None = _fid("1239", RATE)
+    count: int | None = _fid("1490", UINT)
+    cumulative_volume: int | None = _fid("13", UINT)
+    cumulative_amount: int | None = _fid("14", UINT)
+
+
+@attrs.frozen(slots=True, repr=False)
+class ConditionEvent(RealtimeEvent):
+    """Type 02 조건검색: a stock entered (``entered`` True) or left a watched condition ``seq``."""
+
+    type: ClassVar[str] = "02"
+    name: ClassVar[str] = TYPE_NAMES["02"]
+
+    seq: str | None = _fid("841", TEXT)
+    entered: bool | None = _fid("843", ENTERED)
+    time: _dt.time | None = _fid("20", TIME)
+
+
+#: {type code: event class} for every published realtime type.
+EVENT_TYPES: Final[Mapping[str, type[RealtimeEvent]]] = MappingProxyType({
+    cls.type: cls for cls in (
+        OrderExecution, Balance, IndicativePrice, Trade, BestQuote, OrderBook, AfterHoursQuote,
+        Brokers, EtfNav, ExpectedTrade, GoldPrice, SectorIndex, SectorBreadth, StockInfo,
+        ElwTheoretical, MarketSession, ElwIndicator, ProgramTrading, VolatilityInterruption,
+        ConditionEvent,
+    )
+})
 
 
 def fast_constructor(cls: type[Any]) -> Any:
@@ -197,15 +854,21 @@ def fast_constructor(cls: type[Any]) -> Any:
     attrs' frozen ``__init__`` goes through ``object.__setattr__`` once per field (1.3 us for the
     ten fields of AfterHoursQuote on the reference machine); writing the slots through their
     descriptors builds the identical, equally frozen object in half the time. Only for decoded
-    values that are already checked: it runs no validators or converters.
+    values that are already checked: it runs no validators or converters. Fields with
+    ``init=False`` take their default (which must be a plain value, not a factory).
     """
-    names = [field.name for field in attrs.fields(cls)]
+    names = [field.name for field in attrs.fields(cls) if field.init]
+    fixed = [(field.name, field.default) for field in attrs.fields(cls) if not field.init]
     # Unrolled like attrs' and dataclasses' own generated __init__ (a loop costs 50% more).
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     lines = [f"def build({', '.join(names)}):", "    obj = _new(_cls)"]
     for index, name in enumerate(names):
         namespace[f"_set{index}"] = getattr(cls, name).__set__
         lines.append(f"    _set{index}(obj, {name})")
+    for index, (name, default) in enumerate(fixed):
+        namespace[f"_fixed_set{index}"] = getattr(cls, name).__set__
+        namespace[f"_fixed{index}"] = default
+        lines.append(f"    _fixed_set{index}(obj, _fixed{index})")
     lines.append("    return obj")
     exec("\n".join(lines), namespace)  # names are attrs field names: identifiers, no user input
     build = namespace["build"]

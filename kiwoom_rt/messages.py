@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from .errors import DecodeError
-from .events import AfterHoursQuote, RealEvent
+from .events import RealtimeEvent
 
 __all__ = ["Ack", "LoginReply", "Message", "Ping", "RealBatch", "SystemNotice", "Unknown"]
 
@@ -59,9 +59,14 @@ class SystemNotice:
 
 @attrs.frozen(slots=True)
 class RealBatch:
-    """The entries of one REAL frame: decoded events in order, plus one DecodeError per bad entry."""
+    """The entries of one REAL frame: decoded events in order, plus one DecodeError per bad entry.
 
-    events: tuple[AfterHoursQuote | RealEvent, ...]
+    An entry whose values are partly unusable is in ``events`` (those fields None) *and* has its
+    DecodeError in ``errors``; an entry that is not an entry at all (no type, item or values) is
+    only in ``errors``.
+    """
+
+    events: tuple[RealtimeEvent, ...]
     errors: tuple[DecodeError, ...] = ()
 
 

@@ -6,7 +6,8 @@ builders turn requests into frames. The runtime passes ``received_at`` in.
 Server quirks handled here (see PROTOCOL.md): ``return_code`` arrives as int or numeric string;
 SYSTEM uses ``code``/``message`` or ``return_code``/``return_msg``; a bare text ``PING`` occurs;
 REAL ``data`` is a list whose entries are decoded independently, so one bad entry never spoils
-the others.
+the others. An entry with unusable values is still delivered, with those fields None, and one
+``DecodeError`` per entry says what was wrong (see ``kiwoom_rt._builders``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from . import _json
+from ._builders import BUILDERS, Builder
 from .errors import DecodeError, ProtocolError
-from .events import AfterHoursQuote, RealEvent, fast_constructor, split_item
+from .events import RealEvent, RealtimeEvent, fast_constructor, split_item
 from .fids import TYPE_NAMES
 from .messages import Ack, LoginReply, Message, Ping, RealBatch, SystemNotice, Unknown
-from .values import _TIME_CACHE, parse_hhmmss
 
 __all__ = [
     "AUTH_RETRY_CODES",
@@ -39,8 +40,9 @@ __all__ = [
     "remove",
 ]
 
-#: Realtime type codes with a published FID table (case-sensitive: 0G and 0g differ).
-KNOWN_TYPES: Final = frozenset(TYPE_NAMES)
+#: Realtime type codes that REG accepts (case-sensitive: 0G and 0g differ). Type 02 has a table
+#: too, but condition hits come from a condition search request (CNSRREQ), never from REG.
+KNOWN_TYPES: Final = frozenset(TYPE_NAMES) - {"02"}
 
 #: Kiwoom codes after which a fresh token is worth exactly one more LOGIN.
 AUTH_RETRY_CODES: Final = frozenset({8005, 8031, 8103})
@@ -157,7 +159,7 @@ def decode(frame: str | bytes | bytearray | memoryview, *, received_at: float = 
     ``received_at`` stamps the events of a REAL frame (the runtime passes ``time.time()``).
     Never raises any other exception type.
     """
-    events: list[AfterHoursQuote | RealEvent] = []
+    events: list[RealtimeEvent] = []
     result = decode_into(frame, events, received_at=received_at)
     if type(result) is tuple:
         return _new_batch(tuple(events), result)
@@ -218,29 +220,43 @@ def _decode_real(obj: dict[str, Any], frame: str | bytes, received_at: float,
     elif type(data) is not list:
         raise ProtocolError("REAL frame has no data list", frame)
     errors: list[DecodeError] | None = None
+    builders = _BUILDERS
     for entry in data:
+        # the hot path, inlined: a well-formed entry of a published type
+        if type(entry) is dict:
+            type_code = entry.get("type")
+            item = entry.get("item")
+            values = entry.get("values")
+            build = builders.get(type_code) if type(type_code) is str else None
+            if build is not None and type(item) is str and type(values) is dict:
+                event = build(item, values, received_at)
+                if type(event) is tuple:  # delivered all the same, with the bad fields None
+                    event, problem = event
+                    if errors is None:
+                        errors = []
+                    errors.append(DecodeError(problem, entry, type=type_code, item=item))  # type: ignore[arg-type]
+                events.append(event)
+                continue
         try:
-            # the hot path, inlined: a well-formed 0E entry
-            if type(entry) is dict and entry.get("type") == "0E":
-                item = entry.get("item")
-                values = entry.get("values")
-                if type(item) is str and type(values) is dict:
-                    events.append(_decode_0e(item, values, received_at, entry))
-                    continue
-            events.append(_decode_entry(entry, received_at))
+            event, problem = _decode_other(entry, received_at)
         except DecodeError as exc:
+            problem = exc
+        else:
+            events.append(event)
+        if problem is not None:
             if errors is None:
                 errors = []
-            errors.append(exc)
+            errors.append(problem)
     return _NO_ERRORS if errors is None else tuple(errors)
 
 
 _new_batch: Callable[..., RealBatch] = fast_constructor(RealBatch)
-_new_quote: Callable[..., AfterHoursQuote] = fast_constructor(AfterHoursQuote)
 _new_event: Callable[..., RealEvent] = fast_constructor(RealEvent)
+_BUILDERS: dict[str, Builder] = dict(BUILDERS)
 
 
-def _decode_entry(entry: Any, received_at: float) -> AfterHoursQuote | RealEvent:
+def _decode_other(entry: Any, received_at: float) -> tuple[RealtimeEvent, DecodeError | None]:
+    """An entry of a type without a class (``RealEvent``), or a malformed entry (DecodeError)."""
     if type(entry) is not dict:
         raise DecodeError("REAL entry is not an object", entry)
     type_code = entry.get("type")
@@ -252,38 +268,16 @@ def _decode_entry(entry: Any, received_at: float) -> AfterHoursQuote | RealEvent
         raise DecodeError("REAL entry has no item", entry, type=type_code)
     if type(values) is not dict:
         raise DecodeError("REAL entry has no values object", entry, type=type_code, item=item)
-    if type_code == "0E":
-        return _decode_0e(item, values, received_at, entry)
-    for fid, value in values.items():
-        if type(value) is not str:
-            raise DecodeError(f"value of FID {fid} is not a string", entry, type=type_code,
-                              item=item)
     name = entry.get("name")
     code, exchange = split_item(item)
-    return _new_event(type_code,
-                      name if type(name) is str and name else TYPE_NAMES.get(type_code, ""),
-                      item, code, exchange, MappingProxyType(values), received_at)
-
-
-def _decode_0e(item: str, values: dict[str, Any], received_at: float, entry: Any) -> AfterHoursQuote:
-    try:
-        raw_time = values["21"]
-        quote_time = _TIME_CACHE.get(raw_time) or parse_hhmmss(raw_time)
-        ask, ask_change, bid, bid_change = values["131"], values["132"], values["135"], values["136"]
-        ask_total, ask_delta, bid_total, bid_delta = int(ask), int(ask_change), int(bid), int(bid_change)
-        # int() also takes "1_000", non-ASCII digits and non-strings: refuse them with one check.
-        # (It strips spaces and takes one sign, which Kiwoom's values need.)
-        joined = ask + ask_change + bid + bid_change
-        if "_" in joined or not joined.isascii() or ask_total < 0 or bid_total < 0:
-            raise ValueError("not plain integers, or a negative total")
-    except KeyError as exc:
-        raise DecodeError(f"0E entry lacks FID {exc.args[0]}", entry, type="0E", item=item) from None
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise DecodeError(f"0E entry has an unusable value ({exc})", entry, type="0E",
-                          item=item) from None
-    code, exchange = split_item(item)
-    return _new_quote(item, code, exchange, quote_time, ask_total, ask_delta, bid_total,
-                      bid_delta, MappingProxyType(values), received_at)
+    event = _new_event(item, code, exchange, MappingProxyType(values), received_at, type_code,
+                       name if type(name) is str and name else TYPE_NAMES.get(type_code, ""))
+    bad = [fid for fid, value in values.items() if type(value) is not str]
+    problem = None
+    if bad:
+        problem = DecodeError(f"values of FIDs {', '.join(bad)} are not strings", entry,
+                              type=type_code, item=item)
+    return event, problem
 
 
 _AUTH_CODE_IN_MESSAGE = re.compile(r"(?:CODE=|\[)(\d{4})\b")

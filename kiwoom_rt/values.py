@@ -10,8 +10,18 @@ from __future__ import annotations
 import datetime as _dt
 from typing import NamedTuple
 
-__all__ = ["Price", "is_blank", "parse_hhmmss", "parse_price", "parse_rate", "parse_signed_int",
-           "parse_unsigned_int"]
+__all__ = [
+    "Price",
+    "is_blank",
+    "parse_abs_int",
+    "parse_abs_number",
+    "parse_hhmmss",
+    "parse_price",
+    "parse_rate",
+    "parse_signed_int",
+    "parse_text",
+    "parse_unsigned_int",
+]
 
 
 class Price(NamedTuple):
@@ -21,12 +31,14 @@ class Price(NamedTuple):
     direction: int
 
 
-def is_blank(raw: str | None) -> bool:
-    """True for a missing or blank value (``None``, ``""``, ``"  "``)."""
-    return raw is None or not raw.strip()
+def is_blank(raw: object) -> bool:
+    """True for a missing or blank value (``None``, ``""``, ``"  "``); False for anything else."""
+    return raw is None or (type(raw) is str and not raw.strip())
 
 
 def _strict_int(raw: str) -> int:
+    if type(raw) is not str:
+        raise ValueError(f"not a string: {raw!r}")
     # int() accepts "1_000" and non-ASCII digits; Kiwoom sends neither, so refuse them.
     if "_" in raw or not raw.isascii():
         raise ValueError(f"not a plain integer: {raw!r}")
@@ -46,8 +58,25 @@ def parse_unsigned_int(raw: str) -> int:
     return value
 
 
+def parse_abs_int(raw: str) -> int:
+    """A price without its direction sign: ``"-20800"`` -> 20800."""
+    return abs(_strict_int(raw))
+
+
+def parse_abs_number(raw: str) -> float:
+    """An index value or NAV without its direction sign: ``"-1762.61"`` -> 1762.61."""
+    return abs(parse_rate(raw))
+
+
+def parse_text(raw: str) -> str:
+    """A text value with surrounding spaces removed."""
+    return raw.strip()
+
+
 def parse_rate(raw: str) -> float:
     """A signed percentage such as ``"-0.24"`` -> -0.24."""
+    if type(raw) is not str:
+        raise ValueError(f"not a string: {raw!r}")
     text = raw.strip()
     if not text or "_" in text or not text.isascii() or text.lower().lstrip("+-") in _NON_FINITE:
         raise ValueError(f"not a rate: {raw!r}")
@@ -59,6 +88,8 @@ _NON_FINITE = frozenset({"inf", "infinity", "nan"})
 
 def parse_price(raw: str) -> Price:
     """``"-20800"`` -> Price(20800, -1); ``"+2520.58"`` -> Price(2520.58, 1); ``"0"`` -> (0, 0)."""
+    if type(raw) is not str:
+        raise ValueError(f"not a string: {raw!r}")
     text = raw.strip()
     direction = 0
     if text[:1] == "+":
@@ -76,6 +107,8 @@ _TIME_CACHE: dict[str, _dt.time] = {}
 
 def parse_hhmmss(raw: str) -> _dt.time:
     """``"165208"`` -> ``datetime.time(16, 52, 8)``. Cached: at most 86,400 distinct values."""
+    if type(raw) is not str:
+        raise ValueError(f"not a string: {raw!r}")
     cached = _TIME_CACHE.get(raw)
     if cached is not None:
         return cached

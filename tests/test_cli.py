@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -58,6 +59,79 @@ def test_demo_board_draws_a_table() -> None:
     assert "005930" in result.stdout
 
 
+def test_demo_regular_shows_trades_and_a_ten_level_book() -> None:
+    plain = run("demo", "--regular", "--duration", "1.5")
+    assert plain.returncode == 0, plain.stderr
+    trades = [line for line in plain.stdout.splitlines() if " 0B trade " in line]
+    books = [line for line in plain.stdout.splitlines() if " 0D book " in line]
+    assert trades
+    assert books
+    assert all("10/10 levels" in line for line in books)
+    board = run("demo", "--regular", "--duration", "1.5", "--board")
+    assert board.returncode == 0, board.stderr
+    final = board.stdout.rsplit("kiwoom-rt demo:", 1)[1]  # the last board drawn
+    assert "order book of 005930" in final
+    assert "ask total" in final
+    assert "bid total" in final
+    book_rows = final.split("order book of 005930", 1)[1].splitlines()
+    assert sum(1 for line in book_rows if line.strip() and line.strip()[0].isdigit()) >= 20  # ten levels a side
+
+
+@pytest.fixture
+def regular_sim() -> Iterator[SimServer]:
+    with SimServer(rate=100, clock=SimClock(dt.time(10, 0), speed=0)) as sim:
+        yield sim
+
+
+def test_watch_shows_typed_trades_and_books(regular_sim: SimServer) -> None:
+    env = {"KIWOOM_TOKEN": DEFAULT_TOKEN}
+    text = run("watch", "005930", "--type", "0B", "--type", "0D", "--url", regular_sim.url,
+               "--duration", "1.5", env=env)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert any(" 0B trade " in line and " vol " in line for line in lines)
+    assert any(" 0D book " in line and "totals ask" in line for line in lines)
+    as_json = run("watch", "005930", "--type", "0B", "--type", "0D", "--url", regular_sim.url,
+                  "--duration", "1.5", "--json", env=env)
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]
+    trades = [r for r in records if r["type"] == "0B"]
+    books = [r for r in records if r["type"] == "0D"]
+    assert trades
+    assert books
+    assert all(isinstance(r["price"], int) and r["price"] > 0 for r in trades)
+    assert all(len(r["asks"]) == 10 and r["ask_total"] == sum(q for _, q, _ in r["asks"]) for r in books)
+
+
+def test_record_then_export_to_csv_and_parquet(regular_sim: SimServer, tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    out = tmp_path / "day.jsonl.gz"
+    env = {"KIWOOM_TOKEN": DEFAULT_TOKEN}
+    recorded = run("record", str(out), "005930", "000660", "--type", "0B", "--type", "0D",
+                   "--url", regular_sim.url, "--duration", "1.5", env=env)
+    assert recorded.returncode == 0, recorded.stderr
+    from kiwoom_rt.frames import iter_events
+
+    trades = [e for e in iter_events(out) if e.type == "0B"]
+    assert trades
+    csv_out = tmp_path / "trades.csv"
+    result = run("export", str(out), str(csv_out), "--type", "0B")
+    assert result.returncode == 0, result.stderr
+    assert f"{len(trades)} 0B rows" in result.stderr
+    import pandas
+
+    table = pandas.read_csv(csv_out)
+    assert list(table["price"]) == [t.price for t in trades]
+    assert list(table["volume"]) == [t.volume for t in trades]
+    parquet_out = tmp_path / "books.parquet"
+    result = run("export", str(out), str(parquet_out), "--type", "0D")
+    assert result.returncode == 0, result.stderr
+    books = pandas.read_parquet(parquet_out)
+    assert len(books) == sum(1 for e in iter_events(out) if e.type == "0D")
+    assert (books["ask_total"] == books[[f"ask_quantity_{i}" for i in range(1, 11)]].sum(axis=1)).all()
+    wrong = run("export", str(out), str(tmp_path / "x.xlsx"), "--type", "0B")
+    assert_one_line_error(wrong, ".parquet or .csv")
+
+
 def test_watch_prints_lines_and_json(live_sim: SimServer) -> None:
     env = {"KIWOOM_TOKEN": DEFAULT_TOKEN}
     text = run("watch", "005930", "000660_NX", "--url", live_sim.url, "--duration", "1.5", env=env)
@@ -72,12 +146,13 @@ def test_watch_prints_lines_and_json(live_sim: SimServer) -> None:
 
 def test_watch_other_types_with_appkey_credentials(live_sim: SimServer) -> None:
     env = {"KIWOOM_APPKEY": DEFAULT_APPKEY, "KIWOOM_SECRETKEY": DEFAULT_SECRETKEY}
-    result = run("watch", "005930", "--type", "0B", "--url", live_sim.url, "--duration", "1.5", "--json", env=env)
+    result = run("watch", "005930", "--type", "0J", "--url", live_sim.url, "--duration", "1.5", "--json", env=env)
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert records
-    assert records[0]["type"] == "0B"
-    assert records[0]["values"]["10"] == "-20800"
+    assert records[0]["type"] == "0J"
+    assert records[0]["values"]["10"] == "-1762.61"
+    assert records[0]["price"] == 1762.61  # typed fields beside the raw values
 
 
 def test_record_then_replay_reproduces_the_same_events(live_sim: SimServer, tmp_path: Path) -> None:

@@ -13,6 +13,11 @@ EXPECTED = [
     "QtDispatcher", "QueueDispatcher", "RealEvent", "RealtimeSession", "ReceiverError", "ReconnectPolicy",
     "Recorder", "RecordingError", "ReplaySession", "SessionClosedError", "SessionSignal", "SessionState",
     "SessionStats", "SubscribeError", "Subscription", "TkDispatcher", "__version__",
+    # typed events (issue 10)
+    "EVENT_TYPES", "Balance", "BestQuote", "BookLevel", "BrokerLevel", "Brokers", "ConditionEvent",
+    "ElwIndicator", "ElwTheoretical", "EtfNav", "ExpectedTrade", "GoldPrice", "IndicativePrice",
+    "MarketSession", "OrderBook", "OrderExecution", "ProgramTrading", "RealtimeEvent",
+    "SectorBreadth", "SectorIndex", "StockInfo", "Trade", "VolatilityInterruption",
 ]
 
 
@@ -38,5 +43,5 @@ def test_internal_modules_are_private() -> None:
     import pkgutil
 
     public = {m.name for m in pkgutil.iter_modules(kiwoom_rt.__path__) if not m.name.startswith("_")}
-    assert public == {"auth", "backoff", "cli", "errors", "events", "fids", "messages", "protocol", "qt",
-                      "queued", "recording", "session", "sim", "tk", "values"}
+    assert public == {"auth", "backoff", "cli", "errors", "events", "fids", "frames", "messages", "protocol",
+                      "qt", "queued", "recording", "session", "sim", "tk", "values"}

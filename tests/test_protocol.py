@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiwoom_rt import AfterHoursQuote, DecodeError, ProtocolError, RealEvent, protocol
+from kiwoom_rt import EVENT_TYPES, AfterHoursQuote, DecodeError, ProtocolError, RealEvent, RealtimeEvent, protocol
+from kiwoom_rt.fids import TYPE_NAMES
 from kiwoom_rt.messages import Ack, LoginReply, Ping, RealBatch, SystemNotice, Unknown
 
 SPEC = json.loads((Path(__file__).parent / "data" / "realtime_spec.json").read_text("utf-8"))
@@ -169,8 +170,8 @@ def test_after_hours_quote_has_exactly_the_issue_fields() -> None:
     import attrs
 
     assert [f.name for f in attrs.fields(AfterHoursQuote)] == [
-        "item", "code", "exchange", "time", "ask_total", "ask_total_change", "bid_total",
-        "bid_total_change", "values", "received_at"]
+        "item", "code", "exchange", "values", "received_at", "time", "ask_total", "ask_total_change",
+        "bid_total", "bid_total_change"]
     quote = protocol.decode(EXAMPLE_0E).events[0]  # type: ignore[union-attr]
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         quote.ask_total = 1  # type: ignore[misc]
@@ -191,25 +192,38 @@ def test_signs_kept_and_spaces_stripped() -> None:
     assert quote.ask_total == 43955
 
 
-@pytest.mark.parametrize(("fid", "value"), [
-    ("131", ""), ("131", " "), ("132", "+"), ("21", "1652"), ("21", "256000"),
-    ("135", "-5"), ("136", "1_0"), ("131", 43955), ("21", None)])
-def test_blank_or_unusable_required_fid_is_a_decode_error(fid: str, value: Any) -> None:
+@pytest.mark.parametrize(("fid", "attr", "value", "reported"), [
+    ("131", "ask_total", "", False), ("131", "ask_total", " ", False), ("21", "time", None, False),
+    ("132", "ask_total_change", "+", True), ("21", "time", "1652", True), ("21", "time", "256000", True),
+    ("135", "bid_total", "-5", True), ("136", "bid_total_change", "1_0", True),
+    ("131", "ask_total", 43955, True), ("136", "bid_total_change", "١٢", True)])
+def test_blank_or_unusable_value_is_none_and_unusable_is_reported(fid: str, attr: str, value: Any,
+                                                                   reported: bool) -> None:
     frame = json.loads(EXAMPLE_0E)
     frame["data"][0]["values"][fid] = value
     batch = protocol.decode(json.dumps(frame))
     assert isinstance(batch, RealBatch)
-    assert batch.events == ()
-    (error,) = batch.errors
-    assert isinstance(error, DecodeError)
-    assert (error.type, error.item) == ("0E", "005930")
+    (quote,) = batch.events  # delivered either way
+    assert getattr(quote, attr) is None
+    assert quote.bid_total_change == (None if fid == "136" else 0)  # the other fields still parse
+    if reported:
+        (error,) = batch.errors
+        assert isinstance(error, DecodeError)
+        assert (error.type, error.item) == ("0E", "005930")
+        assert f"FID {fid}" in str(error)
+    else:
+        assert batch.errors == ()
 
 
-def test_missing_required_fid_is_a_decode_error() -> None:
+def test_missing_fid_is_none_and_the_entry_still_delivered() -> None:
     frame = json.loads(EXAMPLE_0E)
     del frame["data"][0]["values"]["135"]
-    (error,) = protocol.decode(json.dumps(frame)).errors  # type: ignore[union-attr]
-    assert "135" in str(error)
+    batch = protocol.decode(json.dumps(frame))
+    assert isinstance(batch, RealBatch)
+    assert batch.errors == ()
+    (quote,) = batch.events
+    assert quote.bid_total is None
+    assert quote.ask_total == 43955
 
 
 def test_one_bad_entry_does_not_spoil_the_others() -> None:
@@ -220,7 +234,8 @@ def test_one_bad_entry_does_not_spoil_the_others() -> None:
     ]}
     batch = protocol.decode(json.dumps(frame))
     assert isinstance(batch, RealBatch)
-    assert [e.item for e in batch.events] == ["005930", "000660"]
+    assert [e.item for e in batch.events] == ["005930", "000660", "x"]  # x: price None, reported
+    assert batch.events[2].price is None  # type: ignore[attr-defined]
     assert len(batch.errors) == 5
     assert all(isinstance(e, DecodeError) for e in batch.errors)
 
@@ -233,9 +248,8 @@ def test_every_published_example_decodes(type_code: str) -> None:
     assert batch.errors == ()
     (event,) = batch.events
     assert event.type == type_code
-    if type_code != "0E":
-        assert isinstance(event, RealEvent)
-        assert event.name == frame["data"][0]["name"]  # as sent (04's example says 현물잔고)
+    assert type(event) is EVENT_TYPES[type_code]
+    assert event.name == TYPE_NAMES[type_code]  # the published type name (04's example sends 현물잔고)
 
 
 def test_type_codes_are_case_sensitive() -> None:
@@ -245,37 +259,43 @@ def test_type_codes_are_case_sensitive() -> None:
     assert (lower.type, lower.name) == ("0g", "주식종목정보")
 
 
-def test_real_event_lookup_by_fid_and_korean_name_and_helpers() -> None:
-    event = protocol.decode(json.dumps(published_example("0B"))).events[0]
-    assert isinstance(event, RealEvent)
+def test_lookup_by_fid_and_korean_name_and_generic_parsers() -> None:
+    event = protocol.decode(json.dumps(published_example("0B"))).events[0]  # type: ignore[union-attr]
     assert event["10"] == event["현재가"] == "-20800"
-    price = event.price("현재가")
-    assert price is not None
-    assert (price.value, price.direction) == (20800, -1)
-    assert event.quantity("거래량") == 82
-    assert event.quantity("전일거래량대비(계약,주)") == -1057122
-    assert event.rate("등락율") == pytest.approx(-0.24)
-    assert event.hhmmss("체결시간") == dt.time(16, 52, 8)
-    assert event.price("1890") is None  # blank means missing
+    assert event.price_of("현재가") == 20800  # the direction sign is dropped
+    assert event.quantity_of("거래량") == 82
+    assert event.quantity_of("전일거래량대비(계약,주)") == -1057122
+    assert event.rate_of("등락율") == pytest.approx(-0.24)
+    assert event.time_of("체결시간") == dt.time(16, 52, 8)
+    assert event.price_of("1890") is None  # blank means missing
+    assert event.price_of("9999") is None  # absent too
     assert event.get("9999") is None
     assert "현재가" in event
     with pytest.raises(KeyError):
         event["없는필드"]
+    with pytest.raises(ValueError, match="HHmmss"):
+        event.time_of("10")
 
 
 def test_ambiguous_korean_name_is_refused_with_the_fids() -> None:
-    event = protocol.decode(json.dumps(published_example("0D"))).events[0]
-    assert isinstance(event, RealEvent)
+    event = protocol.decode(json.dumps(published_example("0D"))).events[0]  # type: ignore[union-attr]
     with pytest.raises(KeyError, match="ambiguous"):
         event["예상체결가"]
 
 
 def test_index_prices_keep_decimals() -> None:
-    event = protocol.decode(json.dumps(published_example("0J"))).events[0]
+    event = protocol.decode(json.dumps(published_example("0J"))).events[0]  # type: ignore[union-attr]
+    assert event.price == pytest.approx(1762.61)
+    assert event.price_of("10") == pytest.approx(1762.61)
+    assert event.change == pytest.approx(-189.51)
+
+
+def test_unpublished_type_is_a_real_event_with_raw_values() -> None:
+    frame = {"trnm": "REAL", "data": [{"type": "9Z", "name": "new", "item": "005930", "values": {"10": "+5"}}]}
+    (event,) = protocol.decode(json.dumps(frame)).events  # type: ignore[union-attr]
     assert isinstance(event, RealEvent)
-    price = event.price("10")
-    assert price is not None
-    assert isinstance(price.value, float)
+    assert (event.type, event.name) == ("9Z", "new")
+    assert event.price_of("10") == 5
 
 
 # --- decoder: anything else is a ProtocolError ----------------------------------------------
@@ -304,7 +324,7 @@ def _decode_never_raises_anything_else(frame: Any) -> None:
         return
     assert isinstance(message, (LoginReply, Ping, Ack, SystemNotice, RealBatch, Unknown))
     if isinstance(message, RealBatch):
-        assert all(isinstance(e, (AfterHoursQuote, RealEvent)) for e in message.events)
+        assert all(isinstance(e, RealtimeEvent) for e in message.events)
         assert all(isinstance(e, DecodeError) for e in message.errors)
 
 

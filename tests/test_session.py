@@ -17,11 +17,11 @@ from kiwoom_rt import (
     DecodeError,
     LoginError,
     ProtocolError,
-    RealEvent,
     RealtimeSession,
     ReceiverError,
     ReconnectPolicy,
     SessionClosedError,
+    StockInfo,
     SubscribeError,
 )
 from kiwoom_rt.sim import DEFAULT_TOKEN, SimClock, SimServer
@@ -197,8 +197,9 @@ def test_events_are_decoded_and_routed_by_type_and_item(sim: SimServer, make_ses
     assert (first.item, first.ask_total, first.ask_total_change, first.bid_total_change) == ("005930", 100, 1, -2)
     assert [sender for sender, _ in one_item.calls] == ["000660_NX"]
     assert one_item.events[0].exchange == "NXT"
-    assert isinstance(lower_g.events[0], RealEvent)
+    assert isinstance(lower_g.events[0], StockInfo)
     assert lower_g.events[0].type == "0g"
+    assert lower_g.events[0].upper_limit == 1000
     assert upper_g.calls == []
     assert session.stats()["events"] == {"0E": 2, "0g": 1}
 

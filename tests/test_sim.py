@@ -250,10 +250,10 @@ def test_other_types_push_published_shapes(sim: SimServer) -> None:
     client = Client(sim.url)
     try:
         client.login()
-        client.reg(["005930"], ["0B"])
+        client.reg(["005930"], ["0J"])
         entry = client.recv_until("REAL")["data"][0]
-        assert entry["type"] == "0B"
-        assert entry["values"]["10"] == "-20800"
+        assert entry["type"] == "0J"
+        assert entry["values"]["10"] == "-1762.61"
     finally:
         client.close()
 

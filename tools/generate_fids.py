@@ -25,33 +25,52 @@ def is_realtime_type(code: str, entry: dict[str, Any]) -> bool:
     return entry.get("transport") == "WEBSOCKET" and len(code) == 2
 
 
+#: Type 02 (condition search hits) has no entry of its own: its REAL push is published inside
+#: the realtime condition search request, ka10173.
+CONDITION_TYPE, CONDITION_SOURCE, CONDITION_NAME = "02", "ka10173", "조건검색"
+
+
+def _find_values(nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    for node in nodes:
+        if node.get("field") == "values" and node.get("children"):
+            return node
+        found = _find_values(node.get("children") or [])
+        if found:
+            return found
+    return {}
+
+
+def _realtime_entries(spec: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """{type code: (name, spec entry)} for the realtime types, plus 02 from ka10173."""
+    entries = {code: (entry["name"], entry) for code, entry in spec.items() if is_realtime_type(code, entry)}
+    entries[CONDITION_TYPE] = (CONDITION_NAME, spec[CONDITION_SOURCE])
+    return entries
+
+
 def realtime_tables(spec: dict[str, Any]) -> dict[str, tuple[str, list[tuple[str, str, str]]]]:
     """Return {type_code: (name, [(fid, korean_name, description), ...])} for realtime types."""
     tables: dict[str, tuple[str, list[tuple[str, str, str]]]] = {}
-    for code, entry in spec.items():
-        if not is_realtime_type(code, entry):
-            continue
-        data = next(f for f in entry["response_body"] if f["field"] == "data")
-        values = next(c for c in data["children"] if c["field"] == "values")
+    for code, (name, entry) in _realtime_entries(spec).items():
+        values = _find_values(entry["response_body"])
         fields = [
             (c["field"], c["name_kr"], (c.get("description") or "").strip())
             for c in values["children"]
         ]
         fids = [f[0] for f in fields]
         assert len(set(fids)) == len(fids), f"duplicate FID in {code}"
-        tables[code] = (entry["name"], fields)
+        tables[code] = (name, fields)
     return tables
 
 
 def example_values(spec: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Return {type_code: values of the published REAL example}."""
     examples: dict[str, dict[str, str]] = {}
-    for code, entry in spec.items():
-        if not is_realtime_type(code, entry):
-            continue
+    for code, (_, entry) in _realtime_entries(spec).items():
         text = entry["response_example"]
-        marker = "#실시간 수신"
-        body = text[text.index(marker) + len(marker):] if marker in text else text
+        for marker in ("#실시간 수신", "#실시간데이터"):
+            if marker in text:
+                text = text[text.index(marker) + len(marker):]
+        body = text
         frame = ast.literal_eval(body.strip())
         examples[code] = dict(frame["data"][0]["values"])
     return examples

@@ -2,10 +2,13 @@
 
     from kiwoom_rt.sim import SimServer
     with SimServer() as sim:
-        session = RealtimeSession(SimServer.DEFAULT_TOKEN, url=sim.url)
+        session = RealtimeSession(DEFAULT_TOKEN, url=sim.url)
+
+The clock decides what flows: ``SimServer(clock=SimClock(datetime.time(10, 0)))`` is the regular
+session (0B trades against 0D books), the default 16:00 is after hours (0E).
 """
 
-from .market import KST, AfterHoursMarket, SimClock, in_after_hours
+from .market import KST, AfterHoursMarket, RegularMarket, SimClock, in_after_hours, in_regular_session
 from .server import WS_PATH, SimServer
 from .tokens import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN
 
@@ -16,7 +19,9 @@ __all__ = [
     "KST",
     "WS_PATH",
     "AfterHoursMarket",
+    "RegularMarket",
     "SimClock",
     "SimServer",
     "in_after_hours",
+    "in_regular_session",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import signal
 import sys
 import threading
@@ -17,6 +18,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _clock_time(text: str) -> dt.time:
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time of day (HH:MM): {text!r}") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The simulator's options (shared with ``kiwoom-rt sim``)."""
     parser.add_argument("--host", default="127.0.0.1")
@@ -25,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=1, help="entries per REAL frame")
     parser.add_argument("--ping-interval", type=float, default=10.0)
     parser.add_argument("--speed", type=float, default=1.0, help="simulated clock speed")
+    parser.add_argument("--start", type=_clock_time, default=dt.time(16, 0),
+                        help="simulated KST time to start at, HH:MM (default 16:00, after hours; "
+                             "10:00 is the regular session, with 0B trades and 0D books)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -35,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 def serve(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C or SIGTERM."""
     server = SimServer(args.host, args.port, rate=args.rate, batch=args.batch, seed=args.seed,
-                       ping_interval=args.ping_interval, clock=SimClock(speed=args.speed))
+                       ping_interval=args.ping_interval, clock=SimClock(args.start, speed=args.speed))
     try:
         server.start()
     except OSError as exc:

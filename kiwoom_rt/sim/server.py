@@ -26,7 +26,7 @@ from websockets.server import ServerProtocol
 
 from ..fids import TYPE_NAMES as _TYPE_NAME
 from ..protocol import KNOWN_TYPES
-from .market import AfterHoursMarket, SimClock, in_after_hours, session_notices
+from .market import AfterHoursMarket, RegularMarket, SimClock, in_after_hours, in_regular_session, session_notices
 from .tokens import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN, TokenStore, serve_token_request
 
 __all__ = ["DEFAULT_APPKEY", "DEFAULT_SECRETKEY", "DEFAULT_TOKEN", "WS_PATH", "SimServer"]
@@ -141,7 +141,8 @@ class SimServer:
     Valid tokens map to app keys (``tokens={token: appkey}``; default ``{"sim-token": "sim-appkey"}``);
     ``credentials={appkey: secretkey}`` are what the token endpoints accept. ``rate`` is the events
     per second each connection receives across its registrations, ``batch`` the entries per REAL
-    frame. ``clock`` decides when 0E flows (default: 16:00 KST today, real speed).
+    frame. ``clock`` decides what flows: 0B trades and 0D books in the regular session (09:00-15:30
+    KST), 0E after hours (default: 16:00 KST today, real speed).
     """
 
     def __init__(
@@ -175,6 +176,7 @@ class SimServer:
         self.max_missed_pings = max_missed_pings
         self.login_timeout = login_timeout
         self.market = AfterHoursMarket(seed)
+        self.regular = RegularMarket(seed)
         self.clock = clock or SimClock()
         self.rate = rate
         self.batch = max(1, batch)
@@ -650,9 +652,11 @@ class SimServer:
         if conn.writer.transport.get_write_buffer_size() > self.write_buffer_limit:
             self.events_skipped += count
             return
-        after_hours = in_after_hours(now.timetz().replace(tzinfo=None))
+        moment = now.timetz().replace(tzinfo=None)
+        after_hours = in_after_hours(moment)
+        regular = in_regular_session(moment)
         entries: list[dict[str, Any]] = []
-        for _ in range(count * 2):  # skip 0E pairs outside its hours, but never loop forever
+        for _ in range(count * 2):  # skip pairs outside their hours, but never loop forever
             if len(entries) >= count:
                 break
             item, type_code = pairs[conn.cursor % len(pairs)]
@@ -661,6 +665,10 @@ class SimServer:
                 if not after_hours:
                     continue
                 values = self.market.quote(item, now)
+            elif type_code in ("0B", "0D"):
+                if not regular:
+                    continue
+                values = self.regular.trade(item, now) if type_code == "0B" else self.regular.book(item, now)
             else:
                 values = self.market.other(type_code, item, now)
             entries.append({"type": type_code, "name": _TYPE_NAME.get(type_code, ""),

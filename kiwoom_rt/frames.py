@@ -1,0 +1,195 @@
+"""Typed events as pandas tables, and recordings exported to Parquet or CSV.
+
+Needs the ``frames`` extra (``pip install "kiwoom-rt[frames]"``: pandas and pyarrow); ``import
+kiwoom_rt`` never imports it.
+
+    from kiwoom_rt.frames import to_frame
+    trades = to_frame(collected_trades)          # one row per event
+    trades.groupby("code")["volume"].sum()
+
+Columns: ``item``, ``code``, ``exchange``, ``received_at`` (a UTC timestamp), then the typed
+headline fields of the type in declaration order. ``OrderBook`` adds its levels, flattened:
+``ask_price_1`` ... ``ask_change_10`` and ``bid_price_1`` ... ``bid_change_10`` (empty levels
+are missing values). Times stay ``datetime.time`` in KST; missing values are None/NaN.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import protocol
+from .errors import ProtocolError
+from .events import (
+    CODE,
+    DURATION,
+    ENTERED,
+    EVENT_TYPES,
+    INT,
+    NUMBER,
+    PRICE,
+    RATE,
+    TEXT,
+    TIME,
+    UINT,
+    OrderBook,
+    RealEvent,
+    RealtimeEvent,
+    headline_fields,
+)
+from .messages import RealBatch
+from .recording import read_recording
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["columns", "export", "iter_events", "to_frame"]
+
+_BASE = ("item", "code", "exchange", "received_at")
+_BOOK_LEVELS = 10
+
+
+def _book_columns() -> list[str]:
+    return [f"{side}_{what}_{level}" for side in ("ask", "bid") for level in range(1, _BOOK_LEVELS + 1)
+            for what in ("price", "quantity", "change")]
+
+
+def columns(type_code: str) -> list[str]:
+    """The column names ``to_frame`` gives events of ``type_code``."""
+    cls = EVENT_TYPES.get(type_code)
+    if cls is None:
+        return [*_BASE, "type", "values"]
+    names = [*_BASE, *(field.attr for field in headline_fields(cls))]
+    if cls is OrderBook:
+        names += _book_columns()
+    return names
+
+
+def _row(event: RealtimeEvent) -> list[Any]:
+    row: list[Any] = [event.item, event.code, event.exchange, event.received_at]
+    if isinstance(event, RealEvent):
+        return [*row, event.type, dict(event.values)]
+    row += [getattr(event, field.attr) for field in headline_fields(type(event))]
+    if isinstance(event, OrderBook):
+        for levels in (event.asks, event.bids):
+            for index in range(_BOOK_LEVELS):
+                row += levels[index] if index < len(levels) else (None, None, None)
+    return row
+
+
+def _frame(type_code: str, rows: list[list[Any]]) -> pandas.DataFrame:
+    import pandas
+
+    frame = pandas.DataFrame(rows, columns=columns(type_code))
+    # microseconds, as received (and as the Parquet export stores them)
+    frame["received_at"] = pandas.to_datetime(frame["received_at"], unit="s", utc=True).astype("datetime64[us, UTC]")
+    return frame
+
+
+def to_frame(events: Iterable[RealtimeEvent]) -> pandas.DataFrame:
+    """A DataFrame with one row per event. All events must be of one type (ValueError otherwise)."""
+    rows: list[list[Any]] = []
+    type_code: str | None = None
+    for event in events:
+        if type_code is None:
+            type_code = event.type
+        elif event.type != type_code:
+            raise ValueError(f"to_frame needs events of one type, got {type_code} and {event.type}")
+        rows.append(_row(event))
+    if type_code is None:
+        raise ValueError("to_frame needs at least one event (the type decides the columns)")
+    return _frame(type_code, rows)
+
+
+def iter_events(recording: str | os.PathLike[str], types: Sequence[str] | None = None,
+                errors: list[BaseException] | None = None) -> Iterator[RealtimeEvent]:
+    """The events of a recording, decoded as a live session would, one at a time.
+
+    Frames or entries that cannot be decoded are added to ``errors`` when given (an entry with
+    some unusable values is still yielded, as live).
+    """
+    wanted = None if types is None else set(types)
+    for received_at, frame in read_recording(recording):
+        try:
+            message = protocol.decode(frame, received_at=received_at)
+        except ProtocolError as exc:
+            if errors is not None:
+                errors.append(exc)
+            continue
+        if type(message) is not RealBatch:
+            continue
+        if errors is not None:
+            errors.extend(message.errors)
+        for event in message.events:
+            if wanted is None or event.type in wanted:
+                yield event
+
+
+def _arrow_table(type_code: str, rows: list[list[Any]]) -> Any:
+    """A pyarrow table with a fixed schema per type, so every chunk of an export matches."""
+    import pyarrow
+
+    kinds = {PRICE: pyarrow.int64(), INT: pyarrow.int64(), UINT: pyarrow.int64(), NUMBER: pyarrow.float64(),
+             RATE: pyarrow.float64(), TIME: pyarrow.time64("us"), TEXT: pyarrow.string(),
+             CODE: pyarrow.string(), ENTERED: pyarrow.bool_(), DURATION: pyarrow.duration("us")}
+    cls = EVENT_TYPES[type_code]
+    types = [pyarrow.string(), pyarrow.string(), pyarrow.string(), pyarrow.timestamp("us", tz="UTC")]
+    types += [kinds[field.kind] for field in headline_fields(cls)]
+    if cls is OrderBook:
+        types += [pyarrow.int64()] * len(_book_columns())
+    names = columns(type_code)
+    arrays = []
+    for index, (name, arrow_type) in enumerate(zip(names, types, strict=True)):
+        column = [row[index] for row in rows]
+        if name == "received_at":
+            column = [None if value is None else round(value * 1_000_000) for value in column]
+        arrays.append(pyarrow.array(column, type=arrow_type))
+    return pyarrow.Table.from_arrays(arrays, names=names)
+
+
+def export(recording: str | os.PathLike[str], out: str | os.PathLike[str], type_code: str, *,
+           chunk_rows: int = 100_000, errors: list[BaseException] | None = None) -> int:
+    """Write the ``type_code`` events of a recording to ``out`` (``.parquet`` or ``.csv``).
+
+    Streams: at most ``chunk_rows`` rows are held in memory, so a day of ticks fits. Returns the
+    number of rows written. The file is written even when no event matched (with no rows).
+    """
+    if type_code not in EVENT_TYPES:
+        raise ValueError(f"export needs a published type, not {type_code!r}")
+    path = Path(out)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise ValueError(f"export writes .parquet or .csv, not {path.name!r}")
+    writer: Any = None
+    written = 0
+    rows: list[list[Any]] = []
+
+    def flush() -> None:
+        nonlocal writer, written
+        if suffix == ".csv":
+            frame = _frame(type_code, rows)
+            frame.to_csv(path, mode="w" if writer is None else "a", header=writer is None, index=False)
+            writer = True
+        else:
+            import pyarrow.parquet
+
+            table = _arrow_table(type_code, rows)
+            if writer is None:
+                writer = pyarrow.parquet.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+        written += len(rows)
+        rows.clear()
+
+    try:
+        for event in iter_events(recording, [type_code], errors):
+            rows.append(_row(event))
+            if len(rows) >= chunk_rows:
+                flush()
+        if rows or writer is None:
+            flush()
+    finally:
+        if writer is not None and writer is not True:
+            writer.close()
+    return written
