@@ -57,7 +57,11 @@ def feed(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
             raise SystemExit("set KIWOOM_TOKEN to your access token for --mock/--prod")
         yield (MOCK_URL if args.mock else PRODUCTION_URL), token
         return
-    from kiwoom_rt.sim import DEFAULT_TOKEN, SimServer
+    import datetime as dt
 
-    with SimServer(rate=args.rate) as sim:
+    from kiwoom_rt.sim import DEFAULT_TOKEN, SimClock, SimServer
+
+    # --regular: the simulator's clock starts in the regular session (trades and books flow)
+    clock = SimClock(dt.time(10, 0)) if getattr(args, "regular", False) else None
+    with SimServer(rate=args.rate, clock=clock, condition_churn=getattr(args, "churn", 0.5)) as sim:
         yield sim.url, DEFAULT_TOKEN

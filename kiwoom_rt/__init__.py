@@ -23,8 +23,10 @@ from ._signals import SessionSignal
 from ._stats import SessionStats
 from ._version import __version__
 from .backoff import ReconnectPolicy
+from .conditions import Condition, ConditionHit, ConditionWatch
 from .errors import (
     AuthError,
+    ConditionError,
     ConnectError,
     DecodeError,
     FrameTooLargeError,
@@ -83,7 +85,11 @@ __all__ = [
     "BookLevel",
     "BrokerLevel",
     "Brokers",
+    "Condition",
+    "ConditionError",
     "ConditionEvent",
+    "ConditionHit",
+    "ConditionWatch",
     "ConnectError",
     "DecodeError",
     "ElwIndicator",

@@ -22,15 +22,17 @@ from typing import Any
 import attrs
 
 from . import protocol
+from ._conditions import ConditionCore, MembershipChange
 from ._handles import PendingRequest
 from ._registrations import Registrations, Request, RequestPipeline, build_requests
 from .backoff import ReconnectPolicy
 from .errors import ConnectError, KiwoomError, LoginError, ProtocolError
-from .messages import Ack, LoginReply, Ping, SystemNotice
+from .messages import Ack, ConditionReply, LoginReply, Ping, SystemNotice
 
 __all__ = [
     "Abort",
     "Action",
+    "Deliver",
     "Echo",
     "GiveUp",
     "InvalidateToken",
@@ -114,11 +116,18 @@ class GiveUp:
 
 
 @attrs.frozen
+class Deliver:
+    """Condition membership changes found on a watch's resync: deliver them as type-02 events."""
+
+    changes: tuple[MembershipChange, ...]
+
+
+@attrs.frozen
 class InvalidateToken:
     """The server refused the token: ask the token source for a fresh one next time."""
 
 
-Action = Send | Echo | Notify | Report | Abort | Retry | GiveUp | InvalidateToken
+Action = Send | Echo | Notify | Report | Abort | Retry | GiveUp | InvalidateToken | Deliver
 
 
 class SessionCore:
@@ -127,7 +136,8 @@ class SessionCore:
 
     def __init__(self, *, chunk_size: int = 100, policy: ReconnectPolicy | None = None,
                  reconnect_on_kicked: bool = False, login_timeout: float = 10.0, idle_timeout: float = 60.0,
-                 ack_timeout: float = 10.0, random: Callable[[], float] | None = None) -> None:
+                 ack_timeout: float = 10.0, random: Callable[[], float] | None = None,
+                 condition_rate: float = 5.0) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be >= 1")
         self.chunk_size = chunk_size
@@ -141,6 +151,7 @@ class SessionCore:
         self.registrations = Registrations()
         self.pipeline = RequestPipeline()
         self._waiting: set[PendingRequest] = set()  # handles to attach to the next restore
+        self.conditions = ConditionCore(rate=condition_rate)
         self.ever_logged_in = False
         self._auth_retry_used = False
         self._attempt = 0
@@ -263,6 +274,8 @@ class SessionCore:
             return self._on_ack(message, now)
         if kind is SystemNotice:
             return self._on_system(message)
+        if kind is ConditionReply:
+            return self._on_condition_reply(message, now)
         trnm = getattr(message, "trnm", None)
         raw = getattr(message, "raw", None)
         return [Report(ProtocolError(f"unknown message {trnm!r}", dict(raw) if raw is not None else None))]
@@ -289,7 +302,26 @@ class SessionCore:
             handle._expect(len(group))
         self._waiting.clear()
         first = self.pipeline.connection_ready([r for g in restore.values() for r in g], now)
-        return [Notify("on_login", {"extra": dict(reply.extra)}), *self._send(first)]
+        self.conditions.connection_ready()
+        return [Notify("on_login", {"extra": dict(reply.extra)}), *self._send(first), *self.condition_sends(now)]
+
+    # --- condition search ---------------------------------------------------------------------
+
+    def condition_sends(self, now: float) -> list[Action]:
+        """The condition requests due now (paced; nothing before the login)."""
+        return [Send(frame) for frame in self.conditions.poll(now)]
+
+    def _on_condition_reply(self, reply: ConditionReply, now: float) -> list[Action]:
+        actions: list[Action] = []
+        changes = []
+        for output in self.conditions.on_reply(reply):
+            if isinstance(output, MembershipChange):
+                changes.append(output)
+            else:
+                actions.append(Report(output))
+        if changes:
+            actions.append(Deliver(tuple(changes)))
+        return actions + self.condition_sends(now)
 
     def _on_ack(self, ack: Ack, now: float) -> list[Action]:
         finished, following = self.pipeline.on_ack(ack, now)
@@ -323,12 +355,17 @@ class SessionCore:
         request = self.pipeline.in_flight
         if request is not None and request.sent_at is not None:
             deadlines.append(request.sent_at + self.ack_timeout)
+        if self._logged_in:
+            paced = self.conditions.next_send_at(self._last_frame_at)
+            if paced is not None:
+                deadlines.append(paced)
         return min(deadlines)
 
     def check_timeouts(self, now: float) -> list[Action]:
         """Abort a connection that never answered LOGIN, went silent, or left a request unacked."""
         if not self._opened or self._outcome is not None:
             return []
+        sends = self.condition_sends(now) if self._logged_in else []
         if (not self._logged_in and self._login_sent_at is not None
                 and now - self._login_sent_at > self.login_timeout):
             outcome = Outcome("lost", reason=f"no LOGIN reply within {self.login_timeout} s",
@@ -338,7 +375,7 @@ class SessionCore:
         else:
             overdue = self.pipeline.overdue(now, self.ack_timeout)
             if overdue is None:
-                return []
+                return sends
             # acks carry no request id: after a lost ack, pairing cannot be trusted
             self.ack_timeouts += 1
             outcome = Outcome("lost", reason=f"{overdue.kind} ack timeout")
@@ -357,6 +394,7 @@ class SessionCore:
             outcome = Outcome("stopped", reason="closed by user")
         elif self._outcome is not None:
             outcome = self._outcome
+        self.conditions.connection_lost()
         for request in self.pipeline.connection_lost():
             for waiter in request.waiters:
                 if isinstance(waiter, PendingRequest) and not waiter.done:

@@ -226,6 +226,7 @@ class SignalAttributes:
 
     on_real: SessionSignal
     on_0e: SessionSignal
+    on_condition: SessionSignal  # condition search hits (type 02), with the condition's seq as sender
     on_connected: SessionSignal
     on_login: SessionSignal
     on_disconnected: SessionSignal
@@ -249,6 +250,7 @@ class SignalSet(SignalAttributes):
         self._type_signals: dict[str, SessionSignal] = {}
         self.on_real = self._make("on_real", DATA_KWARGS)
         self.on_0e = self.signal("0E")
+        self.on_condition = self._make("on_condition", DATA_KWARGS)
         for name, kwargs in LIFECYCLE_SIGNALS.items():
             setattr(self, name, self._make(name, kwargs))
 
@@ -272,21 +274,27 @@ class SignalSet(SignalAttributes):
         """Expose the signals as attributes of ``session`` (``session.on_0e`` ...)."""
         session.on_real = self.on_real
         session.on_0e = self.on_0e
+        session.on_condition = self.on_condition
         for name in LIFECYCLE_SIGNALS:
             setattr(session, name, getattr(self, name))
 
     # --- delivery (on the delivering thread) ----------------------------------------------
 
     def deliver_events(self, events: Sequence[Any]) -> None:
-        """Every event to its type's signal and to ``on_real``, in order."""
+        """Every event to its type's signal and to ``on_real``, in order; condition hits (type
+        02) also to ``on_condition``, with the condition's seq as the sender."""
         type_signals = self._type_signals
         on_real = self.on_real
+        on_condition = self.on_condition
         for event in events:
-            sig = type_signals.get(event.type)
+            type_code = event.type
+            sig = type_signals.get(type_code)
             if sig is not None and sig._entries:
                 sig.deliver_event(event.item, event)
             if on_real._entries:
                 on_real.deliver_event(event.item, event)
+            if type_code == "02" and on_condition._entries:
+                on_condition.deliver_event(event.seq, event)
 
     def deliver_notice(self, name: str, kwargs: Mapping[str, Any]) -> None:
         sig: SessionSignal = getattr(self, name)

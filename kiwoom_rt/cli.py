@@ -5,6 +5,7 @@
     kiwoom-rt record out.jsonl.gz 005930 --mock
     kiwoom-rt replay out.jsonl.gz [--speed 10 | --max]
     kiwoom-rt export out.jsonl.gz trades.parquet --type 0B
+    kiwoom-rt conditions --sim | kiwoom-rt search 4 --sim | kiwoom-rt watch --condition 4 --sim
     kiwoom-rt token issue --mock | kiwoom-rt token revoke --mock
     kiwoom-rt sim --port 8765
 
@@ -16,6 +17,7 @@ stderr and a non-zero exit code; Ctrl-C stops any command cleanly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -23,7 +25,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -184,6 +186,7 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--mock", action="store_true", help="Kiwoom's mock-trading server")
     where.add_argument("--prod", action="store_true", help="Kiwoom's production server")
     where.add_argument("--url", help="another WebSocket URL (e.g. the simulator's)")
+    where.add_argument("--sim", action="store_true", help="the built-in simulator (no credentials needed)")
 
 
 def _target(args: argparse.Namespace) -> tuple[str, str | Callable[[], str]]:
@@ -195,7 +198,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str | Callable[[], str]]:
     elif args.prod:
         url = PRODUCTION_URL
     else:
-        raise UsageError("say where to connect: --mock, --prod or --url URL")
+        raise UsageError("say where to connect: --mock, --prod, --url URL or --sim")
     token = os.environ.get("KIWOOM_TOKEN", "").strip()
     if token:
         return url, token
@@ -210,6 +213,18 @@ def _target(args: argparse.Namespace) -> tuple[str, str | Callable[[], str]]:
     raise UsageError("missing credentials: set KIWOOM_TOKEN, or KIWOOM_APPKEY and KIWOOM_SECRETKEY")
 
 
+@contextlib.contextmanager
+def _connection(args: argparse.Namespace) -> Iterator[tuple[str, str | Callable[[], str]]]:
+    """(url, token source) for the command; with --sim, a simulator runs for the command's life."""
+    if getattr(args, "sim", False):
+        from .sim import DEFAULT_TOKEN, SimServer
+
+        with SimServer(rate=20) as sim:
+            yield sim.url, DEFAULT_TOKEN
+        return
+    yield _target(args)
+
+
 def _run_until(stop: threading.Event, duration: float | None) -> None:
     """Block until ``stop`` or ``duration``; Ctrl-C ends it too (KeyboardInterrupt)."""
     deadline = None if duration is None else time.monotonic() + duration
@@ -222,33 +237,99 @@ def _run_until(stop: threading.Event, duration: float | None) -> None:
 
 # --- commands -----------------------------------------------------------------------------------
 
-def cmd_watch(args: argparse.Namespace) -> int:
-    items, types = _items(args.items), _types(args.type)
+def _live(args: argparse.Namespace, setup: Callable[[RealtimeSession, threading.Event], None],
+          begin: Callable[[RealtimeSession], None]) -> int:
+    """Run one session until --duration, Ctrl-C or giving up: ``setup`` connects receivers before
+    the start, ``begin`` makes the requests once logged in."""
     stop = threading.Event()
     failure: list[BaseException] = []
-    show = _printer(args.json, stop)
-    url, token = _target(args)
-    session = RealtimeSession(token, url=url)
-    for type_code in types:
-        session.signal(type_code).connect(show)
-    session.on_gave_up.connect(_on_gave_up(stop, failure))
-    try:
-        session.start(timeout=args.timeout)
-        _report_lifecycle(session)  # from now on: start() itself reports its failures
-        session.subscribe(items, types).wait(args.timeout)
-        _run_until(stop, args.duration)
-    finally:
-        session.close()
+    with _connection(args) as (url, token):
+        session = RealtimeSession(token, url=url)
+        setup(session, stop)
+        session.on_gave_up.connect(_on_gave_up(stop, failure))
+        try:
+            session.start(timeout=args.timeout)
+            _report_lifecycle(session)  # from now on: start() itself reports its failures
+            begin(session)
+            _run_until(stop, args.duration)
+        finally:
+            session.close()
     if failure:
         raise failure[0]
     return 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    if args.condition is not None:
+        return _watch_condition(args)
+    if not args.items:
+        raise UsageError("say which items to watch (or --condition SEQ)")
+    items, types = _items(args.items), _types(args.type)
+
+    def setup(session: RealtimeSession, stop: threading.Event) -> None:
+        show = _printer(args.json, stop)
+        for type_code in types:
+            session.signal(type_code).connect(show)
+
+    def begin(session: RealtimeSession) -> None:
+        session.subscribe(items, types).wait(args.timeout)
+
+    return _live(args, setup, begin)
+
+
+def _watch_condition(args: argparse.Namespace) -> int:
+    """A live membership board of one condition: the members, then every entry and exit."""
+    seq = args.condition
+
+    def show(sender: str, event: Any) -> None:
+        mark = "+" if event.entered else "-"
+        what = "entered" if event.entered else "left"
+        note = " (found on reconnect)" if event.resync else ""
+        print(f"{_clock(event.time)}  {mark} {event.code:<8} {what} condition {sender}{note}", flush=True)
+
+    def begin(session: RealtimeSession) -> None:
+        names = {c.seq: c.name for c in session.conditions(timeout=args.timeout)}
+        if seq not in names:
+            raise UsageError(f"no condition {seq!r} (there are: {', '.join(sorted(names)) or 'none'})")
+        watch = session.watch_condition(seq).wait(args.timeout)
+        print(f"condition {seq} {names[seq]}: {len(watch.members)} members: "
+              f"{' '.join(sorted(watch.members)) or '-'}", flush=True)
+
+    def setup(session: RealtimeSession, stop: threading.Event) -> None:
+        session.on_condition.connect(show, sender=seq)
+
+    return _live(args, setup, begin)
+
+
+def cmd_conditions(args: argparse.Namespace) -> int:
+    with _connection(args) as (url, token), RealtimeSession(token, url=url) as session:
+        for condition in session.conditions(timeout=args.timeout):
+            print(f"{condition.seq:>4}  {condition.name}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    with _connection(args) as (url, token), RealtimeSession(token, url=url) as session:
+        hits = session.search(args.seq, timeout=args.timeout)
+    print(f"{'code':<8}{'name':<14}{'price':>10}{'change':>9}{'rate':>8}{'volume':>12}")
+    for hit in hits:
+        rate = "-" if hit.rate is None else f"{hit.rate:+.2f}"
+        print(f"{hit.code:<8}{hit.name[:12]:<14}{_number(hit.price):>10}{_signed(hit.change):>9}{rate:>8}"
+              f"{_number(hit.volume):>12}")
+    print(f"{len(hits)} stocks in condition {args.seq}", file=sys.stderr)
+    return 0
+
+
 def cmd_record(args: argparse.Namespace) -> int:
+    items, types = _items(args.items), _types(args.type)
+    with _connection(args) as (url, token):
+        return _record(args, items, types, url, token)
+
+
+def _record(args: argparse.Namespace, items: list[str], types: list[str], url: str,
+            token: str | Callable[[], str]) -> int:
     from .recording import Recorder
 
-    items, types = _items(args.items), _types(args.type)
-    url, token = _target(args)
     stop = threading.Event()
     failure: list[BaseException] = []
     recorder = Recorder(args.out, meta={"url": url, "items": items, "types": types})
@@ -498,14 +579,27 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text)
         if name == "record":
             sub.add_argument("out", help="recording file (.jsonl, or .jsonl.gz to compress)")
-        sub.add_argument("items", nargs="+", help="item codes, e.g. 005930 005930_NX")
+        sub.add_argument("items", nargs="*" if name == "watch" else "+", help="item codes, e.g. 005930 005930_NX")
         sub.add_argument("--type", action="append", help="realtime type (repeatable; default 0E)")
         _add_target(sub)
         if name == "watch":
             sub.add_argument("--json", action="store_true", help="JSON lines instead of text")
+            sub.add_argument("--condition", metavar="SEQ",
+                             help="a live membership board of condition SEQ instead of quotes")
         sub.add_argument("--duration", type=float, help="stop after this many seconds")
         sub.add_argument("--timeout", type=float, default=10.0, help="seconds to connect and subscribe")
         sub.set_defaults(func=func)
+
+    conditions = commands.add_parser("conditions", help="list your condition searches (조건검색)")
+    _add_target(conditions)
+    conditions.add_argument("--timeout", type=float, default=10.0)
+    conditions.set_defaults(func=cmd_conditions)
+
+    search = commands.add_parser("search", help="run condition SEQ once and print its stocks")
+    search.add_argument("seq")
+    _add_target(search)
+    search.add_argument("--timeout", type=float, default=10.0)
+    search.set_defaults(func=cmd_search)
 
     replay = commands.add_parser("replay", help="play a recording through the same decoding")
     replay.add_argument("file")

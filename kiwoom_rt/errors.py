@@ -89,6 +89,18 @@ class SubscribeError(KiwoomError):
         super().__init__(f"registration failed (return_code={return_code}): {return_msg}")
 
 
+class ConditionError(KiwoomError):
+    """A condition search request (CNSRLST, CNSRREQ, CNSRCLR) was refused: non-zero return code."""
+
+    def __init__(self, return_code: int | None, return_msg: str, *, trnm: str = "", seq: str = "") -> None:
+        self.return_code = return_code
+        self.return_msg = return_msg
+        self.trnm = trnm
+        self.seq = seq
+        where = f" {trnm}" + (f" seq {seq}" if seq else "") if trnm else ""
+        super().__init__(f"condition search{where} refused (return_code={return_code}): {return_msg}")
+
+
 class SessionClosedError(KiwoomError):
     """The session was closed (or gave up) before the operation could complete."""
 

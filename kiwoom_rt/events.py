@@ -827,7 +827,11 @@ class VolatilityInterruption(RealtimeEvent):
 
 @attrs.frozen(slots=True, repr=False)
 class ConditionEvent(RealtimeEvent):
-    """Type 02 조건검색: a stock entered (``entered`` True) or left a watched condition ``seq``."""
+    """Type 02 조건검색: a stock entered (``entered`` True) or left a watched condition ``seq``.
+
+    ``resync`` is True for the differences the session found itself when it restored a watch
+    after a reconnect (a stock may have left the condition during the outage).
+    """
 
     type: ClassVar[str] = "02"
     name: ClassVar[str] = TYPE_NAMES["02"]
@@ -835,6 +839,8 @@ class ConditionEvent(RealtimeEvent):
     seq: str | None = _fid("841", TEXT)
     entered: bool | None = _fid("843", ENTERED)
     time: _dt.time | None = _fid("20", TIME)
+    #: True for a change found when a watch was restored after a reconnect (not pushed by Kiwoom).
+    resync: bool = attrs.field(default=False, init=False, eq=False)
 
 
 #: {type code: event class} for every published realtime type.

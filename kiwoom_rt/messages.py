@@ -11,7 +11,7 @@ import attrs
 from .errors import DecodeError
 from .events import RealtimeEvent
 
-__all__ = ["Ack", "LoginReply", "Message", "Ping", "RealBatch", "SystemNotice", "Unknown"]
+__all__ = ["Ack", "ConditionReply", "LoginReply", "Message", "Ping", "RealBatch", "SystemNotice", "Unknown"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -71,6 +71,28 @@ class RealBatch:
 
 
 @attrs.frozen(slots=True)
+class ConditionReply:
+    """The answer to CNSRLST, CNSRREQ or CNSRCLR (condition search).
+
+    ``seq`` is stripped (replies pad it with spaces; CNSRLST has none). ``data`` is the reply's
+    ``data`` list as sent: ``[seq, name]`` pairs for CNSRLST, row objects for a one-shot search,
+    ``{"jmcode": ...}`` objects for a realtime one. ``more`` is ``cont_yn == "Y"``.
+    """
+
+    trnm: str
+    seq: str
+    return_code: int
+    return_msg: str
+    data: tuple[Any, ...] = ()
+    more: bool = False
+    next_key: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.return_code == 0
+
+
+@attrs.frozen(slots=True)
 class Unknown:
     """A well-formed frame with a ``trnm`` this library does not handle (e.g. CNSRLST)."""
 
@@ -78,4 +100,4 @@ class Unknown:
     raw: Mapping[str, Any]
 
 
-Message = LoginReply | Ping | Ack | SystemNotice | RealBatch | Unknown
+Message = LoginReply | Ping | Ack | SystemNotice | RealBatch | ConditionReply | Unknown

@@ -23,7 +23,7 @@ from ._builders import BUILDERS, Builder
 from .errors import DecodeError, ProtocolError
 from .events import RealEvent, RealtimeEvent, fast_constructor, split_item
 from .fids import TYPE_NAMES
-from .messages import Ack, LoginReply, Message, Ping, RealBatch, SystemNotice, Unknown
+from .messages import Ack, ConditionReply, LoginReply, Message, Ping, RealBatch, SystemNotice, Unknown
 
 __all__ = [
     "AUTH_RETRY_CODES",
@@ -32,6 +32,9 @@ __all__ = [
     "check_grp_no",
     "check_items",
     "check_types",
+    "cnsrclr",
+    "cnsrlst",
+    "cnsrreq",
     "decode",
     "decode_into",
     "echo_ping",
@@ -127,6 +130,32 @@ def remove(items: Iterable[str] | str, types: Iterable[str] | str, grp_no: str =
     })
 
 
+def check_seq(seq: str) -> str:
+    """Validate a condition's sequence number: one to four ASCII digits (spaces around are dropped)."""
+    if not isinstance(seq, str) or not seq.strip().isdigit() or not seq.strip().isascii() or len(seq.strip()) > 4:
+        raise ValueError(f"a condition seq is a string of 1 to 4 digits, got {seq!r}")
+    return seq.strip()
+
+
+def cnsrlst() -> str:
+    """The condition list request (ka10171)."""
+    return _dumps({"trnm": "CNSRLST"})
+
+
+def cnsrreq(seq: str, *, realtime: bool, next_key: str = "", exchange: str = "K") -> str:
+    """A condition search (ka10172 one-shot, ka10173 realtime). ``next_key`` asks for the next page."""
+    frame: dict[str, Any] = {"trnm": "CNSRREQ", "seq": check_seq(seq), "search_type": "1" if realtime else "0",
+                             "stex_tp": exchange}
+    if not realtime:
+        frame.update(cont_yn="Y" if next_key else "N", next_key=next_key)
+    return _dumps(frame)
+
+
+def cnsrclr(seq: str) -> str:
+    """Stop a realtime condition search (ka10174)."""
+    return _dumps({"trnm": "CNSRCLR", "seq": check_seq(seq)})
+
+
 def echo_ping(ping: Ping) -> str | bytes:
     """The PING echo: the received frame, unchanged."""
     return ping.raw
@@ -206,7 +235,26 @@ def decode_into(frame: str | bytes | bytearray | memoryview, events: list[Any], 
         if code is None and message is None:
             raise ProtocolError("SYSTEM frame has neither code nor message", raw)
         return SystemNotice(_text(code), _text(message))
+    if trnm in _CONDITION_TRNMS:
+        return _condition_reply(trnm, obj, raw)
     return Unknown(trnm, MappingProxyType(obj))
+
+
+_CONDITION_TRNMS = frozenset({"CNSRLST", "CNSRREQ", "CNSRCLR"})
+
+
+def _condition_reply(trnm: str, obj: dict[str, Any], frame: str | bytes) -> ConditionReply:
+    code = _return_code(obj, frame) if obj.get("return_code") is not None else 0
+    data = obj.get("data")
+    if data is None:
+        data = []
+    elif type(data) is not list:
+        raise ProtocolError(f"{trnm} reply has a data that is not a list", frame)
+    seq = obj.get("seq")
+    if seq is not None and not isinstance(seq, (str, int)):
+        raise ProtocolError(f"{trnm} reply has an unusable seq", frame)
+    return ConditionReply(trnm, _text(seq).strip(), code, _text(obj.get("return_msg")), tuple(data),
+                          _text(obj.get("cont_yn")).strip().upper() == "Y", _text(obj.get("next_key")))
 
 
 _NO_ERRORS: tuple[DecodeError, ...] = ()

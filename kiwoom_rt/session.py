@@ -30,10 +30,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import protocol
+from ._conditions import ConditionRequest, MembershipChange, resync_event
 from ._connection import Connection, ConnectionSettings
 from ._core import (
     Abort,
     Action,
+    Deliver,
     Echo,
     GiveUp,
     InvalidateToken,
@@ -53,6 +55,7 @@ from ._stats import SessionStats
 from ._transport import OP_TEXT
 from ._urls import is_loopback
 from .backoff import ReconnectPolicy
+from .conditions import Condition, ConditionHit, ConditionWatch
 from .errors import ConnectError, KiwoomError, ProtocolError, SessionClosedError
 
 __all__ = ["MOCK_URL", "PRODUCTION_URL", "RealtimeSession", "SessionState"]
@@ -125,6 +128,7 @@ class RealtimeSession(SignalAttributes):
         dispatcher: BindableDispatcher | None = None,
         frame_hook: Callable[[bytes, float], None] | None = None,
         random_source: Callable[[], float] = random.random,
+        condition_rate: float = 5.0,
     ) -> None:
         if not (isinstance(token, str) and token.strip()) and not callable(token):
             raise TypeError("token must be a non-empty str or a callable returning one")
@@ -152,7 +156,7 @@ class RealtimeSession(SignalAttributes):
         self.frame_hook = frame_hook
         self._core = SessionCore(chunk_size=chunk_size, policy=reconnect, reconnect_on_kicked=reconnect_on_kicked,
                                  login_timeout=login_timeout, idle_timeout=idle_timeout, ack_timeout=ack_timeout,
-                                 random=random_source)
+                                 random=random_source, condition_rate=condition_rate)
         self._lock = threading.RLock()  # serialises calls into the core
 
         self._signals = SignalSet(self)
@@ -263,6 +267,7 @@ class RealtimeSession(SignalAttributes):
             if self._core.state is SessionState.CLOSED:
                 return
             handles = self._core.close()
+            self._core.conditions.close(SessionClosedError("the session was closed"))
             self._stop.set()
             conn = self._conn
         if conn is not None:
@@ -312,6 +317,67 @@ class RealtimeSession(SignalAttributes):
             conn = self._conn
         self._apply(actions, conn)
         return handle
+
+    # --- condition search (조건검색) -----------------------------------------------------------
+
+    def conditions(self, timeout: float = 10.0) -> list[Condition]:
+        """The user's conditions (CNSRLST): ``Condition(seq, name)`` each.
+
+        Waits for the login when called before ``start()`` or while reconnecting. Raises
+        ``ConditionError`` if refused, ``ConnectError`` if the connection dropped first,
+        ``TimeoutError`` if no reply came in ``timeout`` seconds.
+        """
+        result: list[Condition] = self._condition_request(lambda core: core.list_conditions(), timeout)
+        return result
+
+    def search(self, seq: str, *, timeout: float = 10.0) -> list[ConditionHit]:
+        """A one-shot search of condition ``seq`` (CNSRREQ, search_type 0), every page followed."""
+        result: list[ConditionHit] = self._condition_request(lambda core: core.search(seq), timeout)
+        return result
+
+    def watch_condition(self, seq: str) -> ConditionWatch:
+        """A realtime search of condition ``seq`` (CNSRREQ, search_type 1): a ``ConditionWatch``.
+
+        Callable before ``start()``, while connected or reconnecting, from any thread; a second
+        call for the same seq returns the same watch. Entries and exits arrive as
+        ``ConditionEvent``s on ``on_condition`` (sender: the seq), ``signal("02")`` and
+        ``on_real``; the watch is requested again after every reconnect, and the differences
+        found then arrive with ``resync=True``.
+        """
+        with self._lock:
+            self._check_open()
+            watch = self._core.conditions.watch(seq, self._cancel_condition)
+            actions = self._core.condition_sends(time.monotonic()) if self._core.logged_in else []
+            conn = self._conn
+        self._apply(actions, conn)
+        self._wake_standby.set()
+        return watch
+
+    def _cancel_condition(self, seq: str) -> None:
+        with self._lock:
+            self._core.conditions.cancel(seq)
+            actions = self._core.condition_sends(time.monotonic()) if self._core.logged_in else []
+            conn = self._conn
+        self._apply(actions, conn)
+        self._wake_standby.set()
+
+    def _condition_request(self, make: Callable[[Any], ConditionRequest], timeout: float) -> Any:
+        with self._lock:
+            self._check_open()
+            handle = make(self._core.conditions)
+            actions = self._core.condition_sends(time.monotonic()) if self._core.logged_in else []
+            conn = self._conn
+        self._apply(actions, conn)
+        self._wake_standby.set()  # a paced request may be due later
+        return handle.wait(timeout)
+
+    def _deliver_resync(self, changes: Sequence[MembershipChange]) -> None:
+        now = time.time()
+        events = [resync_event(change, now) for change in changes]
+        if threading.current_thread() is self._io_owner:
+            self._batch.extend(events)
+        else:
+            self._dispatcher.put_events(events)
 
     def registrations(self) -> dict[str, set[tuple[str, str]]]:
         """The wanted registrations, restored after every reconnect: {grp_no: {(item, type)}}."""
@@ -561,10 +627,16 @@ class RealtimeSession(SignalAttributes):
             if len(batch) - before == 1:
                 type_code = batch[-1].type
                 counts[type_code] = counts.get(type_code, 0) + 1
+                if type_code == "02":
+                    self._condition_hits(batch, before)
             else:
+                hits = False
                 for index in range(before, len(batch)):
                     type_code = batch[index].type
                     counts[type_code] = counts.get(type_code, 0) + 1
+                    hits = hits or type_code == "02"
+                if hits:
+                    self._condition_hits(batch, before)
             for error in message:
                 self._report(error)
             return
@@ -575,6 +647,14 @@ class RealtimeSession(SignalAttributes):
         if logged_in and not self._start_done.is_set():
             self._start_done.set()
             logger.info("logged in to %s", self.url)
+
+    def _condition_hits(self, batch: list[Any], start: int) -> None:
+        """Type-02 events update their watches' members here, in arrival order, before delivery."""
+        with self._lock:
+            for index in range(start, len(batch)):
+                event = batch[index]
+                if event.type == "02":
+                    self._core.conditions.on_hit(event)
 
     def chunk_done(self, conn: Connection) -> None:
         if conn is not self._conn:
@@ -628,6 +708,8 @@ class RealtimeSession(SignalAttributes):
                 self._retry_at = time.monotonic() + action.delay  # type: ignore[union-attr]
             elif kind is GiveUp:
                 self._gave_up(action.error)  # type: ignore[union-attr]
+            elif kind is Deliver:
+                self._deliver_resync(action.changes)  # type: ignore[union-attr]
             elif kind is InvalidateToken:
                 invalidate = getattr(self._token_source, "invalidate", None)
                 if callable(invalidate):
@@ -639,6 +721,7 @@ class RealtimeSession(SignalAttributes):
             if not self._core.ever_logged_in:
                 self._start_error = error
             handles = self._core.abandoned_handles()
+            self._core.conditions.close(SessionClosedError(f"the session gave up: {error}"))
         logger.error("giving up: %s", error)
         self._stop.set()
         self._wake_standby.set()

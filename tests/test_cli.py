@@ -40,7 +40,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
 
 @pytest.fixture
 def live_sim() -> Iterator[SimServer]:
-    with SimServer(rate=50, clock=SimClock(speed=0)) as sim:
+    with SimServer(rate=50, clock=SimClock(speed=0), condition_churn=0) as sim:
         yield sim
 
 
@@ -130,6 +130,45 @@ def test_record_then_export_to_csv_and_parquet(regular_sim: SimServer, tmp_path:
     assert (books["ask_total"] == books[[f"ask_quantity_{i}" for i in range(1, 11)]].sum(axis=1)).all()
     wrong = run("export", str(out), str(tmp_path / "x.xlsx"), "--type", "0B")
     assert_one_line_error(wrong, ".parquet or .csv")
+
+
+def test_condition_commands_on_the_built_in_simulator() -> None:
+    listed = run("conditions", "--sim")
+    assert listed.returncode == 0, listed.stderr
+    assert "골든크로스" in listed.stdout
+    searched = run("search", "4", "--sim")
+    assert searched.returncode == 0, searched.stderr
+    rows = [line for line in searched.stdout.splitlines()[1:] if line.strip()]
+    assert rows
+    assert all(line[:6].isdigit() for line in rows)  # codes without the A prefix
+    assert f"{len(rows)} stocks in condition 4" in searched.stderr
+    board = run("watch", "--condition", "4", "--sim", "--duration", "1")
+    assert board.returncode == 0, board.stderr
+    assert board.stdout.startswith("condition 4 골든크로스:")
+    unknown = run("watch", "--condition", "9", "--sim", "--duration", "1")
+    assert_one_line_error(unknown, "no condition '9'")
+
+
+def test_watch_condition_prints_entries_and_exits(live_sim: SimServer) -> None:
+    env = {"KIWOOM_TOKEN": DEFAULT_TOKEN}
+    process = subprocess.Popen([sys.executable, "-m", "kiwoom_rt", "watch", "--condition", "4", "--url", live_sim.url,
+                                "--duration", "20"], cwd=ROOT, env={**BASE_ENV, **env}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        header = process.stdout.readline()
+        assert header.startswith("condition 4 ")
+        member = header.split(": ")[-1].split()[0]
+        live_sim.condition_hit("4", "999990", True)
+        live_sim.condition_hit("4", member, False)
+        first, second = process.stdout.readline(), process.stdout.readline()
+        assert "+ 999990" in first
+        assert "entered condition 4" in first
+        assert f"- {member}" in second
+        assert "left condition 4" in second
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
 
 
 def test_watch_prints_lines_and_json(live_sim: SimServer) -> None:
@@ -226,7 +265,7 @@ def test_token_issue_and_revoke(live_sim: SimServer) -> None:
     (["watch", "005930", "--type", "ZZ", "--mock"], "unknown realtime type 'ZZ'"),
     (["watch", "00 5930", "--mock"], "malformed item code"),
     (["watch", "005930", "--mock"], "missing credentials"),
-    (["watch", "005930"], "--mock, --prod or --url"),
+    (["watch", "005930"], "--mock, --prod, --url URL or --sim"),
     (["replay", "/nonexistent/recording.jsonl"], "cannot read"),
     (["token", "issue", "--mock"], "missing credentials"),
     (["frobnicate"], "invalid choice"),

@@ -44,3 +44,15 @@ def test_print_0e_without_token_for_mock_says_so() -> None:
     assert result.returncode != 0
     assert "KIWOOM_TOKEN" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_condition_alerts_follows_entries_with_trades() -> None:
+    result = subprocess.run([sys.executable, "examples/condition_alerts.py", "--duration", "4", "--churn", "20",
+                             "--rate", "60"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    entered = [(i, line.split()[2]) for i, line in enumerate(lines) if "entered condition 4" in line]
+    assert entered, result.stdout
+    # some stock that entered is followed: its trades appear after its entry
+    assert any(any(line.split()[1:2] == [code] for line in lines[i + 1:]) for i, code in entered), result.stdout
+    assert "Traceback" not in result.stderr

@@ -13,6 +13,8 @@ EXPECTED = [
     "QtDispatcher", "QueueDispatcher", "RealEvent", "RealtimeSession", "ReceiverError", "ReconnectPolicy",
     "Recorder", "RecordingError", "ReplaySession", "SessionClosedError", "SessionSignal", "SessionState",
     "SessionStats", "SubscribeError", "Subscription", "TkDispatcher", "__version__",
+    # condition search (issue 11)
+    "Condition", "ConditionError", "ConditionHit", "ConditionWatch",
     # typed events (issue 10)
     "EVENT_TYPES", "Balance", "BestQuote", "BookLevel", "BrokerLevel", "Brokers", "ConditionEvent",
     "ElwIndicator", "ElwTheoretical", "EtfNav", "ExpectedTrade", "GoldPrice", "IndicativePrice",
@@ -43,5 +45,5 @@ def test_internal_modules_are_private() -> None:
     import pkgutil
 
     public = {m.name for m in pkgutil.iter_modules(kiwoom_rt.__path__) if not m.name.startswith("_")}
-    assert public == {"auth", "backoff", "cli", "errors", "events", "fids", "frames", "messages", "protocol",
-                      "qt", "queued", "recording", "session", "sim", "tk", "values"}
+    assert public == {"auth", "backoff", "cli", "conditions", "errors", "events", "fids", "frames", "messages",
+                      "protocol", "qt", "queued", "recording", "session", "sim", "tk", "values"}

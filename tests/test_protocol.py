@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from kiwoom_rt import EVENT_TYPES, AfterHoursQuote, DecodeError, ProtocolError, RealEvent, RealtimeEvent, protocol
 from kiwoom_rt.fids import TYPE_NAMES
-from kiwoom_rt.messages import Ack, LoginReply, Ping, RealBatch, SystemNotice, Unknown
+from kiwoom_rt.messages import Ack, ConditionReply, LoginReply, Ping, RealBatch, SystemNotice, Unknown
 
 SPEC = json.loads((Path(__file__).parent / "data" / "realtime_spec.json").read_text("utf-8"))
 REALTIME_TYPES = [code for code, entry in SPEC.items()
@@ -142,9 +142,9 @@ def test_system_notice_accepts_both_key_styles(frame: str) -> None:
 
 
 def test_unknown_trnm_is_kept() -> None:
-    message = protocol.decode('{"trnm":"CNSRLST","return_code":0,"data":[]}')
+    message = protocol.decode('{"trnm":"GCNSRLST","return_code":0,"data":[]}')
     assert isinstance(message, Unknown)
-    assert message.trnm == "CNSRLST"
+    assert message.trnm == "GCNSRLST"
     assert message.raw["data"] == []
 
 
@@ -322,7 +322,7 @@ def _decode_never_raises_anything_else(frame: Any) -> None:
         message = protocol.decode(frame)
     except ProtocolError:
         return
-    assert isinstance(message, (LoginReply, Ping, Ack, SystemNotice, RealBatch, Unknown))
+    assert isinstance(message, (LoginReply, Ping, Ack, SystemNotice, RealBatch, ConditionReply, Unknown))
     if isinstance(message, RealBatch):
         assert all(isinstance(e, RealtimeEvent) for e in message.events)
         assert all(isinstance(e, DecodeError) for e in message.errors)
@@ -345,7 +345,7 @@ JSON_VALUES = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
     max_leaves=20,
 )
-TRNMS = st.sampled_from(["REAL", "PING", "LOGIN", "REG", "REMOVE", "SYSTEM", "CNSRLST"])
+TRNMS = st.sampled_from(["REAL", "PING", "LOGIN", "REG", "REMOVE", "SYSTEM", "CNSRLST", "CNSRREQ", "CNSRCLR"])
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])

@@ -26,6 +26,7 @@ from websockets.server import ServerProtocol
 
 from ..fids import TYPE_NAMES as _TYPE_NAME
 from ..protocol import KNOWN_TYPES
+from .conditions import SimConditions
 from .market import AfterHoursMarket, RegularMarket, SimClock, in_after_hours, in_regular_session, session_notices
 from .tokens import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN, TokenStore, serve_token_request
 
@@ -65,6 +66,8 @@ class _Conn:
         self.credit = 0.0
         self.cursor = 0
         self._pairs: list[tuple[str, str]] | None = None
+        self.listed = False  # sent CNSRLST: realtime condition searches are accepted
+        self.watching: set[str] = set()  # condition seqs searched in realtime
 
     def data_pairs(self) -> list[tuple[str, str]]:
         if self._pairs is None:
@@ -164,6 +167,9 @@ class SimServer:
         token_expiry: float = 86_400.0,
         tick: float = 0.01,
         ssl_context: ssl.SSLContext | None = None,
+        conditions: Mapping[str, str] | None = None,
+        condition_page_size: int = 5,
+        condition_churn: float = 0.5,
     ) -> None:
         if tokens is None:
             tokens = {DEFAULT_TOKEN: DEFAULT_APPKEY}
@@ -177,6 +183,10 @@ class SimServer:
         self.login_timeout = login_timeout
         self.market = AfterHoursMarket(seed)
         self.regular = RegularMarket(seed)
+        self.conditions = SimConditions(conditions, seed=seed, page_size=condition_page_size)
+        self.condition_churn = condition_churn  # random entries/exits per second, across conditions
+        self._refuse_conditions = 0
+        self._hold_conditions = False
         self.clock = clock or SimClock()
         self.rate = rate
         self.batch = max(1, batch)
@@ -369,6 +379,35 @@ class SimServer:
             return len(live)
         return self._call(run)
 
+    def condition_hit(self, seq: str, code: str, entered: bool = True) -> bool:
+        """Move ``code`` into (or out of) condition ``seq`` and push the hit to its watchers.
+
+        Returns False, pushing nothing, when the membership already was that way."""
+        def run() -> bool:
+            changed = self.conditions.change(seq, code, entered)
+            if changed:
+                self._push_condition_hit(seq, code, entered)
+            return changed
+        return self._call(run)
+
+    def set_condition_members(self, seq: str, codes: Sequence[str]) -> None:
+        """Replace condition ``seq``'s members silently (as if they changed while nobody watched)."""
+        def run() -> None:
+            self.conditions.members[seq] = sorted(codes)
+        self._call(run)
+
+    def hold_condition_replies(self, hold: bool = True) -> None:
+        """Receive condition search requests but answer none while ``hold`` (a reply in flight)."""
+        def run() -> None:
+            self._hold_conditions = hold
+        self._call(run)
+
+    def refuse_next_condition_requests(self, count: int = 1) -> None:
+        """Refuse the next ``count`` condition search requests (non-zero return_code)."""
+        def run() -> None:
+            self._refuse_conditions += count
+        self._call(run)
+
     def refuse_next_logins(self, count: int = 1) -> None:
         """Refuse the next ``count`` LOGINs as an invalid token would be (805004, R10004, close)."""
         def run() -> None:
@@ -539,6 +578,40 @@ class SimServer:
             if self.ack_delay:
                 await asyncio.sleep(self.ack_delay)
             conn.send_text(json.dumps(self._on_registration(conn, trnm, message), ensure_ascii=False))
+        elif trnm in ("CNSRLST", "CNSRREQ", "CNSRCLR"):
+            if not conn.logged_in:
+                self._refuse(conn, NO_LOGIN_MSG)
+                return
+            if self._hold_conditions:
+                return  # received (see frames_received), never answered
+            conn.send_text(json.dumps(self._on_condition(conn, trnm, message), ensure_ascii=False))
+
+    def _on_condition(self, conn: _Conn, trnm: str, message: dict[str, Any]) -> dict[str, Any]:
+        book = self.conditions
+        seq = str(message.get("seq", "")).strip()
+        if self._refuse_conditions > 0:
+            self._refuse_conditions -= 1
+            return book.refusal(trnm, seq, "조건검색 요청이 거부되었습니다 (simulated refusal)")
+        if trnm == "CNSRLST":
+            conn.listed = True
+            return book.list_reply()
+        if seq not in book.conditions:
+            return book.refusal(trnm, seq, f"조건검색식을 찾을 수 없습니다 (seq {seq!r})")
+        if trnm == "CNSRCLR":
+            conn.watching.discard(seq)
+            return book.clear_reply(seq)
+        if str(message.get("search_type")) == "1":
+            if not conn.listed:
+                return book.refusal(trnm, seq, "조건검색 목록 조회를 먼저 진행해 주세요")
+            conn.watching.add(seq)
+            return book.realtime_reply(seq)
+        return book.search_reply(seq, str(message.get("next_key") or ""))
+
+    def _push_condition_hit(self, seq: str, code: str, entered: bool) -> None:
+        frame = json.dumps(SimConditions.hit_frame(seq, code, entered, self.clock.now()), ensure_ascii=False)
+        for conn in self._conns:
+            if conn.logged_in and not conn.closed and not conn.silent and seq in conn.watching:
+                conn.send_text(frame, log=False)
 
     def _on_login(self, conn: _Conn, message: dict[str, Any]) -> None:
         self.login_attempts += 1
@@ -627,6 +700,10 @@ class SimServer:
             for _, code in session_notices(last_clock, now):
                 self._broadcast_notice(code, now)
             last_clock = now
+            if self.condition_churn and self.conditions.random_change_due(self.condition_churn * elapsed):
+                change = self.conditions.random_change()
+                if change is not None:
+                    self._push_condition_hit(*change)
             for conn in list(self._conns):
                 if conn.logged_in and not conn.silent and conn.writable:
                     self._stream(conn, elapsed, now)
