@@ -240,3 +240,36 @@ def test_hits_are_recorded_and_replayed_on_on_condition(sim: SimServer, tmp_path
     replay.close()
     assert [(e.code, e.entered) for e in replayed.events] == [("000270", True), ("000270", False)]
     assert replayed.events == live.events
+
+
+def test_watch_requested_while_reconnecting(sim: SimServer, session: RealtimeSession) -> None:
+    session.start()
+    connections = sim.connections_total
+    sim.hold_logins()  # the next connection waits at LOGIN: the session is reconnecting
+    sim.drop_all()
+    wait_until(lambda: not session.connected, 5)
+    watch = session.watch_condition("4")
+    assert not watch.ready
+    sim.hold_logins(False)
+    sim.drop_all()  # the held connection goes; the next one logs in
+    assert watch.wait(15).members == {"005930", "000660", "035720", "051910", "006400"}
+    assert sim.connections_total > connections
+
+
+def test_condition_events_through_a_queue_dispatcher_on_the_draining_thread(sim: SimServer) -> None:
+    from kiwoom_rt import QueueDispatcher
+
+    dispatcher = QueueDispatcher()
+    session = RealtimeSession(DEFAULT_TOKEN, url=sim.url, dispatcher=dispatcher)
+    got = Collector()
+    session.on_condition.connect(got)
+    try:
+        session.start()
+        session.watch_condition("4").wait(5)
+        sim.condition_hit("4", "000270", True)
+        wait_until(lambda: dispatcher.drain() > 0 or bool(got.calls), 5)
+        wait_until(lambda: (dispatcher.drain(), bool(got.calls))[1], 5)
+    finally:
+        session.close()
+    assert got.threads == [threading.current_thread()]
+    assert got.events[0].code == "000270"

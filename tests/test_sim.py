@@ -400,3 +400,24 @@ def test_stop_leaves_no_thread() -> None:
     while threading.active_count() > before and time.monotonic() < deadline:
         threading.Event().wait(0.01)
     assert threading.active_count() == before
+
+
+def test_condition_search_conventions_for_an_independent_client(sim: SimServer, client: Client) -> None:
+    client.login()
+    client.send({"trnm": "CNSRREQ", "seq": "4", "search_type": "1", "stex_tp": "K"})
+    refused = client.recv_until("CNSRREQ")  # a realtime search before the list: refused
+    assert refused["return_code"] != 0
+    client.send({"trnm": "CNSRLST"})
+    listed = client.recv_until("CNSRLST")
+    assert ["4", "골든크로스"] in listed["data"]
+    client.send({"trnm": "CNSRREQ", "seq": "4", "search_type": "1", "stex_tp": "K"})
+    members = client.recv_until("CNSRREQ")
+    assert members["return_code"] == 0
+    assert members["seq"] == "4  "  # padded as Kiwoom pads it
+    assert all(row["jmcode"].startswith("A") and len(row["jmcode"]) == 7 for row in members["data"])
+    client.send({"trnm": "CNSRREQ", "seq": "99", "search_type": "0", "stex_tp": "K", "cont_yn": "N",
+                 "next_key": ""})
+    assert client.recv_until("CNSRREQ")["return_code"] != 0  # an unknown seq
+    assert sim.condition_hit("4", "999990", True)
+    hit = client.recv_until("REAL")["data"][0]
+    assert (hit["type"], hit["values"]["841"], hit["values"]["843"], hit["item"]) == ("02", "4", "I", "999990")
