@@ -22,7 +22,6 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from .events import (
-    CODE,
     DURATION,
     ENTERED,
     EVENT_TYPES,
@@ -105,7 +104,7 @@ def _new_price(raw: str) -> int:
 
 
 _NUMERIC_KINDS: Final = frozenset({PRICE, NUMBER, INT, UINT, RATE})
-assert set(PARSERS) == set(_INLINE) | {ENTERED, DURATION, CODE}
+assert set(PARSERS) == set(_INLINE) | {ENTERED, DURATION}
 
 
 def make_builder(cls: type[RealtimeEvent]) -> Builder:

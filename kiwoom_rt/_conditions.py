@@ -163,7 +163,7 @@ class ConditionCore:
         queued = [o for o in self._queue if o.trnm == "CNSRREQ" and o.realtime and o.seq == seq]
         for outgoing in queued:
             self._queue.remove(outgoing)
-        if not queued or self._in_flight.get(("CNSRREQ", seq)) is not None or watch.ready:
+        if not queued:  # the server has the search (or has it in flight): stop it there
             self._queue.append(_Outgoing("CNSRCLR", seq))
 
     # --- connections --------------------------------------------------------------------------
@@ -212,12 +212,13 @@ class ConditionCore:
             self._sent_at.popleft()
         return len(self._sent_at) >= self.rate
 
-    def next_send_at(self, now: float) -> float | None:
-        """When ``poll`` could send next (None: nothing can leave until a reply or a login)."""
-        if not self._ready or not self._queue or (("CNSRLST", "") in self._in_flight and not self._listed):
+    def next_send_at(self) -> float | None:
+        """When requests held back by the pacing may leave (None: none is held back).
+
+        Requests that may leave at once are sent by the call that made them due, so only a full
+        window leaves something waiting for a deadline."""
+        if not self._ready or not self._queue or len(self._sent_at) < self.rate:
             return None
-        if not self._window_full(now):
-            return now
         return self._sent_at[0] + 1.0
 
     def _sendable(self) -> list[_Outgoing]:
@@ -287,13 +288,13 @@ class ConditionCore:
             handle._fail(error)
         if outgoing.trnm == "CNSRLST":
             self._listed = True  # refused, but asked: let the other requests go and be judged
-        if outgoing.trnm == "CNSRREQ" and outgoing.realtime:
-            watch = self.watches.pop(outgoing.seq, None)
-            if watch is not None and not watch.ready:
-                watch._fail(error)
-            elif watch is not None:  # a refused resync: keep the watch, report it
-                self.watches[outgoing.seq] = watch
-                return [error]
+        watch = self.watches.get(outgoing.seq) if outgoing.realtime else None
+        if watch is None:
+            return []
+        if watch.ready:  # a refused resync: keep the watch and its members, report it
+            return [error]
+        del self.watches[outgoing.seq]  # a refused first request: the watch fails
+        watch._fail(error)
         return []
 
     def _members(self, seq: str, reply: ConditionReply) -> list[Output]:

@@ -355,17 +355,16 @@ class SessionCore:
         request = self.pipeline.in_flight
         if request is not None and request.sent_at is not None:
             deadlines.append(request.sent_at + self.ack_timeout)
-        if self._logged_in:
-            paced = self.conditions.next_send_at(self._last_frame_at)
-            if paced is not None:
-                deadlines.append(paced)
+        paced = self.conditions.next_send_at()
+        if paced is not None:  # requests held back by the pacing
+            deadlines.append(paced)
         return min(deadlines)
 
     def check_timeouts(self, now: float) -> list[Action]:
         """Abort a connection that never answered LOGIN, went silent, or left a request unacked."""
         if not self._opened or self._outcome is not None:
             return []
-        sends = self.condition_sends(now) if self._logged_in else []
+        sends = self.condition_sends(now)
         if (not self._logged_in and self._login_sent_at is not None
                 and now - self._login_sent_at > self.login_timeout):
             outcome = Outcome("lost", reason=f"no LOGIN reply within {self.login_timeout} s",

@@ -43,6 +43,7 @@ from .values import (
     parse_hhmmss,
     parse_rate,
     parse_signed_int,
+    parse_text,
     parse_unsigned_int,
 )
 
@@ -164,7 +165,6 @@ TIME: Final = "time"  # HHmmss -> datetime.time
 TEXT: Final = "text"  # stripped string
 ENTERED: Final = "entered"  # condition search: I -> True, D -> False
 DURATION: Final = "duration"  # HHmmss remaining -> datetime.timedelta
-CODE: Final = "code"  # item code without a market prefix
 
 
 def _parse_entered(raw: str) -> bool:
@@ -181,16 +181,6 @@ def _parse_duration(raw: str) -> _dt.timedelta:
     return _dt.timedelta(hours=clock.hour, minutes=clock.minute, seconds=clock.second)
 
 
-def _parse_code(raw: str) -> str:
-    return strip_market_prefix(raw.strip())
-
-
-def _parse_text(raw: str) -> str:
-    if type(raw) is not str:
-        raise ValueError(f"not a string: {raw!r}")
-    return raw.strip()
-
-
 #: The strict parser of each kind: takes a non-blank string, raises ValueError when unusable.
 PARSERS: Final[Mapping[str, Any]] = MappingProxyType({
     PRICE: parse_abs_int,
@@ -199,10 +189,9 @@ PARSERS: Final[Mapping[str, Any]] = MappingProxyType({
     UINT: parse_unsigned_int,
     RATE: parse_rate,
     TIME: parse_hhmmss,
-    TEXT: _parse_text,
+    TEXT: parse_text,
     ENTERED: _parse_entered,
     DURATION: _parse_duration,
-    CODE: _parse_code,
 })
 
 
@@ -299,11 +288,9 @@ class RealtimeEvent:
         ``None`` for a blank or absent value; ValueError for one that cannot be parsed.
         """
         raw = self.values.get(fid_for(self.type, key))
-        if is_blank(raw):
+        if raw is None or is_blank(raw):
             return None
-        assert raw is not None
-        text = raw.strip() if isinstance(raw, str) else raw
-        return parse_abs_number(raw) if "." in text else parse_abs_int(raw)
+        return parse_abs_number(raw) if isinstance(raw, str) and "." in raw else parse_abs_int(raw)
 
     def quantity_of(self, key: str) -> int | None:
         """A signed integer: ``"+82"`` -> 82, ``"-1057122"`` -> -1057122 (None when blank)."""

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from . import protocol
 from .errors import ProtocolError
 from .events import (
-    CODE,
     DURATION,
     ENTERED,
     EVENT_TYPES,
@@ -133,7 +132,7 @@ def _arrow_table(type_code: str, rows: list[list[Any]]) -> Any:
 
     kinds = {PRICE: pyarrow.int64(), INT: pyarrow.int64(), UINT: pyarrow.int64(), NUMBER: pyarrow.float64(),
              RATE: pyarrow.float64(), TIME: pyarrow.time64("us"), TEXT: pyarrow.string(),
-             CODE: pyarrow.string(), ENTERED: pyarrow.bool_(), DURATION: pyarrow.duration("us")}
+             ENTERED: pyarrow.bool_(), DURATION: pyarrow.duration("us")}
     cls = EVENT_TYPES[type_code]
     types = [pyarrow.string(), pyarrow.string(), pyarrow.string(), pyarrow.timestamp("us", tz="UTC")]
     types += [kinds[field.kind] for field in headline_fields(cls)]

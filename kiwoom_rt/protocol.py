@@ -31,6 +31,7 @@ __all__ = [
     "auth_failure_code",
     "check_grp_no",
     "check_items",
+    "check_seq",
     "check_types",
     "cnsrclr",
     "cnsrlst",

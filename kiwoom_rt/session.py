@@ -344,32 +344,27 @@ class RealtimeSession(SignalAttributes):
         ``on_real``; the watch is requested again after every reconnect, and the differences
         found then arrive with ``resync=True``.
         """
-        with self._lock:
-            self._check_open()
-            watch = self._core.conditions.watch(seq, self._cancel_condition)
-            actions = self._core.condition_sends(time.monotonic()) if self._core.logged_in else []
-            conn = self._conn
-        self._apply(actions, conn)
-        self._wake_standby.set()
+        watch: ConditionWatch = self._conditions_call(lambda core: core.watch(seq, self._cancel_condition))
         return watch
 
     def _cancel_condition(self, seq: str) -> None:
+        self._conditions_call(lambda core: core.cancel(seq), check_open=False)
+
+    def _condition_request(self, make: Callable[[Any], ConditionRequest], timeout: float) -> Any:
+        return self._conditions_call(make).wait(timeout)
+
+    def _conditions_call(self, call: Callable[[Any], Any], *, check_open: bool = True) -> Any:
+        """Run ``call`` on the condition core under the lock, then send what became due (paced
+        requests leave later: the standby is woken to watch their deadline)."""
         with self._lock:
-            self._core.conditions.cancel(seq)
-            actions = self._core.condition_sends(time.monotonic()) if self._core.logged_in else []
+            if check_open:
+                self._check_open()
+            result = call(self._core.conditions)
+            actions = self._core.condition_sends(time.monotonic())  # nothing before the login
             conn = self._conn
         self._apply(actions, conn)
         self._wake_standby.set()
-
-    def _condition_request(self, make: Callable[[Any], ConditionRequest], timeout: float) -> Any:
-        with self._lock:
-            self._check_open()
-            handle = make(self._core.conditions)
-            actions = self._core.condition_sends(time.monotonic()) if self._core.logged_in else []
-            conn = self._conn
-        self._apply(actions, conn)
-        self._wake_standby.set()  # a paced request may be due later
-        return handle.wait(timeout)
+        return result
 
     def _deliver_resync(self, changes: Sequence[MembershipChange]) -> None:
         now = time.time()

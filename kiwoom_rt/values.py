@@ -70,6 +70,8 @@ def parse_abs_number(raw: str) -> float:
 
 def parse_text(raw: str) -> str:
     """A text value with surrounding spaces removed."""
+    if type(raw) is not str:
+        raise ValueError(f"not a string: {raw!r}")
     return raw.strip()
 
 
