@@ -34,6 +34,7 @@ import attrs
 import websocket
 
 from ._core import Outcome
+from ._proxy import HttpProxy, open_tunnel
 from ._transport import ChunkedFrameReader
 from ._urls import is_loopback
 from .errors import ConnectError, FrameTooLargeError, KiwoomError
@@ -52,6 +53,7 @@ class ConnectionSettings:
     max_frame_bytes: int = 4 * 1024 * 1024
     ssl_context: ssl.SSLContext | None = None
     read_size: int = 32 * 1024
+    proxy: HttpProxy | None = None  # an HTTP CONNECT proxy to tunnel through
 
 
 class ConnectionOwner(Protocol):
@@ -146,7 +148,9 @@ class Connection:
             raise
         except (OSError, websocket.WebSocketException, ValueError) as exc:
             self.close()
-            raise ConnectError(f"cannot connect to {url}: {exc}") from exc
+            proxy = self.settings.proxy
+            via = f" through the proxy {proxy.address}" if proxy is not None else ""
+            raise ConnectError(f"cannot connect to {url}{via}: {exc}") from exc
         if self.was_aborted():  # abort() ran on another thread during the handshake
             self.close()
             raise ConnectError("aborted")
@@ -154,10 +158,27 @@ class Connection:
         self.opened = True
 
     def _open_socket(self) -> socket.socket:
+        """TCP to the server or to the proxy (then a CONNECT tunnel), then TLS end to end."""
         parts = urlsplit(self.settings.url)
         host = parts.hostname or ""
         secure = parts.scheme == "wss"
         port = parts.port or (443 if secure else 80)
+        proxy = self.settings.proxy
+        sock = self._open_tcp(proxy.host, proxy.port) if proxy is not None else self._open_tcp(host, port)
+        try:
+            if proxy is not None:
+                open_tunnel(sock, proxy, host, port)
+            if secure:
+                context = self.settings.ssl_context or ssl.create_default_context()
+                sock = context.wrap_socket(sock, server_hostname=host)
+                self._raw = sock
+        except BaseException:
+            sock.close()
+            self._raw = None
+            raise
+        return sock
+
+    def _open_tcp(self, host: str, port: int) -> socket.socket:
         last_error: OSError | None = None
         for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
             sock = socket.socket(family, kind, proto)
@@ -166,10 +187,6 @@ class Connection:
                 sock.settimeout(self.settings.connect_timeout)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.connect(address)
-                if secure:
-                    context = self.settings.ssl_context or ssl.create_default_context()
-                    sock = context.wrap_socket(sock, server_hostname=host)
-                    self._raw = sock
                 return sock
             except OSError as exc:
                 last_error = exc

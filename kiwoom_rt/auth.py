@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ._proxy import choose_proxy
 from ._redact import mask, register_secret
-from ._urls import is_loopback
 from .errors import AuthError, ConnectError
 
 __all__ = ["KST", "MOCK_REST_URL", "PRODUCTION_REST_URL", "Token", "TokenProvider", "credentials_from_env",
@@ -67,13 +67,20 @@ def _base(mock: bool, base_url: str | None) -> str:
     return (base_url or (MOCK_REST_URL if mock else PRODUCTION_REST_URL)).rstrip("/")
 
 
-def _post(url: str, body: dict[str, str], timeout: float) -> dict[str, Any]:
+def _post(url: str, body: dict[str, str], timeout: float, proxy: str | bool | None = None) -> dict[str, Any]:
     data = json.dumps(body).encode("utf-8")
     request = urllib.request.Request(url, data=data, method="POST",
                                      headers={"Content-Type": "application/json;charset=UTF-8"})
     handlers: list[Any] = [urllib.request.HTTPSHandler(context=ssl.create_default_context())]
-    if is_loopback(urlsplit(url).hostname or ""):
-        handlers.append(urllib.request.ProxyHandler({}))  # never send loopback through a proxy
+    # The WebSocket's rule (explicit proxy always, else the environment's minus NO_PROXY and
+    # loopback), applied here: urllib's own ProxyHandler would skip an explicit proxy for NO_PROXY.
+    handlers.append(urllib.request.ProxyHandler({}))
+    chosen = choose_proxy(url, proxy)
+    if chosen is not None:
+        request.set_proxy(chosen.address, "http")  # https: a CONNECT tunnel, TLS verified end to end
+        authorization = chosen.authorization()
+        if authorization is not None:
+            request.add_unredirected_header("Proxy-Authorization", authorization)
     opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(request, timeout=timeout) as response:
@@ -108,11 +115,15 @@ def _check(reply: dict[str, Any]) -> None:
 
 
 def issue_token(appkey: str | None = None, secretkey: str | None = None, *, mock: bool = False,
-                base_url: str | None = None, timeout: float = 10.0) -> Token:
-    """Issue an access token (au10001). Raises ``AuthError`` on refusal, ``ConnectError`` if unreachable."""
+                base_url: str | None = None, timeout: float = 10.0, proxy: str | bool | None = None) -> Token:
+    """Issue an access token (au10001). Raises ``AuthError`` on refusal, ``ConnectError`` if unreachable.
+
+    ``proxy`` follows ``RealtimeSession``'s rule: a URL is always used, False never, None means
+    the environment's (``HTTPS_PROXY``, minus ``NO_PROXY`` and loopback).
+    """
     appkey, secretkey = credentials_from_env(appkey, secretkey)
     reply = _post(f"{_base(mock, base_url)}/oauth2/token",
-                  {"grant_type": "client_credentials", "appkey": appkey, "secretkey": secretkey}, timeout)
+                  {"grant_type": "client_credentials", "appkey": appkey, "secretkey": secretkey}, timeout, proxy)
     _check(reply)
     token, expires = reply.get("token"), reply.get("expires_dt")
     if not isinstance(token, str) or not token or not isinstance(expires, str):
@@ -127,12 +138,13 @@ def issue_token(appkey: str | None = None, secretkey: str | None = None, *, mock
 
 
 def revoke_token(token: str | Token, appkey: str | None = None, secretkey: str | None = None, *,
-                 mock: bool = False, base_url: str | None = None, timeout: float = 10.0) -> None:
-    """Revoke an access token (au10002)."""
+                 mock: bool = False, base_url: str | None = None, timeout: float = 10.0,
+                 proxy: str | bool | None = None) -> None:
+    """Revoke an access token (au10002); ``proxy`` as for ``issue_token``."""
     appkey, secretkey = credentials_from_env(appkey, secretkey)
     value = token.token if isinstance(token, Token) else token
     reply = _post(f"{_base(mock, base_url)}/oauth2/revoke",
-                  {"appkey": appkey, "secretkey": secretkey, "token": value}, timeout)
+                  {"appkey": appkey, "secretkey": secretkey, "token": value}, timeout, proxy)
     _check(reply)
     logger.info("revoked a token")
 
@@ -142,17 +154,18 @@ class TokenProvider:
 
     Caches the token, issues a new one ``renew_margin`` seconds before it expires, and after the
     server refused it (the session calls ``invalidate()``). Credentials come from the arguments
-    or from KIWOOM_APPKEY / KIWOOM_SECRETKEY.
+    or from KIWOOM_APPKEY / KIWOOM_SECRETKEY; ``proxy`` as for ``issue_token``.
     """
 
     def __init__(self, appkey: str | None = None, secretkey: str | None = None, *, mock: bool = False,
                  base_url: str | None = None, renew_margin: float = 600.0, timeout: float = 10.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, proxy: str | bool | None = None) -> None:
         self._appkey, self._secretkey = credentials_from_env(appkey, secretkey)
         self.mock = mock
         self.base_url = base_url
         self.renew_margin = renew_margin
         self.timeout = timeout
+        self.proxy = proxy
         self._clock = clock
         self._lock = threading.Lock()
         self._token: Token | None = None
@@ -168,7 +181,7 @@ class TokenProvider:
             token = self._token
             if token is None or token.expires_in(self._clock()) <= self.renew_margin:
                 token = self._token = issue_token(self._appkey, self._secretkey, mock=self.mock,
-                                                  base_url=self.base_url, timeout=self.timeout)
+                                                  base_url=self.base_url, timeout=self.timeout, proxy=self.proxy)
                 self.issued += 1
             return token.token
 
@@ -188,4 +201,4 @@ class TokenProvider:
             token, self._token = self._token, None
         if token is not None:
             revoke_token(token, self._appkey, self._secretkey, mock=self.mock, base_url=self.base_url,
-                         timeout=self.timeout)
+                         timeout=self.timeout, proxy=self.proxy)

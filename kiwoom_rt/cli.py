@@ -187,6 +187,18 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--prod", action="store_true", help="Kiwoom's production server")
     where.add_argument("--url", help="another WebSocket URL (e.g. the simulator's)")
     where.add_argument("--sim", action="store_true", help="the built-in simulator (no credentials needed)")
+    _add_proxy(parser)
+
+
+def _add_proxy(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--proxy", metavar="URL",
+                        help="an HTTP proxy (http://[user:password@]host:port) to tunnel through; "
+                             "default: HTTPS_PROXY/HTTP_PROXY minus NO_PROXY")
+
+
+def _session(args: argparse.Namespace, url: str, token: str | Callable[[], str], **options: Any) -> RealtimeSession:
+    """The command's session, through --proxy if given."""
+    return RealtimeSession(token, url=url, proxy=getattr(args, "proxy", None), **options)
 
 
 def _target(args: argparse.Namespace) -> tuple[str, str | Callable[[], str]]:
@@ -209,7 +221,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str | Callable[[], str]]:
         if args.url:
             parts = urlsplit(args.url)
             base_url = f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
-        return url, TokenProvider(mock=bool(args.mock), base_url=base_url)
+        return url, TokenProvider(mock=bool(args.mock), base_url=base_url, proxy=args.proxy)
     raise UsageError("missing credentials: set KIWOOM_TOKEN, or KIWOOM_APPKEY and KIWOOM_SECRETKEY")
 
 
@@ -244,7 +256,7 @@ def _live(args: argparse.Namespace, setup: Callable[[RealtimeSession, threading.
     stop = threading.Event()
     failure: list[BaseException] = []
     with _connection(args) as (url, token):
-        session = RealtimeSession(token, url=url)
+        session = _session(args, url, token)
         setup(session, stop)
         session.on_gave_up.connect(_on_gave_up(stop, failure))
         try:
@@ -302,14 +314,14 @@ def _watch_condition(args: argparse.Namespace) -> int:
 
 
 def cmd_conditions(args: argparse.Namespace) -> int:
-    with _connection(args) as (url, token), RealtimeSession(token, url=url) as session:
+    with _connection(args) as (url, token), _session(args, url, token) as session:
         for condition in session.conditions(timeout=args.timeout):
             print(f"{condition.seq:>4}  {condition.name}")
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    with _connection(args) as (url, token), RealtimeSession(token, url=url) as session:
+    with _connection(args) as (url, token), _session(args, url, token) as session:
         hits = session.search(args.seq, timeout=args.timeout)
     print(f"{'code':<8}{'name':<14}{'price':>10}{'change':>9}{'rate':>8}{'volume':>12}")
     for hit in hits:
@@ -333,7 +345,7 @@ def _record(args: argparse.Namespace, items: list[str], types: list[str], url: s
     stop = threading.Event()
     failure: list[BaseException] = []
     recorder = Recorder(args.out, meta={"url": url, "items": items, "types": types})
-    session = RealtimeSession(token, url=url, frame_hook=recorder)
+    session = _session(args, url, token, frame_hook=recorder)
     session.on_gave_up.connect(_on_gave_up(stop, failure))
     try:
         session.start(timeout=args.timeout)
@@ -535,7 +547,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     base_url = args.base_url
     if args.action == "issue":
-        token = issue_token(mock=args.mock, base_url=base_url, timeout=args.timeout)
+        token = issue_token(mock=args.mock, base_url=base_url, timeout=args.timeout, proxy=args.proxy)
         if args.json:
             print(json.dumps({"token": token.token, "token_type": token.token_type,
                               "expires_at": token.expires_at.isoformat()}))
@@ -546,7 +558,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     value = args.token or os.environ.get("KIWOOM_TOKEN", "").strip()
     if not value:
         raise UsageError("which token? pass it, or set KIWOOM_TOKEN")
-    revoke_token(value, mock=args.mock, base_url=base_url, timeout=args.timeout)
+    revoke_token(value, mock=args.mock, base_url=base_url, timeout=args.timeout, proxy=args.proxy)
     print("revoked", file=sys.stderr)
     return 0
 
@@ -624,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--base-url", help="another REST base URL (e.g. the simulator's)")
     token.add_argument("--json", action="store_true", help="issue: print token and expiry as JSON")
     token.add_argument("--timeout", type=float, default=10.0)
+    _add_proxy(token)
     token.set_defaults(func=cmd_token)
 
     sim = commands.add_parser("sim", help="serve the simulator until Ctrl-C")

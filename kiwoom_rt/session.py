@@ -49,6 +49,7 @@ from ._core import (
 )
 from ._delivery import OVERFLOW_POLICIES, BindableDispatcher, Dispatcher, SessionDelivery
 from ._handles import PendingRequest, Subscription
+from ._proxy import choose_proxy
 from ._redact import mask, register_secret, unregister_secret
 from ._signals import SessionSignal, SignalAttributes, SignalSet
 from ._stats import SessionStats
@@ -104,6 +105,11 @@ class RealtimeSession(SignalAttributes):
     plain ``ws://`` URL to a host other than loopback; ``frame_hook(frame, received_at)`` sees
     every text frame as received, on the reading thread, before decoding (keep it quick:
     ``kiwoom_rt.recording.Recorder`` only appends to a list).
+
+    Proxy: ``proxy="http://user:password@proxy:3128"`` tunnels every connection through that HTTP
+    proxy with CONNECT (TLS stays end to end and verified against Kiwoom's name). By default
+    (``proxy=None``) the environment decides: ``HTTPS_PROXY`` for wss://, ``HTTP_PROXY`` for
+    ws://, ``ALL_PROXY``, minus ``NO_PROXY`` and loopback; ``proxy=False`` never uses one.
     """
 
     def __init__(
@@ -129,6 +135,7 @@ class RealtimeSession(SignalAttributes):
         frame_hook: Callable[[bytes, float], None] | None = None,
         random_source: Callable[[], float] = random.random,
         condition_rate: float = 5.0,
+        proxy: str | bool | None = None,
     ) -> None:
         if not (isinstance(token, str) and token.strip()) and not callable(token):
             raise TypeError("token must be a non-empty str or a callable returning one")
@@ -151,7 +158,7 @@ class RealtimeSession(SignalAttributes):
         self.chunk_size = chunk_size  # the most items per REG request
         self.overflow = overflow
         self.settings = ConnectionSettings(url=url, connect_timeout=connect_timeout, max_frame_bytes=max_frame_bytes,
-                                           ssl_context=ssl_context)
+                                           ssl_context=ssl_context, proxy=choose_proxy(url, proxy))
         #: called on the reading thread with (frame, receive time) for every text frame; keep it quick
         self.frame_hook = frame_hook
         self._core = SessionCore(chunk_size=chunk_size, policy=reconnect, reconnect_on_kicked=reconnect_on_kicked,
@@ -202,7 +209,9 @@ class RealtimeSession(SignalAttributes):
     # --- lifecycle --------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        return f"<RealtimeSession {self.url} {self._core.state}>"
+        proxy = self.settings.proxy
+        via = f" via proxy {proxy.address}" if proxy is not None else ""
+        return f"<RealtimeSession {self.url}{via} {self._core.state}>"
 
     def __enter__(self) -> RealtimeSession:
         return self.start()
@@ -641,7 +650,8 @@ class RealtimeSession(SignalAttributes):
         self._apply(actions, conn)
         if logged_in and not self._start_done.is_set():
             self._start_done.set()
-            logger.info("logged in to %s", self.url)
+            proxy = self.settings.proxy
+            logger.info("logged in to %s%s", self.url, "" if proxy is None else f" via proxy {proxy.address}")
 
     def _condition_hits(self, batch: list[Any], start: int) -> None:
         """Type-02 events update their watches' members here, in arrival order, before delivery."""

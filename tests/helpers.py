@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 
 class Collector:
@@ -46,3 +52,56 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, message: str
         if time.monotonic() > deadline:
             raise AssertionError(message or f"condition not met within {timeout} s")
         pause.wait(0.005)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def find_program(name: str, package: str) -> str:
+    """The path of a Debian program a test needs; fails under CI, skips elsewhere, if missing."""
+    for folder in ("", "/usr/sbin/", "/usr/bin/"):
+        found = shutil.which(folder + name) if folder else shutil.which(name)
+        if found:
+            return found
+    import os
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed (CI must install Debian's {package})")
+    pytest.skip(f"{name} is not installed: apt-get install {package} to run this test")
+
+
+class ServerProcess:
+    """A server program started on ``port`` (127.0.0.1) and stopped by ``stop()``."""
+
+    def __init__(self, argv: Sequence[str], port: int, *, log: Path, timeout: float = 10.0) -> None:
+        self.argv, self.port, self.log_path = list(argv), port, log
+        self._log = log.open("ab")
+        self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: port_open(port) or self.proc.poll() is not None, timeout)
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{argv[0]} exited: {log.read_text(errors='replace')[-2000:]}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import logging
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,41 +89,6 @@ def test_the_token_appears_nowhere(caplog: Any, no_thread_leak: None) -> None:
     assert len(errors) >= 3
     for secret in (SECRET_TOKEN, SECRET_KEY, issued.token):
         assert secret not in said  # ...but no token or key anywhere
-
-
-@pytest.fixture(scope="module")
-def self_signed(tmp_path_factory: Any) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and localhost: (cert.pem, key.pem)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    folder = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
-@pytest.fixture
-def tls_sim(self_signed: tuple[Path, Path]) -> Iterator[SimServer]:
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(*self_signed)
-    with SimServer(ssl_context=server_context) as sim:
-        yield sim
 
 
 def test_tls_is_verified_by_default(tls_sim: SimServer, no_thread_leak: None) -> None:

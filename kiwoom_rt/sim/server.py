@@ -85,6 +85,10 @@ class _Conn:
         for chunk in self.protocol.data_to_send():
             if chunk:
                 self.writer.write(chunk)
+            elif not self.writer.transport.is_closing():
+                # b"" is the protocol's "end the TCP connection": a server closes TCP right after
+                # the closing handshake (RFC 6455 7.1.1), so a client's close() returns at once.
+                self.writer.close()
 
     @property
     def writable(self) -> bool:
@@ -462,6 +466,13 @@ class SimServer:
     def registrations(self, conn: int = -1) -> dict[str, set[tuple[str, str]]]:
         """{grp_no: {(item, type), ...}} registered on a connection."""
         return self._call(lambda: {g: set(p) for g, p in self._pick(conn).registrations.items() if p})
+
+    def close_received(self, conn: int = -1) -> int | None:
+        """The status code of the close frame the client sent on a connection (None: none came)."""
+        def code() -> int | None:
+            received = self._pick(conn).protocol.close_rcvd
+            return None if received is None else int(received.code)
+        return self._call(code)
 
     def pings_echoed(self, conn: int = -1) -> int:
         return self._call(lambda: self._pick(conn).pings_echoed)
