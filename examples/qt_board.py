@@ -14,10 +14,12 @@ import sys
 from typing import Any
 
 from _common import CHANGE_COLUMNS, COLUMNS, add_feed_arguments, board_row, direction, feed
-from PySide6 import QtCore, QtGui, QtWidgets
 
 from kiwoom_rt import AfterHoursQuote, KiwoomError, RealtimeSession
-from kiwoom_rt.qt import QtDispatcher, close_with
+from kiwoom_rt.qt import QtDispatcher, close_with, qt_module
+
+# The binding kiwoom_rt.qt chose: the one already imported, else QT_API, else PySide6/PyQt6/PyQt5.
+QtCore, QtGui, QtWidgets = (qt_module(name) for name in ("QtCore", "QtGui", "QtWidgets"))
 
 UP, DOWN = QtGui.QColor("#d32f2f"), QtGui.QColor("#1565c0")  # Korean convention: up red, down blue
 

@@ -1,4 +1,4 @@
-"""Deliver a session's events on the Qt GUI thread (PySide6, or PyQt6/PyQt5 if that is installed).
+"""Deliver a session's events on the Qt GUI thread, with PySide6, PyQt6 or PyQt5.
 
     app = QApplication(sys.argv)
     session = RealtimeSession(token, dispatcher=QtDispatcher(conflate=True))
@@ -10,33 +10,72 @@ Events are queued by the session's threads; a queued Qt signal wakes a QObject l
 thread, which drains the queue there. ``interval_ms`` caps how often that happens (a GUI tick);
 with ``conflate=True`` each tick delivers only the latest event per (type, item), so a burst of
 20,000 events/s never freezes the window. ``import kiwoom_rt`` never imports Qt; this module does.
+
+The binding is chosen as users expect (``qt_binding()`` names it, and so does the dispatcher's
+``repr``): the one the application already imported; else the ``QT_API`` environment variable
+(``pyside6``, ``pyqt6`` or ``pyqt5``, as qtpy and matplotlib read it); else the first installed of
+PySide6, PyQt6, PyQt5. ``qt_module("QtWidgets")`` imports a module from the chosen binding.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
 from .queued import QueueDispatcher
 
-__all__ = ["QtDispatcher", "close_with", "qt_binding"]
+__all__ = ["BINDINGS", "QtDispatcher", "choose_binding", "close_with", "qt_binding", "qt_module"]
+
+#: The supported bindings, in the order tried when none is imported and QT_API is unset.
+BINDINGS = ("PySide6", "PyQt6", "PyQt5")
 
 
-def _load() -> tuple[str, ModuleType, Any]:
-    for name in ("PySide6", "PyQt6", "PyQt5"):
-        try:
-            qtcore = importlib.import_module(f"{name}.QtCore")
-        except ImportError:
-            continue
-        signal = getattr(qtcore, "Signal", None) or qtcore.pyqtSignal
-        return name, qtcore, signal
+def choose_binding(imported: Iterable[str], qt_api: str | None, installed: Callable[[str], bool]) -> str:
+    """The binding to use: one already ``imported``, else ``qt_api`` (QT_API), else the first
+    ``installed``. Raises ``ImportError`` when QT_API names a binding that is unknown or missing,
+    or when none is installed."""
+    loaded = set(imported)
+    for name in BINDINGS:
+        if name in loaded:
+            return name
+    wanted = (qt_api or "").strip().lower()
+    if wanted:
+        names = {name.lower(): name for name in BINDINGS}
+        if wanted not in names:
+            raise ImportError(f"QT_API={qt_api!r} is not a binding kiwoom_rt.qt supports "
+                              f"({', '.join(n.lower() for n in BINDINGS)})")
+        if not installed(names[wanted]):
+            raise ImportError(f"QT_API={qt_api!r} but {names[wanted]} is not installed")
+        return names[wanted]
+    for name in BINDINGS:
+        if installed(name):
+            return name
     raise ImportError("kiwoom_rt.qt needs PySide6 (pip install 'kiwoom-rt[qt]'), PyQt6 or PyQt5")
 
 
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def _load() -> tuple[str, ModuleType, Any]:
+    name = choose_binding(sys.modules, os.environ.get("QT_API"), _installed)
+    qtcore = importlib.import_module(f"{name}.QtCore")
+    signal = getattr(qtcore, "Signal", None) or qtcore.pyqtSignal
+    return name, qtcore, signal
+
+
 _BINDING, QtCore, _Signal = _load()
+
+
+def qt_module(name: str) -> ModuleType:
+    """``name`` (e.g. "QtWidgets") from the binding in use, so code runs on any of them."""
+    return importlib.import_module(f"{_BINDING}.{name}")
 
 
 def qt_binding() -> str:
@@ -93,6 +132,10 @@ class QtDispatcher(QueueDispatcher):
         super().__init__(conflate=conflate, max_events=max_events)
         self.ticks = 0
         self._bridge = _Bridge(self._tick, interval_ms)
+
+    def __repr__(self) -> str:
+        details = super().__repr__().split(" ", 1)[1]  # "conflate=... dropped=...>"
+        return f"<QtDispatcher {_BINDING} interval_ms={self._bridge.interval_ms} {details}"
 
     def _tick(self) -> int:
         self.ticks += 1

@@ -59,11 +59,67 @@ def check_board_summary(stdout: str) -> None:
 
 # --- Qt -----------------------------------------------------------------------------------------
 
+def qt(name: str) -> Any:
+    """A module of the Qt binding kiwoom_rt.qt chose (QT_API picks it in the per-binding runs)."""
+    from kiwoom_rt.qt import qt_module
+
+    return qt_module(name)
+
+
 @pytest.fixture(scope="module")
 def qapp() -> Any:
-    from PySide6 import QtWidgets
+    widgets = qt("QtWidgets")
+    return widgets.QApplication.instance() or widgets.QApplication([])
 
-    return QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+
+def test_qt_binding_is_the_expected_one(qapp: Any) -> None:
+    from kiwoom_rt.qt import QtDispatcher, qt_binding
+
+    expected = os.environ.get("KIWOOM_RT_EXPECT_QT", "PySide6")  # set by the per-binding runs below
+    assert qt_binding() == expected
+    assert type(qapp).__module__.startswith(expected)
+    assert repr(QtDispatcher(conflate=True)).startswith(f"<QtDispatcher {expected} interval_ms=0 conflate=True")
+
+
+def test_binding_choice_imported_then_qt_api_then_first_installed() -> None:
+    from kiwoom_rt.qt import choose_binding
+
+    def everything(name: str) -> bool:
+        return True
+
+    def only_pyqt5(name: str) -> bool:
+        return name == "PyQt5"
+
+    assert choose_binding({"PyQt5", "sys"}, "pyside6", everything) == "PyQt5"  # already imported wins
+    assert choose_binding(set(), "PyQt6", everything) == "PyQt6"  # then QT_API, any case
+    assert choose_binding(set(), None, everything) == "PySide6"  # then the first installed
+    assert choose_binding(set(), "", only_pyqt5) == "PyQt5"
+    with pytest.raises(ImportError, match="PyQt6 is not installed"):
+        choose_binding(set(), "pyqt6", only_pyqt5)
+    with pytest.raises(ImportError, match="not a binding"):
+        choose_binding(set(), "pyside2", everything)
+    with pytest.raises(ImportError, match="needs PySide6"):
+        choose_binding(set(), None, lambda name: False)
+
+
+def test_the_binding_the_app_imported_wins_over_qt_api() -> None:
+    code = "import PyQt5.QtWidgets; import kiwoom_rt.qt as q; print(q.qt_binding())"
+    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "QT_API": "pyside6"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "PyQt5", result.stderr
+
+
+@pytest.mark.parametrize("binding", ["PyQt6", "PyQt5"])
+def test_qt_tests_pass_under_each_binding(binding: str) -> None:
+    """The Qt tests of this file (GUI thread, order, conflation, closing, the board example),
+    again in a fresh interpreter with QT_API choosing ``binding``."""
+    env = {**os.environ, "QT_API": binding.lower(), "KIWOOM_RT_EXPECT_QT": binding, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+                             "-k", "qt and not under_each_binding"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
+    assert "skipped" not in result.stdout
 
 
 @pytest.fixture
@@ -85,13 +141,12 @@ def qt_session(qapp: Any, no_thread_leak: None) -> Iterator[Callable[..., tuple[
 
 
 def test_qt_receivers_run_on_the_gui_thread(qapp: Any, qt_session: Any, sim: SimServer) -> None:
-    from PySide6 import QtCore
-
+    qtcore = qt("QtCore")
     session, _ = qt_session(sim)
     got = Collector()
     qt_threads: list[bool] = []
     session.on_0e.connect(got)
-    session.on_0e.connect(lambda item, event: qt_threads.append(QtCore.QThread.currentThread() is qapp.thread()))
+    session.on_0e.connect(lambda item, event: qt_threads.append(qtcore.QThread.currentThread() is qapp.thread()))
     logins = Collector()
     session.on_login.connect(logins)
     session.start()
@@ -142,12 +197,10 @@ def test_qt_conflation_bounds_calls_per_tick_under_a_burst(qapp: Any, qt_session
 
 
 def test_closing_the_qt_window_closes_the_session(qapp: Any, qt_session: Any, sim: SimServer) -> None:
-    from PySide6 import QtWidgets
-
     from kiwoom_rt.qt import close_with
 
     session, _ = qt_session(sim)
-    window = QtWidgets.QWidget()
+    window = qt("QtWidgets").QWidget()
     close_with(session, window)
     window.show()
     session.start()
