@@ -7,7 +7,7 @@ Nothing here touches a socket, a thread or a clock; ``now`` is passed in. The ru
 - ``on_reply(reply, now)`` for every ``ConditionReply``, ``on_hit(event)`` for every type-02 event;
 - ``poll(now)`` for the frames due now (requests are paced), and ``next_send_at()`` for when to ask.
 
-Rules (PROTOCOL.md, "Condition search"):
+Rules (docs/protocol.md, "Condition search"):
 
 - replies pair with requests by ``trnm`` plus the stripped ``seq``: one request per key is in
   flight at a time (so one CNSRLST), the others wait in order;

@@ -3,7 +3,7 @@
 No sockets, threads or clocks here: ``decode`` turns one received frame into one message, and the
 builders turn requests into frames. The runtime passes ``received_at`` in.
 
-Server quirks handled here (see PROTOCOL.md): ``return_code`` arrives as int or numeric string;
+Server quirks handled here (see docs/protocol.md): ``return_code`` arrives as int or numeric string;
 SYSTEM uses ``code``/``message`` or ``return_code``/``return_msg``; a bare text ``PING`` occurs;
 REAL ``data`` is a list whose entries are decoded independently, so one bad entry never spoils
 the others. An entry with unusable values is still delivered, with those fields None, and one

@@ -1,4 +1,5 @@
-"""The FID tables are Kiwoom's published ones: regenerated from the spec, they are identical."""
+"""The FID tables are Kiwoom's published ones: regenerated from the vendored spec
+(tests/data/realtime_spec.json, the single source), they are identical."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from kiwoom_rt.sim import spec_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDORED_SPEC = ROOT / "tests" / "data" / "realtime_spec.json"
-SHARED_SPEC = ROOT.parent / "shared" / "kiwoom" / "realtime_spec.json"
 
 
 def _generator():  # type: ignore[no-untyped-def]
@@ -24,12 +24,6 @@ def _generator():  # type: ignore[no-untyped-def]
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def test_vendored_spec_is_the_shared_one() -> None:
-    if not SHARED_SPEC.exists():
-        pytest.skip("shared/kiwoom/realtime_spec.json is not beside this checkout")
-    assert VENDORED_SPEC.read_bytes() == SHARED_SPEC.read_bytes()
 
 
 def test_tables_match_the_published_spec() -> None:

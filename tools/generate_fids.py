@@ -4,7 +4,7 @@ Run from the repository root:
 
     python tools/generate_fids.py [path/to/realtime_spec.json]
 
-The default input is tests/data/realtime_spec.json (a copy of shared/kiwoom/realtime_spec.json).
+The input is tests/data/realtime_spec.json, the vendored copy of Kiwoom's published tables (the single source).
 tests/test_fids.py checks that the committed tables match the spec, so a hand edit fails CI.
 """
 

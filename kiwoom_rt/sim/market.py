@@ -16,7 +16,7 @@ from .spec_examples import EXAMPLE_VALUES
 
 KST = dt.timezone(dt.timedelta(hours=9), "KST")
 
-#: When type 0E flows: 장전 시간외 종가, then 장후 시간외 종가 and 시간외 단일가 (PROTOCOL.md).
+#: When type 0E flows: 장전 시간외 종가, then 장후 시간외 종가 and 시간외 단일가 (docs/protocol.md, "Values").
 AFTER_HOURS_WINDOWS: tuple[tuple[dt.time, dt.time], ...] = (
     (dt.time(8, 30), dt.time(8, 40)),
     (dt.time(15, 40), dt.time(18, 0)),
