@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from urllib.parse import urlsplit
 
-__all__ = ["mask", "redact", "register_secret", "unregister_secret"]
+__all__ = ["mask", "redact", "redact_url", "register_secret", "unregister_secret"]
 
 _lock = threading.Lock()
 _secrets: dict[str, int] = {}  # secret -> number of users
@@ -30,6 +31,16 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, "***")
     return text
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (``scheme://user:password@host``) masked, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
 
 
 def register_secret(secret: str) -> None:

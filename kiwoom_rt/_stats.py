@@ -51,4 +51,4 @@ class SessionStats:
             raise KeyError(key) from None
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key in attrs.fields_dict(SessionStats)
+        return isinstance(key, str) and key in attrs.fields_dict(type(self))

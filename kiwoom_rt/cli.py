@@ -237,6 +237,21 @@ def _connection(args: argparse.Namespace) -> Iterator[tuple[str, str | Callable[
     yield _target(args)
 
 
+@contextlib.contextmanager
+def _source(args: argparse.Namespace) -> Iterator[Any]:
+    """The command's session: a relay consumer with --relay, else a live session."""
+    relay_url = getattr(args, "relay", None)
+    if relay_url:
+        if any(getattr(args, name, None) for name in ("mock", "prod", "url", "sim", "proxy")):
+            raise UsageError("--relay reads from a relay: it takes no --mock/--prod/--url/--sim/--proxy")
+        from .relay import RelaySession
+
+        yield RelaySession(relay_url, prefix=args.prefix)
+        return
+    with _connection(args) as (url, token):
+        yield _session(args, url, token)
+
+
 def _run_until(stop: threading.Event, duration: float | None) -> None:
     """Block until ``stop`` or ``duration``; Ctrl-C ends it too (KeyboardInterrupt)."""
     deadline = None if duration is None else time.monotonic() + duration
@@ -255,8 +270,7 @@ def _live(args: argparse.Namespace, setup: Callable[[RealtimeSession, threading.
     the start, ``begin`` makes the requests once logged in."""
     stop = threading.Event()
     failure: list[BaseException] = []
-    with _connection(args) as (url, token):
-        session = _session(args, url, token)
+    with _source(args) as session:
         setup(session, stop)
         session.on_gave_up.connect(_on_gave_up(stop, failure))
         try:
@@ -272,6 +286,8 @@ def _live(args: argparse.Namespace, setup: Callable[[RealtimeSession, threading.
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    if args.condition is not None and args.relay:
+        raise UsageError("--condition lists conditions from Kiwoom: use it without --relay")
     if args.condition is not None:
         return _watch_condition(args)
     if not args.items:
@@ -563,6 +579,50 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_relay_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--relay", metavar="REDIS_URL", default=os.environ.get("KIWOOM_RT_RELAY"),
+                        help="read from a kiwoom-rt relay through this Redis instead of connecting to Kiwoom "
+                             "(default: KIWOOM_RT_RELAY)")
+    parser.add_argument("--prefix", default="kiwoom-rt", help="the relay's key prefix (default kiwoom-rt)")
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    """One Kiwoom session, published to Redis Streams for any number of consumers."""
+    from ._redact import redact_url
+    from .relay import Relay
+
+    redis_url = args.redis or os.environ.get("KIWOOM_RT_REDIS", "")
+    if not redis_url:
+        raise UsageError("say which Redis: --redis redis://HOST:6379/0 (or set KIWOOM_RT_REDIS)")
+    maxlen = args.maxlen or int(args.retention * args.expected_rate)
+    with _connection(args) as (url, token):
+        relay = Relay.for_url(redis_url, token, url=url, proxy=args.proxy, prefix=args.prefix, maxlen=maxlen,
+                              buffer=args.buffer, lease=args.lease)
+        relay.start(timeout=args.timeout)
+        _report_lifecycle(relay.session)
+        print(f"relay {relay.id}: {url} -> {redact_url(redis_url)} (prefix {args.prefix}, keeps ~{maxlen:,} "
+              f"frames); Ctrl-C stops", file=sys.stderr, flush=True)
+        stop = threading.Event()
+        failure: list[BaseException] = []
+        relay.session.on_gave_up.connect(_on_gave_up(stop, failure))
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        try:
+            while not stop.is_set():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                stop.wait(args.every if remaining is None else min(args.every, remaining))
+                stats = relay.stats()
+                print(f"{time.strftime('%H:%M:%S')}  frames {stats.frames:,}  published {stats.published:,}  "
+                      f"buffered {stats.buffered:,}  lost {stats.lost:,}  consumers {stats.consumers}  "
+                      f"pairs {stats.wanted_pairs}  redis {'up' if stats.redis_up else 'DOWN'}", flush=True)
+        finally:
+            relay.close()
+    if failure:
+        raise failure[0]
+    return 0
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     from .sim.__main__ import serve
 
@@ -595,6 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--type", action="append", help="realtime type (repeatable; default 0E)")
         _add_target(sub)
         if name == "watch":
+            _add_relay_source(sub)
             sub.add_argument("--json", action="store_true", help="JSON lines instead of text")
             sub.add_argument("--condition", metavar="SEQ",
                              help="a live membership board of condition SEQ instead of quotes")
@@ -639,6 +700,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_proxy(token)
     token.set_defaults(func=cmd_token)
 
+    relay = commands.add_parser("relay", help="share one Kiwoom session through Redis Streams ([relay] extra)")
+    relay.add_argument("--redis", metavar="URL", help="redis://[:password@]HOST:6379/0 or rediss:// for TLS "
+                                                      "(default: KIWOOM_RT_REDIS)")
+    _add_target(relay)
+    relay.add_argument("--prefix", default="kiwoom-rt", help="key prefix, to run several relays on one Redis")
+    relay.add_argument("--retention", type=float, default=3600.0, help="seconds of feed to keep (default 3600)")
+    relay.add_argument("--expected-rate", type=float, default=5000.0,
+                       help="frames per second the retention is sized for (default 5000)")
+    relay.add_argument("--maxlen", type=int, help="keep about this many frames (overrides --retention)")
+    relay.add_argument("--buffer", type=int, default=100_000, help="frames held while Redis is away")
+    relay.add_argument("--lease", type=float, default=15.0, help="seconds before a silent consumer is dropped")
+    relay.add_argument("--every", type=float, default=5.0, help="seconds between status lines")
+    relay.add_argument("--duration", type=float, help="stop after this many seconds")
+    relay.add_argument("--timeout", type=float, default=10.0)
+    relay.set_defaults(func=cmd_relay)
+
     sim = commands.add_parser("sim", help="serve the simulator until Ctrl-C")
     try:
         from .sim.__main__ import add_arguments
@@ -674,7 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except ImportError as exc:
-        extra = "frames" if (exc.name or "").split(".")[0] in ("pandas", "pyarrow") else "sim"
+        root = (exc.name or "").split(".")[0]
+        extra = "frames" if root in ("pandas", "pyarrow") else "relay" if root == "redis" else "sim"
         print(f"{PROG}: error: {exc.name or exc} is not installed (pip install 'kiwoom-rt[{extra}]')",
               file=sys.stderr)
         return 1

@@ -116,7 +116,13 @@ class ConditionWatch:
 
     @property
     def ready(self) -> bool:
+        """True once the initial member list arrived (or the request failed)."""
         return self._ready.is_set()
+
+    @property
+    def error(self) -> KiwoomError | None:
+        """Why the watch failed (refused, or the session closed), if it did."""
+        return self._error
 
     def wait(self, timeout: float | None = None) -> ConditionWatch:
         """Block until the initial member list arrived."""

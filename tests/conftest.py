@@ -113,3 +113,13 @@ def tls_sim(self_signed: tuple[Path, Path]) -> Iterator[SimServer]:  # noqa: F82
     server_context.load_cert_chain(*self_signed)
     with SimServer(ssl_context=server_context) as sim:
         yield sim
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Any]:
+    """A real redis-server on a free port in a temporary folder, stopped afterwards."""
+    from .helpers import RedisServer
+
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()

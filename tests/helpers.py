@@ -105,3 +105,41 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log.close()
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port in ``folder``; ``stop()``/``start()`` restart it
+    on the same port (with ``appendonly=True`` its data survives, as a production Redis's does)."""
+
+    def __init__(self, folder: Path, *, password: str | None = None, appendonly: bool = False,
+                 tls: tuple[Path, Path] | None = None) -> None:
+        self.folder, self.password, self.appendonly, self.tls = folder, password, appendonly, tls
+        self.binary = find_program("redis-server", "redis-server")
+        self.port = free_port()
+        self.proc: ServerProcess | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        scheme = "rediss" if self.tls else "redis"
+        auth = f":{self.password}@" if self.password else ""
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        argv = [self.binary, "--bind", "127.0.0.1", "--dir", str(self.folder), "--save", "",
+                "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
+                "--protected-mode", "no"]
+        if self.password:
+            argv += ["--requirepass", self.password]
+        if self.tls:
+            cert, key = self.tls
+            argv += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert),
+                     "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
+        else:
+            argv += ["--port", str(self.port)]
+        self.proc = ServerProcess(argv, self.port, log=self.folder / "redis.log")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+            self.proc = None

@@ -29,7 +29,9 @@ def test_all_is_pinned() -> None:
 
 def test_every_exported_name_resolves_and_gui_toolkits_load_only_on_use() -> None:
     code = ("import sys, kiwoom_rt\n"
-            "gui = lambda: [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt6', 'PyQt5', 'tkinter')]\n"
+            "gui = lambda: [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt6', 'PyQt5', 'tkinter',\n"
+            "                                                              'redis', 'pandas', 'pyarrow',\n"
+            "                                                              'websockets')]\n"
             "assert gui() == [], gui()\n"
             "names = [n for n in kiwoom_rt.__all__ if n not in ('QtDispatcher', 'TkDispatcher')]\n"
             "assert all(getattr(kiwoom_rt, n) is not None for n in names)\n"
@@ -46,4 +48,4 @@ def test_internal_modules_are_private() -> None:
 
     public = {m.name for m in pkgutil.iter_modules(kiwoom_rt.__path__) if not m.name.startswith("_")}
     assert public == {"auth", "backoff", "cli", "conditions", "errors", "events", "fids", "frames", "messages",
-                      "protocol", "qt", "queued", "recording", "session", "sim", "tk", "values"}
+                      "protocol", "qt", "queued", "recording", "relay", "session", "sim", "tk", "values"}

@@ -1,0 +1,111 @@
+"""The relay's decisions and wire format, tested by calling them (no Redis, no sockets)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiwoom_rt._relay_core import (
+    Outbox,
+    RelayBook,
+    RelayKeys,
+    control_message,
+    feed_frame,
+    feed_notice,
+    feed_reply,
+    read_control,
+    read_entry,
+)
+
+
+def test_reference_counts_register_once_and_remove_with_the_last() -> None:
+    book = RelayBook(lease=10)
+    first = book.subscribe("a", ["005930", "000660"], ["0E", "0B"], now=0)
+    assert first.register == {"0B": ["000660", "005930"], "0E": ["000660", "005930"]}
+    second = book.subscribe("b", ["005930"], ["0E"], now=0)
+    assert not second  # already registered upstream
+    assert book.count("005930", "0E") == 2
+    assert not book.unsubscribe("a", ["005930"], ["0E"], now=1)
+    last = book.unsubscribe("b", ["005930"], ["0E"], now=1)
+    assert last.remove == {"0E": ["005930"]}
+    assert not book.subscribe("a", ["000660"], ["0E"], now=2)  # asking twice counts once
+    assert book.count("000660", "0E") == 1
+    assert book.leave("a").remove == {"0B": ["000660", "005930"], "0E": ["000660"]}
+    assert book.wanted() == frozenset()
+    assert not book.leave("nobody")
+
+
+def test_conditions_are_counted_like_pairs() -> None:
+    book = RelayBook()
+    assert book.watch("a", "4", now=0).watch == ["4"]
+    assert not book.watch("b", "4", now=0)
+    assert not book.unwatch("a", "4", now=0)
+    assert book.unwatch("b", "4", now=0).unwatch == ["4"]
+
+
+def test_leases_expire_and_a_lease_carries_the_whole_state() -> None:
+    book = RelayBook(lease=5)
+    book.subscribe("a", ["005930"], ["0E"], now=0)
+    book.subscribe("b", ["005930", "035720"], ["0E"], now=0)
+    book.touch("a", now=4)
+    gone, change = book.expire(now=6)  # b was last heard at 0
+    assert gone == ["b"]
+    assert change.remove == {"0E": ["035720"]}
+    assert book.consumers == {"a"}
+    # a restarted relay learns a consumer's state from its next lease
+    fresh = RelayBook(lease=5)
+    change = fresh.sync("a", {("005930", "0E"), ("000660", "0B")}, {"7"}, now=10)
+    assert change.register == {"0B": ["000660"], "0E": ["005930"]}
+    assert change.watch == ["7"]
+    change = fresh.sync("a", {("005930", "0E")}, set(), now=11)
+    assert change.remove == {"0B": ["000660"]}
+    assert change.unwatch == ["7"]
+    with pytest.raises(ValueError, match="lease"):
+        RelayBook(lease=0)
+
+
+def test_feed_entries_round_trip() -> None:
+    frame = b'{"trnm":"REAL","data":[]}'
+    entry = read_entry(feed_frame(frame, 1700000000.123456))
+    assert (entry.kind, entry.data, entry.time) == ("real", frame, 1700000000.123456)
+    notice = read_entry(feed_notice("on_disconnected", 5.0, relay="r1", kwargs={"code": 1006}))
+    assert notice.kind == "notice"
+    assert notice.data == {"name": "on_disconnected", "relay": "r1", "kwargs": {"code": 1006}}
+    reply = read_entry(feed_reply("c1", 3, 6.0, ok=False, code=1, message="refused", members={"b", "a"}))
+    assert reply.data == {"to": "c1", "id": 3, "ok": False, "code": 1, "message": "refused", "members": ["a", "b"]}
+    for bad in ({}, {b"k": b"x", b"d": b"1", b"t": b"1"}, {b"k": b"n", b"d": b"[1]", b"t": b"1"},
+                {b"k": b"r", b"d": b"{}", b"t": b"noon"}):
+        with pytest.raises(ValueError):  # noqa: PT011 - each bad shape has its own message
+            read_entry(bad)
+
+
+def test_control_messages_round_trip_and_bad_ones_are_refused() -> None:
+    message = read_control(control_message("c1", "subscribe", 9, items=["005930"], types=["0E", "0B"]))
+    assert (message.consumer, message.op, message.request) == ("c1", "subscribe", 9)
+    assert (message.items, message.types) == (("005930",), ("0E", "0B"))
+    lease = read_control(control_message("c1", "lease", pairs=[("005930", "0E")], seqs=["4"]))
+    assert (lease.pairs, lease.seqs) == ({("005930", "0E")}, {"4"})
+    with pytest.raises(ValueError, match="unknown relay op"):
+        control_message("c1", "format-disk")
+    for fields in ({}, {b"m": b"[]"}, {b"m": b'{"c": "", "op": "lease"}'}, {b"m": b'{"c": "x", "op": "boom"}'},
+                   {b"m": b'{"c": "x", "op": "subscribe", "types": ["ZZZ"], "items": ["1"]}'}):
+        with pytest.raises(ValueError):  # noqa: PT011
+            read_control(fields)
+    assert RelayKeys("desk").offset("c1") == "desk:offset:c1"
+    assert (RelayKeys().feed, RelayKeys().control) == ("kiwoom-rt:feed", "kiwoom-rt:control")
+
+
+def test_outbox_is_bounded_and_counts_only_lost_frames() -> None:
+    box = Outbox(limit=3)
+    box.put(feed_notice("relay_alive", 0))
+    for n in range(4):
+        box.put(feed_frame(str(n).encode(), n))
+    assert len(box) == 3
+    assert (box.lost_total, box.lost_notices) == (1, 1)  # frame 0 and the heartbeat went
+    batch = box.drain(2)
+    assert [read_entry(e).data for e in batch] == [b"1", b"2"]
+    box.requeue(batch, lost=box.take_lost())  # Redis refused: back in front, gap still owed
+    assert [read_entry(e).data for e in box.drain(10)] == [b"1", b"2", b"3"]
+    assert box.take_lost() == 1
+    assert box.take_lost() == 0
+    with pytest.raises(ValueError, match="limit"):
+        Outbox(0)
