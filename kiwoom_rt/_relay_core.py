@@ -2,8 +2,9 @@
 
 - ``RelayKeys``: the Redis key names of one relay.
 - Feed entries (``feed_*`` / ``read_entry``): what the relay appends to the feed stream and how a
-  consumer reads it back. REAL frames go as received, with their receive time; notices and
-  replies go as JSON.
+  consumer reads it back. REAL frames go as received, with their receive time: the frames of
+  one socket read share that time, and share one entry (length-prefixed), which makes a flood
+  cost Redis one entry per read instead of one per frame. Notices and replies go as JSON.
 - Control messages (``control_message`` / ``read_control``): what consumers send the relay.
 - ``RelayBook``: every consumer's wanted (item, type) pairs and condition watches, with
   reference counts and leases. It says which REG/REMOVE/watch/cancel the upstream session needs.
@@ -26,7 +27,7 @@ from . import protocol
 
 __all__ = [
     "CONTROL_OPS", "FeedEntry", "Outbox", "RelayBook", "RelayChange", "RelayKeys", "control_message",
-    "feed_frame", "feed_notice", "feed_reply", "read_control", "read_entry",
+    "feed_frames", "feed_notice", "feed_reply", "read_control", "read_entry",
 ]
 
 #: What a consumer may ask of the relay.
@@ -66,12 +67,27 @@ class FeedEntry:
     """One feed entry as a consumer reads it back."""
 
     kind: str  # "real", "notice" or "reply"
-    data: bytes | dict[str, Any]  # the frame (real) or the JSON object (notice, reply)
     time: float
+    frames: tuple[bytes, ...] = ()  # real: the frames, in order
+    body: dict[str, Any] = attrs.field(factory=dict)  # notice, reply: the JSON object
 
 
-def feed_frame(frame: bytes, received_at: float) -> dict[bytes, bytes]:
-    return {b"k": REAL, b"d": frame, b"t": repr(received_at).encode()}
+def feed_frames(frames: Iterable[bytes], received_at: float) -> dict[bytes, bytes]:
+    """REAL frames received together (one read), each with a 4-byte big-endian length."""
+    packed = b"".join(len(frame).to_bytes(4, "big") + frame for frame in frames)
+    return {b"k": REAL, b"d": packed, b"t": repr(received_at).encode()}
+
+
+def _unpack(packed: bytes) -> tuple[bytes, ...]:
+    frames, pos, end = [], 0, len(packed)
+    while pos < end:
+        size = int.from_bytes(packed[pos:pos + 4], "big")
+        pos += 4
+        if size < 0 or pos + size > end:
+            raise ValueError("truncated frame in a feed entry")
+        frames.append(packed[pos:pos + size])
+        pos += size
+    return tuple(frames)
 
 
 def feed_notice(name: str, now: float, **detail: Any) -> dict[bytes, bytes]:
@@ -95,12 +111,12 @@ def read_entry(fields: Mapping[bytes, bytes]) -> FeedEntry:
         raise ValueError("feed entry without data or time")
     when = float(stamp)
     if kind == REAL:
-        return FeedEntry("real", bytes(data), when)
+        return FeedEntry("real", when, frames=_unpack(bytes(data)))
     if kind in (NOTICE, REPLY):
         body = json.loads(data)
         if not isinstance(body, dict):
             raise ValueError("feed entry body is not an object")
-        return FeedEntry("notice" if kind == NOTICE else "reply", body, when)
+        return FeedEntry("notice" if kind == NOTICE else "reply", when, body=body)
     raise ValueError(f"unknown feed entry kind {kind!r}")
 
 
@@ -299,42 +315,77 @@ def _pairs(items: Iterable[str], types: Iterable[str]) -> set[Pair]:
 
 # --- waiting for Redis ----------------------------------------------------------------------------
 
-class Outbox:
-    """Feed entries waiting for Redis, bounded at ``limit``: when full, the oldest are dropped,
-    so a long Redis outage costs no more than ``limit`` entries of memory. Dropped REAL frames
-    are counted in ``lost`` (announced to consumers as a gap) and ``lost_total``; dropped notices
-    (heartbeats and the like) in ``lost_notices``. Thread-safe: the session's reading thread
-    puts, the publishing thread drains."""
+class _Frames:
+    """REAL frames of one read, waiting to become one feed entry."""
 
-    def __init__(self, limit: int = 100_000) -> None:
-        if limit < 1:
-            raise ValueError("limit must be >= 1")
+    __slots__ = ("frames", "received_at")
+
+    def __init__(self, frame: bytes, received_at: float) -> None:
+        self.frames = [frame]
+        self.received_at = received_at
+
+
+class Outbox:
+    """Feed entries waiting for Redis, bounded at ``limit`` frames plus notices: when full, the
+    oldest go, so a long Redis outage costs bounded memory. Dropped REAL frames are counted in
+    ``lost`` (announced to consumers as a gap) and ``lost_total``; dropped notices (heartbeats
+    and the like) in ``lost_notices``. Frames with the same receive time (one socket read) that
+    are still waiting share one entry, up to ``frames_per_entry``. Thread-safe: the session's
+    reading thread puts, the publishing thread drains."""
+
+    def __init__(self, limit: int = 100_000, frames_per_entry: int = 1000) -> None:
+        if limit < 1 or frames_per_entry < 1:
+            raise ValueError("limit and frames_per_entry must be >= 1")
         self.limit = limit
+        self.frames_per_entry = frames_per_entry
         self.lost = 0  # REAL frames dropped since the last ``take_lost``
         self.lost_total = 0
         self.lost_notices = 0
-        self._entries: deque[dict[bytes, bytes]] = deque()
+        self._entries: deque[_Frames | dict[bytes, bytes]] = deque()
+        self._size = 0  # frames and notices waiting
         self._lock = threading.Lock()
         self._ready = threading.Event()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """Frames and notices waiting."""
+        return self._size
+
+    def put_frame(self, frame: bytes, received_at: float) -> None:
+        """A REAL frame as received (joins the waiting entry of the same read, if any)."""
+        with self._lock:
+            entries = self._entries
+            last = entries[-1] if entries else None
+            if (type(last) is _Frames and last.received_at == received_at
+                    and len(last.frames) < self.frames_per_entry):
+                last.frames.append(frame)
+            else:
+                entries.append(_Frames(frame, received_at))
+            self._size += 1
+            self._trim()
+        self._ready.set()
 
     def put(self, entry: dict[bytes, bytes]) -> None:
+        """A notice or reply, ready as a feed entry."""
         with self._lock:
             self._entries.append(entry)
+            self._size += 1
             self._trim()
         self._ready.set()
 
     def _trim(self) -> None:
         entries = self._entries
-        while len(entries) > self.limit:
-            dropped = entries.popleft()
-            if dropped.get(b"k") == REAL:
+        while self._size > self.limit:
+            oldest = entries[0]
+            if type(oldest) is _Frames:
+                oldest.frames.pop(0)
+                if not oldest.frames:
+                    entries.popleft()
                 self.lost += 1
                 self.lost_total += 1
             else:
+                entries.popleft()
                 self.lost_notices += 1
+            self._size -= 1
 
     def wait(self, timeout: float) -> bool:
         """Block until something is queued (or ``timeout``); True if something is."""
@@ -345,16 +396,29 @@ class Outbox:
         return bool(self._entries)
 
     def drain(self, count: int) -> list[dict[bytes, bytes]]:
-        """Remove and return up to ``count`` of the oldest entries."""
+        """Remove up to ``count`` of the oldest entries and return them as feed entries."""
         with self._lock:
             entries = self._entries
-            return [entries.popleft() for _ in range(min(count, len(entries)))]
+            taken = [entries.popleft() for _ in range(min(count, len(entries)))]
+            self._size -= sum(len(e.frames) if type(e) is _Frames else 1 for e in taken)
+        return [feed_frames(e.frames, e.received_at) if isinstance(e, _Frames) else e for e in taken]
 
     def requeue(self, batch: list[dict[bytes, bytes]], lost: int = 0) -> None:
         """Put back, in front and in order, a batch Redis did not take, and the count of lost
         frames it was to announce (announced again with the next batch)."""
         with self._lock:
-            self._entries.extendleft(reversed(batch))
+            restored: list[_Frames | dict[bytes, bytes]] = []
+            for entry in batch:
+                if entry.get(b"k") == REAL:
+                    frames = _unpack(entry[b"d"])
+                    pending = _Frames(frames[0], float(entry[b"t"]))
+                    pending.frames.extend(frames[1:])
+                    restored.append(pending)
+                    self._size += len(frames)
+                else:
+                    restored.append(entry)
+                    self._size += 1
+            self._entries.extendleft(reversed(restored))
             self.lost += lost
             self._trim()
 

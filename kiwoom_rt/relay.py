@@ -47,7 +47,6 @@ from ._relay_core import (
     RelayChange,
     RelayKeys,
     control_message,
-    feed_frame,
     feed_notice,
     feed_reply,
     read_control,
@@ -131,7 +130,7 @@ class Relay:
     ``gap``. ``lease``: a consumer not heard from for that long loses its items.
     """
 
-    def __init__(self, redis_url: str, session_factory: Callable[[Callable[[bytes, float], None]], Any], *,
+    def __init__(self, redis_url: str, session_factory: Callable[[Callable[[bytes, float], bool | None]], Any], *,
                  prefix: str = "kiwoom-rt", maxlen: int = DEFAULT_MAXLEN, buffer: int = 100_000,
                  lease: float = 15.0, heartbeat: float = 1.0, batch: int = 1000) -> None:
         if maxlen < 1 or batch < 1 or heartbeat <= 0:
@@ -164,7 +163,7 @@ class Relay:
         """A relay whose upstream is ``RealtimeSession(token, url=url, ...)``."""
         from .session import PRODUCTION_URL, RealtimeSession
 
-        def factory(hook: Callable[[bytes, float], None]) -> RealtimeSession:
+        def factory(hook: Callable[[bytes, float], bool | None]) -> RealtimeSession:
             return RealtimeSession(token, url=url or PRODUCTION_URL, proxy=proxy, ssl_context=ssl_context,
                                    frame_hook=hook, **dict(session_options or {}))
 
@@ -230,12 +229,18 @@ class Relay:
 
     # --- upstream (the session's threads) --------------------------------------------------------
 
-    def _on_frame(self, frame: bytes, received_at: float) -> None:
-        """The session's frame hook, on its reading thread: queue REAL frames as received.
-        (A non-REAL frame that merely contains the text passes too; consumers ignore it.)"""
-        if b'"REAL"' in frame:
-            self.frames += 1
-            self.outbox.put(feed_frame(bytes(frame), received_at))
+    def _on_frame(self, frame: bytes, received_at: float) -> bool:
+        """The session's frame hook, on its reading thread: queue REAL frames as received. (A
+        non-REAL frame that merely contains the text passes too; consumers ignore it.)
+
+        Returns True, so the session does not decode the frame into events no one here reads,
+        unless it may hold condition hits (type 02): the upstream watches need those, to answer
+        consumers with current members."""
+        if b'"REAL"' not in frame:
+            return False
+        self.frames += 1
+        self.outbox.put_frame(bytes(frame), received_at)
+        return b'"02"' not in frame
 
     def _forwarder(self, name: str) -> Callable[..., None]:
         def forward(sender: Any, **kwargs: Any) -> None:
@@ -710,26 +715,25 @@ class RelaySession(SignalAttributes):
     def _process(self, entries: list[tuple[bytes, Mapping[bytes, bytes]]]) -> None:
         pending: list[Any] = []
         for _, fields in entries:
-            self._entries += 1
             try:
                 entry = read_entry(fields)
             except (ValueError, TypeError) as exc:
                 pending = self._put(pending)
                 self._report(ProtocolError(f"malformed relay entry: {exc}", b""))
                 continue
+            self._entries += len(entry.frames) or 1
             if entry.kind == "real":
                 self._last_time = entry.time
-                self._real(entry, pending)
+                for frame in entry.frames:
+                    self._real(frame, entry.time, pending)
             else:
                 pending = self._put(pending)
                 self._control_entry(entry)
         self._put(pending)
 
-    def _real(self, entry: FeedEntry, pending: list[Any]) -> None:
-        frame = entry.data
-        assert isinstance(frame, bytes)
+    def _real(self, frame: bytes, received_at: float, pending: list[Any]) -> None:
         try:
-            message = protocol.decode(frame, received_at=entry.time)
+            message = protocol.decode(frame, received_at=received_at)
         except ProtocolError as exc:
             self._put(pending)
             pending.clear()
@@ -757,8 +761,7 @@ class RelaySession(SignalAttributes):
             watch._set_members(members | {event.code} if event.entered else members - {event.code})
 
     def _control_entry(self, entry: FeedEntry) -> None:
-        body = entry.data
-        assert isinstance(body, dict)
+        body = entry.body
         if entry.kind == "reply":
             if body.get("to") == self.name:
                 self._reply(body)

@@ -69,6 +69,8 @@ MOCK_URL = "wss://mockapi.kiwoom.com:10000/api/dostk/websocket"
 TokenSource = str | Callable[[], str]
 
 _decode_into = protocol.decode_into
+#: How Kiwoom spells a REAL frame's start: only such a frame may be left undecoded by a frame hook.
+_REAL_PREFIX = b'{"trnm":"REAL"'
 
 #: The longest the standby waits between looks at the I/O thread while the GIL is contended (its
 #: wake-ups come late). Each look takes the GIL once, and can cost the I/O thread a switch
@@ -104,7 +106,10 @@ class RealtimeSession(SignalAttributes):
     overrides TLS settings (verification is on by default); ``allow_insecure=True`` permits a
     plain ``ws://`` URL to a host other than loopback; ``frame_hook(frame, received_at)`` sees
     every text frame as received, on the reading thread, before decoding (keep it quick:
-    ``kiwoom_rt.recording.Recorder`` only appends to a list).
+    ``kiwoom_rt.recording.Recorder`` only appends to a list). A hook that returns True for a
+    REAL frame takes it over: the session then does not decode it into events (the relay
+    forwards frames this way). Only frames starting ``{"trnm":"REAL"`` can be taken; any other
+    frame is decoded and handled as usual.
 
     Proxy: ``proxy="http://user:password@proxy:3128"`` tunnels every connection through that HTTP
     proxy with CONNECT (TLS stays end to end and verified against Kiwoom's name). By default
@@ -132,7 +137,7 @@ class RealtimeSession(SignalAttributes):
         ssl_context: Any = None,
         allow_insecure: bool = False,
         dispatcher: BindableDispatcher | None = None,
-        frame_hook: Callable[[bytes, float], None] | None = None,
+        frame_hook: Callable[[bytes, float], bool | None] | None = None,
         random_source: Callable[[], float] = random.random,
         condition_rate: float = 5.0,
         proxy: str | bool | None = None,
@@ -611,10 +616,14 @@ class RealtimeSession(SignalAttributes):
         hook = self.frame_hook
         if hook is not None:
             try:
-                hook(payload, received_at)
+                taken = hook(payload, received_at)
             except Exception as exc:
+                taken = None
                 logger.exception("frame_hook raised")
                 self._report(ProtocolError(f"frame_hook raised {type(exc).__name__}: {exc}"))
+            if taken is True and payload.startswith(_REAL_PREFIX):  # the hook forwards it; nobody reads it here
+                self._real_frames += 1
+                return
         if opcode != OP_TEXT:
             self._report(ProtocolError("binary frame received (Kiwoom sends text)", payload))
             return

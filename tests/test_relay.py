@@ -280,8 +280,9 @@ def test_a_slow_consumer_leaves_its_backlog_in_redis(
     make_relay(quiet_sim).start()
     dispatcher = QueueDispatcher(max_events=10)  # nobody drains it: the consumer stops reading when full
     slow = make_consumer(dispatcher=dispatcher, batch=10).start()
-    quiet_sim.push_burst([numbered(n) for n in range(1, 501)])
-    wait_until(lambda: (slow.stats().lag or 0) > 300, timeout=5, message="no lag reported")
+    for n in range(1, 301):  # one push per read, mostly: one feed entry each
+        quiet_sim.push(numbered(n))
+    wait_until(lambda: (slow.stats().lag or 0) > 50, timeout=5, message="no lag reported")
     stats = slow.stats()
     assert stats.dropped == 0
     assert stats.lag_seconds is not None
@@ -433,3 +434,21 @@ def test_cli_relay_on_the_simulator_and_a_watch_through_it(redis_server: RedisSe
     status = relay.stdout.read()
     assert "published" in status
     assert "redis up" in status
+
+
+def test_gui_code_runs_unchanged_on_a_relay_session(quiet_sim: SimServer, make_relay: Callable[..., Relay],
+                                                    make_consumer: Callable[..., RelaySession]) -> None:
+    from kiwoom_rt.qt import QtDispatcher, qt_module
+
+    from .test_gui import pump_until
+
+    widgets = qt_module("QtWidgets")
+    app = widgets.QApplication.instance() or widgets.QApplication([])
+    make_relay(quiet_sim).start()
+    consumer = make_consumer(dispatcher=QtDispatcher(conflate=False)).start()
+    got = Collector()
+    consumer.on_0e.connect(got)
+    quiet_sim.push_burst([numbered(n) for n in range(1, 31)])
+    pump_until(app.processEvents, lambda: len(got.calls) == 30)
+    assert numbers(got) == list(range(1, 31))
+    assert set(got.threads) == {threading.main_thread()}  # on the GUI thread

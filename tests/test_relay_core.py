@@ -9,7 +9,7 @@ from kiwoom_rt._relay_core import (
     RelayBook,
     RelayKeys,
     control_message,
-    feed_frame,
+    feed_frames,
     feed_notice,
     feed_reply,
     read_control,
@@ -64,16 +64,16 @@ def test_leases_expire_and_a_lease_carries_the_whole_state() -> None:
 
 
 def test_feed_entries_round_trip() -> None:
-    frame = b'{"trnm":"REAL","data":[]}'
-    entry = read_entry(feed_frame(frame, 1700000000.123456))
-    assert (entry.kind, entry.data, entry.time) == ("real", frame, 1700000000.123456)
+    frames = (b'{"trnm":"REAL","data":[]}', b"", b'{"trnm": "REAL",\n "data": []}')
+    entry = read_entry(feed_frames(frames, 1700000000.123456))
+    assert (entry.kind, entry.frames, entry.time) == ("real", frames, 1700000000.123456)
     notice = read_entry(feed_notice("on_disconnected", 5.0, relay="r1", kwargs={"code": 1006}))
     assert notice.kind == "notice"
-    assert notice.data == {"name": "on_disconnected", "relay": "r1", "kwargs": {"code": 1006}}
+    assert notice.body == {"name": "on_disconnected", "relay": "r1", "kwargs": {"code": 1006}}
     reply = read_entry(feed_reply("c1", 3, 6.0, ok=False, code=1, message="refused", members={"b", "a"}))
-    assert reply.data == {"to": "c1", "id": 3, "ok": False, "code": 1, "message": "refused", "members": ["a", "b"]}
+    assert reply.body == {"to": "c1", "id": 3, "ok": False, "code": 1, "message": "refused", "members": ["a", "b"]}
     for bad in ({}, {b"k": b"x", b"d": b"1", b"t": b"1"}, {b"k": b"n", b"d": b"[1]", b"t": b"1"},
-                {b"k": b"r", b"d": b"{}", b"t": b"noon"}):
+                {b"k": b"r", b"d": b"{}", b"t": b"noon"}, {b"k": b"r", b"d": b"\0\0\0\x09{}", b"t": b"1"}):
         with pytest.raises(ValueError):  # noqa: PT011 - each bad shape has its own message
             read_entry(bad)
 
@@ -94,18 +94,29 @@ def test_control_messages_round_trip_and_bad_ones_are_refused() -> None:
     assert (RelayKeys().feed, RelayKeys().control) == ("kiwoom-rt:feed", "kiwoom-rt:control")
 
 
-def test_outbox_is_bounded_and_counts_only_lost_frames() -> None:
+def test_outbox_is_bounded_counts_only_lost_frames_and_packs_one_read_per_entry() -> None:
     box = Outbox(limit=3)
     box.put(feed_notice("relay_alive", 0))
     for n in range(4):
-        box.put(feed_frame(str(n).encode(), n))
+        box.put_frame(str(n).encode(), float(n))
     assert len(box) == 3
     assert (box.lost_total, box.lost_notices) == (1, 1)  # frame 0 and the heartbeat went
     batch = box.drain(2)
-    assert [read_entry(e).data for e in batch] == [b"1", b"2"]
+    assert [read_entry(e).frames for e in batch] == [(b"1",), (b"2",)]
     box.requeue(batch, lost=box.take_lost())  # Redis refused: back in front, gap still owed
-    assert [read_entry(e).data for e in box.drain(10)] == [b"1", b"2", b"3"]
+    assert [read_entry(e).frames for e in box.drain(10)] == [(b"1",), (b"2",), (b"3",)]
     assert box.take_lost() == 1
     assert box.take_lost() == 0
+    read = Outbox(limit=100, frames_per_entry=3)
+    for n in range(5):
+        read.put_frame(str(n).encode(), 7.0)  # one socket read: one receive time
+    read.put_frame(b"5", 8.0)
+    entries = [read_entry(e) for e in read.drain(10)]
+    assert [(e.frames, e.time) for e in entries] == [((b"0", b"1", b"2"), 7.0), ((b"3", b"4"), 7.0), ((b"5",), 8.0)]
+    assert len(read) == 0
+    small = Outbox(limit=2)
+    for n in range(3):
+        small.put_frame(str(n).encode(), 1.0)
+    assert [read_entry(e).frames for e in small.drain(5)] == [(b"1", b"2")]  # the oldest of an entry goes
     with pytest.raises(ValueError, match="limit"):
         Outbox(0)

@@ -688,3 +688,27 @@ def test_oversized_frame_is_refused_and_reported_then_events_flow(sim: SimServer
     assert isinstance(error, FrameTooLargeError)
     assert error.size > 200_000
     assert session.connected
+
+
+def test_a_frame_hook_can_take_real_frames_but_nothing_else(sim: SimServer, make_session: Factory) -> None:
+    taken: list[bytes] = []
+
+    def forward(frame: bytes, received_at: float) -> bool:
+        taken.append(frame)
+        return True  # "mine": the relay forwards frames this way, undecoded
+
+    session = make_session(sim, frame_hook=forward)
+    quotes = Collector()
+    session.on_0e.connect(quotes)
+    session.start()
+    session.subscribe(["005930"]).wait(5)  # the REG ack was not taken: it had to be handled
+    sim.push('{"trnm":"REAL","data":[{"type":"0E","name":"x","item":"005930","values":{"131":"1"}}]}')
+    sim.push('{"data":[{"type":"0E","name":"x","item":"000660","values":{"131":"2"}}],"trnm":"REAL"}')
+    quotes.wait_for(1)  # another spelling is never skipped: it is decoded and delivered
+    sim.push({"trnm": "PING"})
+    wait_until(lambda: sim.pings_echoed() >= 1)  # a PING the hook claimed is still echoed
+    assert [e.item for e in quotes.events] == ["000660"]
+    stats = session.stats()
+    assert stats.real_frames == 2
+    assert stats.events == {"0E": 1}
+    assert len(taken) >= 4
