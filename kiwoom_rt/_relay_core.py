@@ -124,13 +124,14 @@ def read_entry(fields: Mapping[bytes, bytes]) -> FeedEntry:
 
 def control_message(consumer: str, op: str, request: int = 0, *, items: Iterable[str] = (),
                     types: Iterable[str] = (), seq: str = "", pairs: Iterable[Pair] = (),
-                    seqs: Iterable[str] = ()) -> dict[bytes, bytes]:
+                    seqs: Iterable[str] = (), ephemeral: bool = False) -> dict[bytes, bytes]:
     """A consumer's request. ``lease`` carries its whole wanted state (``pairs``, ``seqs``), so a
-    restarted relay learns it within one lease period."""
+    restarted relay learns it within one lease period. ``ephemeral``: an unnamed consumer, whose
+    consumer group the relay removes if its lease expires."""
     if op not in CONTROL_OPS:
         raise ValueError(f"unknown relay op {op!r}")
     body = {"c": consumer, "op": op, "id": request, "items": list(items), "types": list(types), "seq": seq,
-            "pairs": [list(p) for p in pairs], "seqs": list(seqs)}
+            "pairs": [list(p) for p in pairs], "seqs": list(seqs), "ephemeral": ephemeral}
     return {b"m": json.dumps(body).encode()}
 
 
@@ -144,6 +145,7 @@ class ControlMessage:
     seq: str
     pairs: frozenset[Pair]
     seqs: frozenset[str]
+    ephemeral: bool = False
 
 
 def read_control(fields: Mapping[bytes, bytes]) -> ControlMessage:
@@ -165,7 +167,7 @@ def read_control(fields: Mapping[bytes, bytes]) -> ControlMessage:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"control message with bad items or types: {exc}") from None
     return ControlMessage(consumer, op, int(body.get("id") or 0), items, types, str(body.get("seq") or ""),
-                          pairs, frozenset(str(s) for s in body.get("seqs") or []))
+                          pairs, frozenset(str(s) for s in body.get("seqs") or []), body.get("ephemeral") is True)
 
 
 # --- who wants what -----------------------------------------------------------------------------

@@ -153,6 +153,7 @@ class Relay:
         self._threads: list[threading.Thread] = []
         self._replies: list[tuple[str, int, list[PendingRequest | ConditionWatch]]] = []
         self._watches: dict[str, ConditionWatch] = {}
+        self._ephemeral: set[str] = set()  # unnamed consumers: their groups go with their leases
         self._control_id = b"$"
         self._state = "new"
 
@@ -321,9 +322,18 @@ class Relay:
                     gone, change = self.book.expire(time.time())
                     for name in gone:
                         logger.info("relay %s: consumer %s's lease expired; its items are released", self.id, name)
+                        if name in self._ephemeral:  # nobody will resume it: drop its place in the feed
+                            self._ephemeral.discard(name)
+                            self._forget_group(client, name)
                     self._apply(change)
         finally:
             client.close()
+
+    def _forget_group(self, client: Any, name: str) -> None:
+        try:
+            client.xgroup_destroy(self.keys.feed, name)
+        except _ANY_REDIS_ERROR as exc:
+            logger.warning("relay %s: could not remove consumer group %s: %s", self.id, name, exc)
 
     def _on_control(self, fields: Mapping[bytes, bytes]) -> None:
         try:
@@ -347,9 +357,12 @@ class Relay:
             self._apply(self.book.unwatch(consumer, message.seq, now))
         elif op == "lease":
             self._apply(self.book.sync(consumer, message.pairs, message.seqs, now))
+            if message.ephemeral:
+                self._ephemeral.add(consumer)
             return
         elif op == "leave":
             self._apply(self.book.leave(consumer))
+            self._ephemeral.discard(consumer)
             return
         if message.request:
             self._replies.append((consumer, message.request, handles))
@@ -472,6 +485,7 @@ class RelaySession(SignalAttributes):
         self._upstream_connected = False
         self._redis_up = False
         self._relay_alive = False
+        self._silent = False
         self._last_seen = 0.0
         self._last_time: float | None = None
         self._connections = 0
@@ -638,7 +652,8 @@ class RelaySession(SignalAttributes):
 
     def _lease(self) -> dict[bytes, bytes]:
         with self._lock:
-            return control_message(self.name, "lease", pairs=sorted(self._pairs), seqs=sorted(self._watches))
+            return control_message(self.name, "lease", pairs=sorted(self._pairs), seqs=sorted(self._watches),
+                                   ephemeral=self.ephemeral)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -675,7 +690,9 @@ class RelaySession(SignalAttributes):
                     self._last_seen = time.monotonic()
                     if not self._relay_alive:
                         self._relay_alive = True
-                        self._relay_notice("relay_back", {})
+                        if self._silent:  # announced as silent before: announce the return
+                            self._silent = False
+                            self._relay_notice("relay_back", {})
                     self._process(entries)
                     try:
                         client.xack(self.keys.feed, self.name, *[entry_id for entry_id, _ in entries])
@@ -683,6 +700,7 @@ class RelaySession(SignalAttributes):
                         pass  # acked with the next batch's place; the group already moved on
                 elif self._relay_alive and time.monotonic() - self._last_seen > self.silence:
                     self._relay_alive = False
+                    self._silent = True
                     self._relay_notice("relay_silent", {"seconds": round(time.monotonic() - self._last_seen, 1)})
         except Exception as exc:  # a bug: report it, never die silently
             logger.exception("relay session %s stopped reading", self.name)

@@ -133,7 +133,7 @@ def test_a_killed_consumer_loses_its_items_when_its_lease_expires(
         no_thread_leak: None) -> None:
     relay = make_relay(quiet_sim, lease=1.0).start()
     code = ("import sys, threading; from kiwoom_rt.relay import RelaySession\n"
-            "s = RelaySession(sys.argv[1], name='doomed', lease=1.0).start()\n"
+            "s = RelaySession(sys.argv[1], lease=1.0).start()\n"
             "s.subscribe(['035720']).wait(10); print('subscribed', flush=True)\n"
             "threading.Event().wait(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, redis_server.url], stdout=subprocess.PIPE, text=True,
@@ -146,11 +146,17 @@ def test_a_killed_consumer_loses_its_items_when_its_lease_expires(
         proc.wait(10)
         wait_until(lambda: reg_frames(quiet_sim, "REMOVE", "035720") == 1, timeout=5,
                    message="the relay did not release a dead consumer's items")
-        assert "doomed" not in relay.book.consumers
+        assert relay.book.consumers == frozenset()
+        client = redis.Redis.from_url(redis_server.url)
+        wait_until(lambda: client.xinfo_groups(relay.keys.feed) == [],
+                   message="the dead unnamed consumer's group was left behind")
+        client.close()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
 
 
 # --- resuming, restarts and outages ---------------------------------------------------------------
@@ -237,13 +243,16 @@ def test_a_relay_restart_keeps_consumers_and_their_handles(
         quiet_sim: SimServer, make_relay: Callable[..., Relay], make_consumer: Callable[..., RelaySession],
         no_thread_leak: None) -> None:
     first = make_relay(quiet_sim).start()
-    consumer = make_consumer(lease=3.0).start()
+    consumer = make_consumer(lease=3.0, silence=0.5).start()
     got, notices = Collector(), Collector()
     consumer.on_0e.connect(got, sender="005930")
     consumer.on_relay.connect(notices)
     handle = consumer.subscribe(["005930"]).wait(5)
     first.close()
     wait_until(lambda: quiet_sim.connection_count == 0)
+    wait_until(lambda: "relay_silent" in notices.kwargs("kind"), message="a stopped relay went unnoticed")
+    assert "relay_stopped" in notices.kwargs("kind")
+    assert "relay_back" not in notices.kwargs("kind")
     second = make_relay(quiet_sim).start()  # a new relay (and Kiwoom connection) knows nothing yet
     wait_until(lambda: ("005930", "0E") in second.book.wanted(), timeout=5,
                message="the consumer did not re-send its subscriptions to the new relay")
@@ -253,7 +262,7 @@ def test_a_relay_restart_keeps_consumers_and_their_handles(
     assert numbers(got) == [7]
     assert handle.done
     assert handle.error is None
-    assert "relay_started" in notices.kwargs("kind")
+    assert {"relay_started", "relay_back"} <= set(notices.kwargs("kind"))
 
 
 def test_upstream_disconnects_arrive_as_lifecycle_signals(
@@ -431,7 +440,10 @@ def test_cli_relay_on_the_simulator_and_a_watch_through_it(redis_server: RedisSe
         relay.terminate()
         relay.wait(20)
     assert relay.stdout is not None
+    assert relay.stderr is not None
     status = relay.stdout.read()
+    relay.stdout.close()
+    relay.stderr.close()
     assert "published" in status
     assert "redis up" in status
 
