@@ -119,6 +119,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of paced runs")
     parser.add_argument("--tls", action="store_true", help="wss:// with a local self-signed certificate")
     parser.add_argument("--json", help="also write the raw results here")
+    parser.add_argument("--only", action="append", metavar="SCENARIO",
+                        help='run only this scenario (repeatable), e.g. --only "paced, busy main"')
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="kiwoom-bench-"))
@@ -131,6 +133,11 @@ def main() -> int:
         ("paced, idle main", "paced", paced_count, False, f"rate={args.rate}&seconds={args.seconds}"),
         ("paced, busy main", "paced", paced_count, True, f"rate={args.rate}&seconds={args.seconds}"),
     ]
+    if args.only:
+        unknown = set(args.only) - {s[0] for s in scenarios}
+        if unknown:
+            parser.error(f"unknown scenario(s) {sorted(unknown)}; choose from {[s[0] for s in scenarios]}")
+        scenarios = [s for s in scenarios if s[0] in args.only]
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     try:
         for name, mode, count, busy, query in scenarios:

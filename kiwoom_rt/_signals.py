@@ -259,6 +259,11 @@ class SignalSet(SignalAttributes):
         sig.report_error = self._receiver_failed
         return sig
 
+    def extra_signal(self, name: str, kwargs: Sequence[str]) -> SessionSignal:
+        """A signal of the owner's own (``RelaySession.on_relay``) whose raising receivers are
+        reported through ``on_error``, as the standard signals' are."""
+        return self._make(name, kwargs)
+
     def signal(self, type_code: str) -> SessionSignal:
         """The data signal of one realtime type (case-sensitive: ``"0G"`` is not ``"0g"``)."""
         sig = self._type_signals.get(type_code)

@@ -457,8 +457,7 @@ class RelaySession(SignalAttributes):
         self._signals = SignalSet(self)
         self._signals.attach_to(self)
         #: the relay's state: receiver(session, kind=..., detail=...)
-        self.on_relay = SessionSignal("on_relay", ("kind", "detail"))
-        self.on_relay.report_error = self._signals._receiver_failed
+        self.on_relay = self._signals.extra_signal("on_relay", ("kind", "detail"))
         self._dispatcher: Dispatcher
         if dispatcher is not None:
             dispatcher.bind(self._signals.deliver_events, self._deliver_notice)
@@ -525,6 +524,7 @@ class RelaySession(SignalAttributes):
         self._last_seen = time.monotonic()
         self._state = "running"
         self._dispatcher.start()
+        self._resend_pending()  # requests made before start()
         self._thread = threading.Thread(target=self._run, name=f"kiwoom-rt-relay-{self.name}", daemon=True)
         self._thread.start()
         return self
@@ -774,7 +774,7 @@ class RelaySession(SignalAttributes):
 
     def _condition_hit(self, event: Any) -> None:
         watch = self._watches.get(event.seq or "")
-        if watch is not None and event.code:
+        if watch is not None and watch.ready and event.code:  # before the reply, its member list rules
             members = watch.members
             watch._set_members(members | {event.code} if event.entered else members - {event.code})
 
@@ -871,7 +871,7 @@ class RelaySession(SignalAttributes):
 
     def _deliver_notice(self, name: str, kwargs: Mapping[str, Any]) -> None:
         if name == "on_relay":
-            if self.on_relay._entries:
+            if self.on_relay.has_any_receivers:
                 self.on_relay.deliver(self, **kwargs)
             return
         self._signals.deliver_notice(name, kwargs)

@@ -464,3 +464,31 @@ def test_gui_code_runs_unchanged_on_a_relay_session(quiet_sim: SimServer, make_r
     pump_until(app.processEvents, lambda: len(got.calls) == 30)
     assert numbers(got) == list(range(1, 31))
     assert set(got.threads) == {threading.main_thread()}  # on the GUI thread
+
+
+def test_requests_before_start_refusals_and_raising_receivers(
+        quiet_sim: SimServer, make_relay: Callable[..., Relay], make_consumer: Callable[..., RelaySession]) -> None:
+    from kiwoom_rt import ConditionError, ReceiverError
+
+    relay = make_relay(quiet_sim).start()
+    consumer = make_consumer()
+    early = consumer.subscribe(["005930"])  # asked before start(): sent once Redis is reached
+    got, errors = Collector(), Collector()
+    consumer.on_0e.connect(got)
+    consumer.on_error.connect(errors)
+
+    def broken(session: Any, kind: str, detail: Any) -> None:
+        raise RuntimeError("a bug in a notice receiver")
+
+    consumer.on_relay.connect(broken)
+    consumer.start()
+    early.wait(5)
+    quiet_sim.push(numbered(1))
+    got.wait_for(1)
+    with pytest.raises(ConditionError):  # the relay passes Kiwoom's refusal on
+        consumer.watch_condition("99").wait(5)
+    relay.close()  # relay_stopped reaches the broken receiver...
+    errors.wait_for(1)
+    error = errors.kwargs("error")[0]
+    assert isinstance(error, ReceiverError)  # ...which is reported, and the consumer carries on
+    assert consumer.state == "running"
