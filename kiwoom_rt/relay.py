@@ -63,7 +63,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("kiwoom_rt.relay needs redis-py: pip install 'kiwoom-rt[relay]'") from exc
 
-__all__ = ["DEFAULT_MAXLEN", "Relay", "RelaySession", "RelayStats"]
+__all__ = ["DEFAULT_MAXLEN", "RELAY_KINDS", "Relay", "RelayConsumerStats", "RelaySession", "RelayStats"]
 
 logger = logging.getLogger("kiwoom_rt.relay")
 
@@ -76,6 +76,8 @@ FORWARDED = ("on_connected", "on_login", "on_disconnected", "on_reconnecting", "
 RELAY_KINDS = ("relay_started", "relay_stopped", "relay_silent", "relay_back", "redis_lost", "redis_back",
                "gap")
 #: Redis is unreachable (retried); ``_ANY_REDIS_ERROR`` adds refusals such as a wrong password.
+#: The most events handed to the dispatcher at once (an entry can hold a whole read's frames).
+_DELIVERY_BATCH = 1000
 _REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError, OSError)
 _ANY_REDIS_ERROR: tuple[type[BaseException], ...] = (*_REDIS_ERRORS, redis.RedisError)
 
@@ -744,6 +746,8 @@ class RelaySession(SignalAttributes):
                 self._last_time = entry.time
                 for frame in entry.frames:
                     self._real(frame, entry.time, pending)
+                    if len(pending) >= _DELIVERY_BATCH:  # keep the dispatcher's bound meaningful
+                        pending = self._put(pending)
             else:
                 pending = self._put(pending)
                 self._control_entry(entry)
