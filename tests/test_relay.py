@@ -492,3 +492,21 @@ def test_requests_before_start_refusals_and_raising_receivers(
     error = errors.kwargs("error")[0]
     assert isinstance(error, ReceiverError)  # ...which is reported, and the consumer carries on
     assert consumer.state == "running"
+
+
+def test_the_feed_is_trimmed_to_its_retention(quiet_sim: SimServer, redis_server: RedisServer,
+                                              make_relay: Callable[..., Relay],
+                                              make_consumer: Callable[..., RelaySession]) -> None:
+    relay = make_relay(quiet_sim, maxlen=100).start()
+    consumer = make_consumer().start()
+    got = Collector()
+    consumer.on_0e.connect(got)
+    for n in range(1, 801):  # one push per read, mostly: one entry each
+        quiet_sim.push(numbered(n))
+    got.wait_for(800)
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        length = client.xlen(relay.keys.feed)
+    finally:
+        client.close()
+    assert 100 <= length < 400  # approximate MAXLEN: Redis trims whole nodes (100 entries each)
