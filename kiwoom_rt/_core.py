@@ -43,7 +43,40 @@ __all__ = [
     "Send",
     "SessionCore",
     "SessionState",
+    "StandbyPace",
 ]
+
+#: The longest the standby waits between looks while the GIL is contended (docs/design.md).
+MAX_CONTENDED_POLL = 2.0
+#: On-time looks in a row before the standby looks more often again: one on-time wake-up can be
+#: luck (it came while the I/O thread waited in recv); a calm main thread gives them in a row.
+CALM_LOOKS = 3
+#: A look later than this (seconds) means the GIL was contended.
+LATE_LOOK = 0.002
+
+
+@attrs.frozen
+class StandbyPace:
+    """How often the standby looks at the I/O thread's deliveries while they flow.
+
+    Each look takes the GIL once, and while the application's main thread computes, that can
+    cost the I/O thread a switch interval. So a late look (the GIL was contended) doubles the
+    period, up to ``MAX_CONTENDED_POLL`` (or 8 x ``floor`` if larger); once ``CALM_LOOKS``
+    looks in a row came on time, each further on-time look halves it, down to ``floor``
+    (``handover_after``).
+    """
+
+    period: float
+    floor: float
+    calm: int = 0
+
+    def after_look(self, late: float) -> StandbyPace:
+        """The pace after a look that woke ``late`` seconds after it was due."""
+        if late > LATE_LOOK:
+            return StandbyPace(min(self.period * 2, max(self.floor * 8, MAX_CONTENDED_POLL)), self.floor)
+        calm = self.calm + 1
+        period = max(self.floor, self.period / 2) if calm >= CALM_LOOKS else self.period
+        return StandbyPace(period, self.floor, calm)
 
 
 class SessionState(enum.Enum):

@@ -46,6 +46,7 @@ from ._core import (
     Send,
     SessionCore,
     SessionState,
+    StandbyPace,
 )
 from ._delivery import OVERFLOW_POLICIES, BindableDispatcher, Dispatcher, SessionDelivery
 from ._handles import PendingRequest, Subscription
@@ -71,12 +72,6 @@ TokenSource = str | Callable[[], str]
 _decode_into = protocol.decode_into
 #: How Kiwoom spells a REAL frame's start: only such a frame may be left undecoded by a frame hook.
 _REAL_PREFIX = b'{"trnm":"REAL"'
-
-#: The longest the standby waits between looks at the I/O thread while the GIL is contended (its
-#: wake-ups come late). Each look takes the GIL once, and can cost the I/O thread a switch
-#: interval; an idle main thread keeps the period at ``handover_after``.
-_MAX_CONTENDED_POLL = 0.5
-
 
 class RealtimeSession(SignalAttributes):
     """A self-healing subscription to Kiwoom's realtime WebSocket feed.
@@ -197,7 +192,7 @@ class RealtimeSession(SignalAttributes):
         self._standby_sleeping = False
         self._io_steps = 0  # steps of the I/O role so far
         self._io_steps_seen = -1  # as the standby last saw them
-        self._poll = handover_after
+        self._pace = StandbyPace(handover_after, handover_after)  # how often the standby looks
         # the I/O state (touched only by the thread holding the I/O role)
         self._conn: Connection | None = None
         self._retry_at: float | None = None
@@ -509,10 +504,10 @@ class RealtimeSession(SignalAttributes):
                     self._take_over(me, owner)
                     return
                 watching = True
-                watch = max(since + self.handover_after - now, self._poll)
+                watch = max(since + self.handover_after - now, self._pace.period)
             elif self._io_steps_seen != self._io_steps:
                 watching = True  # deliveries are flowing: keep looking
-                watch = self._poll
+                watch = self._pace.period
             if watching:
                 timeout = watch if timeout is None else min(timeout, watch)
         self._io_steps_seen = self._io_steps
@@ -523,13 +518,8 @@ class RealtimeSession(SignalAttributes):
         self._wake_standby.clear()
         self._standby_sleeping = False
         if not woken and watching:
-            # Adapt how often we look: a late wake-up means the GIL is contended (a busy main
-            # thread), and every look of ours would then cost the I/O thread a switch interval.
-            late = time.monotonic() - expected
-            if late > 0.002:
-                self._poll = min(self._poll * 2, max(self.handover_after * 8, _MAX_CONTENDED_POLL))
-            else:
-                self._poll = max(self.handover_after, self._poll / 2)
+            # a late wake-up means the GIL is contended: look less often (StandbyPace)
+            self._pace = self._pace.after_look(time.monotonic() - expected)
 
     def _take_over(self, me: threading.Thread, owner: threading.Thread) -> None:
         with self._roles:

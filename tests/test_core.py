@@ -194,3 +194,24 @@ def test_close_returns_unfinished_handles_and_refuses_more() -> None:
     assert not core.accepting
     assert core.on_connection_ended(Outcome("lost"), 1.0)[-1] == Notify(
         "on_disconnected", {"code": None, "reason": "closed by user", "will_retry": False})
+
+
+def test_the_standby_looks_less_often_while_the_gil_is_contended() -> None:
+    from kiwoom_rt._core import CALM_LOOKS, LATE_LOOK, MAX_CONTENDED_POLL, StandbyPace
+
+    pace = StandbyPace(0.015, 0.015)
+    for _ in range(20):  # every look came late: a busy main thread held the GIL
+        pace = pace.after_look(0.004)
+    assert pace.period == MAX_CONTENDED_POLL
+    lucky = pace.after_look(0.0)  # one on-time look can be luck: the period stays
+    assert lucky.period == MAX_CONTENDED_POLL
+    assert lucky.after_look(LATE_LOOK * 2).calm == 0  # and a late one resets the streak
+    calm = pace
+    for _ in range(CALM_LOOKS):
+        calm = calm.after_look(0.0)
+    assert calm.period == MAX_CONTENDED_POLL / 2  # a calm streak: look more often again
+    for _ in range(20):
+        calm = calm.after_look(0.0)
+    assert calm.period == 0.015  # never more often than handover_after
+    assert StandbyPace(0.5, 0.5).after_look(1.0).period == 1.0
+    assert StandbyPace(0.5, 0.5).after_look(1.0).after_look(1.0).after_look(1.0).period == 4.0  # 8 x floor

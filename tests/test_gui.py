@@ -109,6 +109,7 @@ def test_the_binding_the_app_imported_wins_over_qt_api() -> None:
     assert result.stdout.strip() == "PyQt5", result.stderr
 
 
+@pytest.mark.slow  # about 6 s each: CI runs them with the slow tests, keeping the default run short
 @pytest.mark.parametrize("binding", ["PyQt6", "PyQt5"])
 def test_qt_tests_pass_under_each_binding(binding: str) -> None:
     """The Qt tests of this file (GUI thread, order, conflation, closing, the board example),
