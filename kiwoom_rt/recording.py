@@ -31,10 +31,11 @@ from typing import IO, Any, cast
 from . import _json, protocol
 from ._delivery import BindableDispatcher, Dispatcher, SessionDelivery
 from ._handles import PendingRequest, Subscription
+from ._playback import Playback
 from ._signals import SessionSignal, SignalAttributes, SignalSet
 from ._stats import SessionStats
-from .errors import KiwoomError, LoginError, ProtocolError, RecordingError
-from .messages import LoginReply, RealBatch, SystemNotice
+from .errors import LoginError, RecordingError
+from .messages import LoginReply, SystemNotice
 
 __all__ = ["Recorder", "ReplaySession", "read_recording"]
 
@@ -191,14 +192,12 @@ class ReplaySession(SignalAttributes):
         else:  # inline or not, receivers run on the replay thread: a file has no PINGs to answer
             self._dispatcher = SessionDelivery(self._signals.deliver_events, self._deliver_notice,
                                                max_events=queue_size)
-        self._batch_limit = max(1, min(1000, queue_size // 4))
         self._state = "new"
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._thread: threading.Thread | None = None
-        self._events: dict[str, int] = {}
-        self._real_frames = 0
-        self._decode_errors = 0
+        self._playback = Playback(self._dispatcher, self._stop, label=f"replay of {self.path.name}",
+                                  batch=min(1000, queue_size // 4))
         self.error: RecordingError | None = None
 
     def __repr__(self) -> str:
@@ -261,17 +260,18 @@ class ReplaySession(SignalAttributes):
         return handle
 
     def stats(self) -> SessionStats:
-        events = dict(self._events)
-        return SessionStats(state=self._state, frames=self.frames, real_frames=self._real_frames, events=events,
-                            events_total=sum(events.values()), decode_errors=self._decode_errors,
+        playback = self._playback
+        events = dict(playback.counts)
+        return SessionStats(state=self._state, frames=self.frames, real_frames=playback.real_frames, events=events,
+                            events_total=sum(events.values()), decode_errors=playback.decode_errors,
                             dropped=self._dispatcher.dropped, queue_depth=self._dispatcher.depth)
 
     def _run(self, frames: Iterator[tuple[float, bytes]]) -> None:
-        self._notify("on_connected", {})
-        self._notify("on_login", {"extra": {"replay": str(self.path)}})
+        playback = self._playback
+        playback.notify("on_connected", {})
+        playback.notify("on_login", {"extra": {"replay": str(self.path)}})
         started = time.monotonic()
         first_time: float | None = None
-        pending: list[Any] = []
         try:
             for received_at, frame in frames:
                 if self._stop.is_set():
@@ -281,39 +281,17 @@ class ReplaySession(SignalAttributes):
                         first_time = received_at
                     delay = (received_at - first_time) / self.speed - (time.monotonic() - started)
                     if delay > 0:
-                        pending = self._put(pending)
+                        playback.flush()
                         if self._stop.wait(delay):
                             break
                 self.frames += 1
-                self._replay_frame(frame, received_at, pending)
-                if len(pending) >= self._batch_limit:
-                    pending = self._put(pending)
+                self._replay_frame(frame, received_at)
         except RecordingError as exc:
             self.error = exc
-            pending = self._put(pending)
-            self._bad_input(exc)
+            playback.report(exc)
         finally:
-            self._put(pending)
-            self._notify("on_disconnected", {"code": None, "reason": "end of recording", "will_retry": False})
-            self._notify(_FINISHED, {})  # delivered after every event: then the replay is complete
-
-    def _put(self, events: list[Any]) -> list[Any]:
-        """Hand events over and deliver them (a file can wait: wait for room, never drop)."""
-        if events:
-            while not self._stop.is_set() and not self._dispatcher.wait_for_room(0.25):
-                pass
-            self._dispatcher.put_events(events)
-        self._dispatcher.pump()
-        return []
-
-    def _notify(self, name: str, kwargs: dict[str, Any]) -> None:
-        self._dispatcher.put_notice(name, kwargs)
-        self._dispatcher.pump()
-
-    def _bad_input(self, error: KiwoomError) -> None:
-        logger.warning("%s", error)
-        self._decode_errors += 1
-        self._notify("on_error", {"error": error})
+            playback.notify("on_disconnected", {"code": None, "reason": "end of recording", "will_retry": False})
+            playback.notify(_FINISHED, {})  # delivered after every event: then the replay is complete
 
     def _deliver_notice(self, name: str, kwargs: Mapping[str, Any]) -> None:
         if name == _FINISHED:
@@ -323,28 +301,11 @@ class ReplaySession(SignalAttributes):
             return
         self._signals.deliver_notice(name, kwargs)
 
-    def _replay_frame(self, frame: bytes, received_at: float, pending: list[Any]) -> None:
-        try:
-            message = protocol.decode(frame, received_at=received_at)
-        except ProtocolError as exc:
-            self._put(pending)
-            pending.clear()
-            self._bad_input(exc)
-            return
-        if type(message) is RealBatch:
-            self._real_frames += 1
-            counts = self._events
-            for event in message.events:
-                counts[event.type] = counts.get(event.type, 0) + 1
-            pending += message.events
-            if message.errors:
-                self._put(pending)
-                pending.clear()
-                for error in message.errors:
-                    self._bad_input(error)
-        elif type(message) is SystemNotice:
-            self._notify("on_system", {"code": message.code, "message": message.message})
+    def _replay_frame(self, frame: bytes, received_at: float) -> None:
+        message = self._playback.frame(frame, received_at)
+        if type(message) is SystemNotice:
+            self._playback.notify("on_system", {"code": message.code, "message": message.message})
         elif type(message) is LoginReply and not message.ok:
-            self._notify("on_error", {"error": LoginError(message.return_code,
-                                                          f"(recorded) {message.return_msg}")})
+            self._playback.notify("on_error", {"error": LoginError(message.return_code,
+                                                                   f"(recorded) {message.return_msg}")})
         # PINGs, acks and the LOGIN reply were the live session's business: nothing to replay

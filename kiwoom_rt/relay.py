@@ -39,6 +39,7 @@ import attrs
 from . import protocol
 from ._delivery import BindableDispatcher, Dispatcher, SessionDelivery
 from ._handles import PendingRequest, Subscription
+from ._playback import Playback
 from ._redact import redact, redact_url
 from ._relay_core import (
     FeedEntry,
@@ -56,7 +57,6 @@ from ._signals import LIFECYCLE_SIGNALS, SessionSignal, SignalAttributes, Signal
 from ._stats import SessionStats
 from .conditions import ConditionWatch
 from .errors import ConditionError, ConnectError, KiwoomError, ProtocolError, SessionClosedError, SubscribeError
-from .messages import RealBatch
 
 try:
     import redis
@@ -76,8 +76,6 @@ FORWARDED = ("on_connected", "on_login", "on_disconnected", "on_reconnecting", "
 RELAY_KINDS = ("relay_started", "relay_stopped", "relay_silent", "relay_back", "redis_lost", "redis_back",
                "gap")
 #: Redis is unreachable (retried); ``_ANY_REDIS_ERROR`` adds refusals such as a wrong password.
-#: The most events handed to the dispatcher at once (an entry can hold a whole read's frames).
-_DELIVERY_BATCH = 1000
 _REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError, OSError)
 _ANY_REDIS_ERROR: tuple[type[BaseException], ...] = (*_REDIS_ERRORS, redis.RedisError)
 
@@ -469,6 +467,9 @@ class RelaySession(SignalAttributes):
                                                max_events=queue_size)
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # decodes, counts and delivers on the reading thread; hits update watches before delivery
+        self._playback = Playback(self._dispatcher, self._stop, label=f"relay session {self.name}",
+                                  batch=min(1000, queue_size // 4), inspect=self._condition_hit)
         self._thread: threading.Thread | None = None
         self._client: Any | None = None
         self._state = "new"
@@ -478,10 +479,7 @@ class RelaySession(SignalAttributes):
         self._pairs: set[tuple[str, str]] = set()
         self._watches: dict[str, ConditionWatch] = {}
         self._relay_id: str | None = None
-        self._counts: dict[str, int] = {}
         self._entries = 0
-        self._real_frames = 0
-        self._decode_errors = 0
         self._relay_lost = 0
         self._upstream_connected = False
         self._redis_up = False
@@ -733,50 +731,25 @@ class RelaySession(SignalAttributes):
             self._send(message)
 
     def _process(self, entries: list[tuple[bytes, Mapping[bytes, bytes]]]) -> None:
-        pending: list[Any] = []
+        playback = self._playback
         for _, fields in entries:
             try:
                 entry = read_entry(fields)
             except (ValueError, TypeError) as exc:
-                pending = self._put(pending)
-                self._report(ProtocolError(f"malformed relay entry: {exc}", b""))
+                playback.report(ProtocolError(f"malformed relay entry: {exc}", b""))
                 continue
             self._entries += len(entry.frames) or 1
             if entry.kind == "real":
                 self._last_time = entry.time
                 for frame in entry.frames:
-                    self._real(frame, entry.time, pending)
-                    if len(pending) >= _DELIVERY_BATCH:  # keep the dispatcher's bound meaningful
-                        pending = self._put(pending)
+                    playback.frame(frame, entry.time)  # anything but REAL was the relay's business
             else:
-                pending = self._put(pending)
                 self._control_entry(entry)
-        self._put(pending)
-
-    def _real(self, frame: bytes, received_at: float, pending: list[Any]) -> None:
-        try:
-            message = protocol.decode(frame, received_at=received_at)
-        except ProtocolError as exc:
-            self._put(pending)
-            pending.clear()
-            self._report(exc)
-            return
-        if type(message) is RealBatch:
-            self._real_frames += 1
-            counts = self._counts
-            for event in message.events:
-                counts[event.type] = counts.get(event.type, 0) + 1
-                if event.type == "02":
-                    self._condition_hit(event)
-            pending += message.events
-            if message.errors:
-                self._put(pending)
-                pending.clear()
-                for error in message.errors:
-                    self._report(error)
-        # anything else (a non-REAL frame that merely contains "REAL") was the relay's business
+        playback.flush()
 
     def _condition_hit(self, event: Any) -> None:
+        if event.type != "02":
+            return
         watch = self._watches.get(event.seq or "")
         if watch is not None and watch.ready and event.code:  # before the reply, its member list rules
             members = watch.members
@@ -852,22 +825,8 @@ class RelaySession(SignalAttributes):
 
     # --- delivery ----------------------------------------------------------------------------------
 
-    def _put(self, events: list[Any]) -> list[Any]:
-        if events:
-            while not self._stop.is_set() and not self._dispatcher.wait_for_room(0.25):
-                pass
-            self._dispatcher.put_events(events)
-        self._dispatcher.pump()
-        return []
-
     def _notify(self, name: str, kwargs: dict[str, Any]) -> None:
-        self._dispatcher.put_notice(name, kwargs)
-        self._dispatcher.pump()
-
-    def _report(self, error: KiwoomError) -> None:
-        logger.warning("relay session %s: %s", self.name, error)
-        self._decode_errors += 1
-        self._notify("on_error", {"error": error})
+        self._playback.notify(name, kwargs)
 
     def _relay_notice(self, kind: str, detail: dict[str, Any]) -> None:
         logger.info("relay session %s: %s %s", self.name, kind, detail or "")
@@ -898,10 +857,11 @@ class RelaySession(SignalAttributes):
                         lag_seconds = max(0.0, (_id_tuple(newest)[0] - last_read[0]) / 1000)
             except _ANY_REDIS_ERROR:
                 pass
-        counts = dict(self._counts)
+        playback = self._playback
+        counts = dict(playback.counts)
         return RelayConsumerStats(
-            state=self._state, frames=self._entries, real_frames=self._real_frames, events=counts,
-            events_total=sum(counts.values()), decode_errors=self._decode_errors, dropped=self._dispatcher.dropped,
+            state=self._state, frames=self._entries, real_frames=playback.real_frames, events=counts,
+            events_total=sum(counts.values()), decode_errors=playback.decode_errors, dropped=self._dispatcher.dropped,
             queue_depth=self._dispatcher.depth, connections=self._connections, reconnects=self._reconnects,
             pending_requests=len(self._pending), last_frame_time=self._last_time, lag=lag, lag_seconds=lag_seconds,
             relay_lost=self._relay_lost, redis_up=self._redis_up, relay_alive=self._relay_alive)

@@ -334,3 +334,19 @@ def test_replay_waits_instead_of_dropping_when_receivers_are_slow(tmp_path: Path
     replay.close()
     assert count[0] == 3000
     assert replay.stats()["dropped"] == 0
+
+
+def test_replayed_notices_come_after_the_events_recorded_before_them(tmp_path: Path) -> None:
+    path = tmp_path / "system.jsonl"
+    system = json.dumps({"trnm": "SYSTEM", "code": "R10001", "message": "kicked"})
+    frames = [QUOTE, QUOTE, system, QUOTE]
+    lines = ['{"kiwoom_rt_recording": 1}'] + [json.dumps({"t": 1000.0, "frame": f}) for f in frames]
+    path.write_text("\n".join(lines) + "\n")
+    seen: list[str] = []
+    replay = ReplaySession(path, speed=None)
+    replay.on_0e.connect(lambda item, event: seen.append("0E"))
+    replay.on_system.connect(lambda session, code, message: seen.append(code))
+    replay.start()
+    assert replay.wait(10)
+    replay.close()
+    assert seen == ["0E", "0E", "R10001", "0E"]

@@ -362,19 +362,25 @@ def test_the_kiwoom_token_never_reaches_redis(tmp_path: Path, make_consumer: Cal
     assert secret.encode() not in dump
 
 
+def assert_a_relay_carries_events(redis_url: str, sim: SimServer) -> None:
+    """A relay and a consumer on ``redis_url`` (a password or TLS URL) deliver a pushed event."""
+    relay = Relay.for_url(redis_url, DEFAULT_TOKEN, url=sim.url, heartbeat=0.2).start()
+    consumer = RelaySession(redis_url).start()
+    try:
+        got = Collector()
+        consumer.on_0e.connect(got)
+        sim.push(numbered(1))
+        got.wait_for(1)
+        assert numbers(got) == [1]
+    finally:
+        consumer.close()
+        relay.close()
+
+
 def test_password_urls_and_clear_errors(tmp_path: Path, quiet_sim: SimServer, no_thread_leak: None) -> None:
     guarded = RedisServer(tmp_path, password="hunter2-redis")
     try:
-        relay = Relay.for_url(guarded.url, DEFAULT_TOKEN, url=quiet_sim.url, heartbeat=0.2).start()
-        consumer = RelaySession(guarded.url).start()
-        try:
-            got = Collector()
-            consumer.on_0e.connect(got)
-            quiet_sim.push(numbered(1))
-            got.wait_for(1)
-        finally:
-            consumer.close()
-            relay.close()
+        assert_a_relay_carries_events(guarded.url, quiet_sim)
         wrong = guarded.url.replace("hunter2-redis", "wrong-password")
         with pytest.raises(ConnectError) as refused:
             RelaySession(wrong).start()
@@ -391,16 +397,7 @@ def test_rediss_tls_is_verified(tmp_path: Path, quiet_sim: SimServer, self_signe
         with pytest.raises(ConnectError, match="cannot reach Redis"):
             RelaySession(secure.url).start()  # an unknown certificate is refused
         trusted = f"{secure.url}?ssl_ca_certs={self_signed[0]}"
-        relay = Relay.for_url(trusted, DEFAULT_TOKEN, url=quiet_sim.url, heartbeat=0.2).start()
-        consumer = RelaySession(trusted).start()
-        try:
-            got = Collector()
-            consumer.on_0e.connect(got)
-            quiet_sim.push(numbered(1))
-            got.wait_for(1)
-        finally:
-            consumer.close()
-            relay.close()
+        assert_a_relay_carries_events(trusted, quiet_sim)
     finally:
         secure.stop()
 
