@@ -1,22 +1,33 @@
-"""kiwoom-rt against the clients a user would otherwise pick, all in one run.
+"""kiwoom-rt against the clients a user would otherwise pick, on every traffic shape, in one run.
 
     pip install -e ".[bench]"
-    python benchmarks/bench_peers.py [--rounds 3] [--events 200000] [--tls]
+    python benchmarks/bench_peers.py [--rounds 5] [--tls] [--only SCENARIO ...] [--json out.json]
 
-A Kiwoom-speaking flood server runs in its own process on loopback and PINGs every 0.5 s. Each
-client runs in a fresh process of its own (``peer_client.py``): kiwoom-client 0.4.0, the seed
-document's asyncio ``websockets`` loop, kiwoom-rt with its default install (no orjson) and
-kiwoom-rt with ``[fast]`` (orjson). Scenarios:
+Clients, each in a fresh process of its own (``peer_client.py``): kiwoom-client 0.4.0, the seed
+document's asyncio ``websockets`` loop, kiwoom-rt as installed by default (no orjson) and kiwoom-rt
+with ``[fast]`` (orjson). The asyncio peers run their loop on a thread, as a Qt or Tk app would.
 
-- flood: ``--events`` one-entry 0E frames as fast as TCP takes them; events/s and the share
-  delivered; idle main thread, then a busy one (a pure-Python CPU loop on the main thread);
-- paced: 5,000 frames/s for 5 s; receive latency p99 from the server's send stamp, and the PING
-  echo latency p99 seen by the server; idle and busy.
+Servers (``flood_server.py``), each its own process on loopback, PINGing every 0.5 s:
 
-Each cell is the median of ``--rounds`` rounds; rounds interleave the clients so that a noisy
-period hits them all. Ratios compare kiwoom-rt with kiwoom-client and with the best peer of the
-same scenario in the same run. ``--tls`` runs everything over wss:// with a local self-signed
-certificate (production is wss://).
+- ``sendall``: frames encoded once beforehand, written with blocking ``sendall`` from a plain socket,
+  paced only by the kernel;
+- ``asyncio``: an asyncio writer that writes 1,000 frames and then waits for ``drain()``.
+
+Traffic shapes (``traffic.py``): ``0e-x1`` (one 0E entry a frame, 2,000 items subscribed in REGs
+of 100, varied values), ``0e-x5`` (five entries a frame), ``mixed`` (0B trades and 0D ten-level
+books, about 3 KB), and ``0e-legacy`` (the project's first benchmark: one item, near-constant
+values) kept as one row for comparison.
+
+Scenarios: a flood (as fast as TCP takes it; events/s and the share delivered) and a paced run
+(5,000 frames/s for 5 s; receive latency p50/p99 from the server's send stamp, PING echo p99), each
+with an idle main thread and with a busy one (a pure-Python CPU loop on the main thread).
+
+Each cell is the median of ``--rounds`` rounds; rounds interleave the clients so that a noisy period
+hits them all. Ratios compare kiwoom-rt with kiwoom-client and with the best peer of the same
+scenario in the same run. kiwoom-rt's own counters (socket reads, frames per read, handovers) are in
+the ``--json`` output. ``--tls`` runs everything over wss:// with a local self-signed certificate
+(production is wss://); the sendall server then serves plain ws:// rows only, so TLS rows use the
+asyncio server.
 """
 
 from __future__ import annotations
@@ -31,11 +42,42 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import traffic  # noqa: E402  (beside this file)
+
 CLIENTS = ["kiwoom-client", "seed-asyncio", "kiwoom-rt", "kiwoom-rt-fast"]
 PEERS = ["kiwoom-client", "seed-asyncio"]
+OURS = ["kiwoom-rt", "kiwoom-rt-fast"]
+
+#: Frames per flood, per shape (entries per frame differ; mixed frames are large).
+FLOOD_FRAMES = {"0e-legacy": 200_000, "0e-x1": 200_000, "0e-x5": 100_000, "mixed": 40_000}
+
+
+class Scenario(NamedTuple):
+    shape: str
+    writer: str
+    mode: str  # "flood" or "paced"
+    busy: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.shape} {self.writer}, {self.mode}, {'busy' if self.busy else 'idle'} main"
+
+
+def all_scenarios(tls: bool) -> list[Scenario]:
+    rows: list[tuple[str, str]] = [("0e-legacy", "asyncio"), ("0e-x1", "sendall"), ("0e-x1", "asyncio"),
+                                   ("0e-x5", "sendall"), ("0e-x5", "asyncio"), ("mixed", "sendall"),
+                                   ("mixed", "asyncio")]
+    paced: list[tuple[str, str]] = [("0e-x1", "sendall"), ("mixed", "sendall")]
+    if tls:  # the sendall server speaks plain TCP only
+        rows = [(shape, "asyncio") for shape, writer in rows if writer == "asyncio"]
+        paced = [(shape, "asyncio") for shape, _ in paced]
+    result = [Scenario(shape, writer, "flood", busy) for shape, writer in rows for busy in (False, True)]
+    result += [Scenario(shape, writer, "paced", busy) for shape, writer in paced for busy in (False, True)]
+    return result
 
 
 def make_certificate(folder: Path) -> tuple[Path, Path]:
@@ -61,9 +103,13 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-class FloodServer:
-    def __init__(self, tls: tuple[Path, Path] | None) -> None:
-        command = [sys.executable, str(HERE / "flood_server.py"), "--ping", "0.5"]
+class Server:
+    """One benchmark server process (``flood_server.py --writer ...``)."""
+
+    def __init__(self, writer: str, tls: tuple[Path, Path] | None, prepare: list[str]) -> None:
+        command = [sys.executable, str(HERE / "flood_server.py"), "--writer", writer, "--ping", "0.5"]
+        for spec in prepare:
+            command += ["--prepare", spec]
         if tls:
             command += ["--tls", str(tls[0]), str(tls[1])]
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -84,20 +130,29 @@ class FloodServer:
         self.proc.wait(10)
 
 
-def run_client(server: FloodServer, client: str, mode: str, count: int, busy: bool, cafile: Path | None,
-               query: str) -> dict[str, Any]:
+def run_client(server: Server, client: str, scenario: Scenario, args: argparse.Namespace,
+               cafile: Path | None) -> dict[str, Any]:
+    shape = scenario.shape
+    entries = traffic.ENTRIES_PER_FRAME[shape]
+    items = traffic.SHAPE_ITEMS[shape]
+    if scenario.mode == "flood":
+        frames = FLOOD_FRAMES[shape] if args.frames is None else args.frames
+        query = f"shape={shape}&items={items}&count={frames}"
+    else:
+        frames = int(args.rate * args.seconds)
+        query = f"shape={shape}&items={items}&rate={args.rate}&seconds={args.seconds}"
     env = dict(os.environ, NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         env.pop(name, None)
     if cafile is not None:
         env["SSL_CERT_FILE"] = str(cafile)  # kiwoom-client offers no way to pass a CA: trust it process-wide
-    command = [sys.executable, str(HERE / "peer_client.py"), client, server.url(query), "--mode", mode,
-               "--count", str(count)]
-    if busy:
+    command = [sys.executable, str(HERE / "peer_client.py"), client, server.url(query), "--mode", scenario.mode,
+               "--count", str(frames * entries), "--shape", shape, "--limit", str(args.limit)]
+    if scenario.busy:
         command.append("--busy")
     if cafile is not None:
         command += ["--cafile", str(cafile)]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    output = subprocess.run(command, capture_output=True, text=True, timeout=args.limit + 60, env=env)
     lines = [line for line in output.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise RuntimeError(f"{client} failed: {output.stderr[-2000:]}")
@@ -111,79 +166,108 @@ def median(rows: list[dict[str, Any]], key: str) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def print_tables(scenarios: list[Scenario], results: dict[tuple[str, str], list[dict[str, Any]]],
+                 rounds: int, tls: bool) -> None:
+    print(f"\nkiwoom-rt against its peers, {'wss:// (TLS)' if tls else 'ws://'} on loopback, medians of "
+          f"{rounds} rounds, {sys.implementation.name} {sys.version.split()[0]}\n")
+    floods = [s for s in scenarios if s.mode == "flood"]
+    if floods:
+        print("Floods, events/s (share delivered); ratios: ours / kiwoom-client, ours / the best peer\n")
+        print("| shape | server | main | " + " | ".join(CLIENTS) + " | default / kc | default / best | "
+              "fast / kc | fast / best |")
+        print("|" + "---|" * (len(CLIENTS) + 7))
+        for s in floods:
+            cells = []
+            for client in CLIENTS:
+                rows = results[(s.name, client)]
+                delivered = median(rows, "received") / rows[0]["expected"] * 100
+                cells.append(f"{median(rows, 'events_per_s') / 1000:,.1f}k ({delivered:.0f}%)")
+            kc = median(results[(s.name, "kiwoom-client")], "events_per_s")
+            best = max(median(results[(s.name, p)], "events_per_s") for p in PEERS)
+            ratios = []
+            for ours in OURS:
+                value = median(results[(s.name, ours)], "events_per_s")
+                ratios += [f"{value / kc:.2f}x", f"{value / best:.2f}x"]
+            print(f"| {s.shape} | {s.writer} | {'busy' if s.busy else 'idle'} | " + " | ".join(cells) + " | "
+                  + " | ".join(ratios) + " |")
+    paced = [s for s in scenarios if s.mode == "paced"]
+    if paced:
+        print("\nPaced 5,000 frames/s, receive latency p50 / p99 (ms); ratio: our p99 / the best peer's p99\n")
+        print("| shape | server | main | " + " | ".join(CLIENTS) + " | default / best | fast / best |")
+        print("|" + "---|" * (len(CLIENTS) + 5))
+        for s in paced:
+            cells = [f"{median(results[(s.name, c)], 'p50_ms'):.2f} / {median(results[(s.name, c)], 'p99_ms'):.2f}"
+                     for c in CLIENTS]
+            best = min(median(results[(s.name, p)], "p99_ms") for p in PEERS)
+            ratios = [f"{median(results[(s.name, ours)], 'p99_ms') / best:.2f}x" for ours in OURS]
+            print(f"| {s.shape} | {s.writer} | {'busy' if s.busy else 'idle'} | " + " | ".join(cells) + " | "
+                  + " | ".join(ratios) + " |")
+    print("\nPING echo p99 seen by the server (ms), and peak memory (MB)\n")
+    print("| scenario | " + " | ".join(f"{c} echo" for c in CLIENTS) + " | " + " | ".join(f"{c} MB" for c in CLIENTS)
+          + " |")
+    print("|" + "---|" * (2 * len(CLIENTS) + 1))
+    for s in scenarios:
+        echoes = [f"{median(results[(s.name, c)], 'server_echo_ms_p99'):.1f}" for c in CLIENTS]
+        memory = [f"{median(results[(s.name, c)], 'max_rss_mb'):.0f}" for c in CLIENTS]
+        print(f"| {s.name} | " + " | ".join(echoes) + " | " + " | ".join(memory) + " |")
+    print("\nkiwoom-rt's own counters (medians): socket reads, frames per read, handovers, CPU per event (idle)\n")
+    print("| scenario | client | reads | frames/read | bytes/read | handovers | CPU µs/event |")
+    print("|---|---|---|---|---|---|---|")
+    for s in scenarios:
+        for ours in OURS:
+            rows = results[(s.name, ours)]
+            cpu = f"{median(rows, 'cpu_us_per_event'):.2f}" if not s.busy else "-"
+            print(f"| {s.name} | {ours} | {median(rows, 'reads'):,.0f} | {median(rows, 'frames_per_read'):,.1f} | "
+                  f"{median(rows, 'bytes_per_read'):,.0f} | {median(rows, 'handovers'):,.0f} | {cpu} |")
+    print("\nCPU µs per event with an idle main thread, peers:", ", ".join(
+        f"{s.shape} {s.writer}: " + " / ".join(f"{median(results[(s.name, p)], 'cpu_us_per_event'):.2f}" for p in PEERS)
+        for s in scenarios if s.mode == "flood" and not s.busy), "(kiwoom-client / seed-asyncio)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--events", type=int, default=200_000, help="frames per flood run")
+    parser.add_argument("--frames", type=int, help="frames per flood (default: per shape)")
     parser.add_argument("--rate", type=int, default=5000, help="frames/s in paced runs")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of paced runs")
+    parser.add_argument("--limit", type=float, default=30.0, help="seconds a client may take before it gives up")
     parser.add_argument("--tls", action="store_true", help="wss:// with a local self-signed certificate")
     parser.add_argument("--json", help="also write the raw results here")
-    parser.add_argument("--only", action="append", metavar="SCENARIO",
-                        help='run only this scenario (repeatable), e.g. --only "paced, busy main"')
+    parser.add_argument("--clients", nargs="+", choices=CLIENTS, help="run only these clients")
+    parser.add_argument("--only", action="append", metavar="TEXT",
+                        help='run only scenarios whose name contains TEXT (repeatable), e.g. --only "busy"')
     args = parser.parse_args()
+    if args.clients:
+        CLIENTS[:] = [c for c in CLIENTS if c in args.clients]
 
+    scenarios = all_scenarios(args.tls)
+    if args.only:
+        scenarios = [s for s in scenarios if any(text in s.name for text in args.only)]
+        if not scenarios:
+            parser.error(f"no scenario matches {args.only}; names look like {all_scenarios(args.tls)[0].name!r}")
     folder = Path(tempfile.mkdtemp(prefix="kiwoom-bench-"))
     tls = make_certificate(folder) if args.tls else None
-    server = FloodServer(tls)
-    paced_count = int(args.rate * args.seconds)
-    scenarios = [
-        ("flood, idle main", "flood", args.events, False, f"count={args.events}"),
-        ("flood, busy main", "flood", args.events, True, f"count={args.events}"),
-        ("paced, idle main", "paced", paced_count, False, f"rate={args.rate}&seconds={args.seconds}"),
-        ("paced, busy main", "paced", paced_count, True, f"rate={args.rate}&seconds={args.seconds}"),
-    ]
-    if args.only:
-        unknown = set(args.only) - {s[0] for s in scenarios}
-        if unknown:
-            parser.error(f"unknown scenario(s) {sorted(unknown)}; choose from {[s[0] for s in scenarios]}")
-        scenarios = [s for s in scenarios if s[0] in args.only]
+    servers: dict[str, Server] = {}
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     try:
-        for name, mode, count, busy, query in scenarios:
+        for writer in sorted({s.writer for s in scenarios}):
+            prepare = sorted({f"{s.shape}:{FLOOD_FRAMES[s.shape] if args.frames is None else args.frames}"
+                              for s in scenarios if s.writer == writer and s.mode == "flood"})
+            servers[writer] = Server(writer, tls, prepare)
+        for scenario in scenarios:
             for round_number in range(args.rounds):
                 for client in CLIENTS:
-                    row = run_client(server, client, mode, count, busy, tls[0] if tls else None, query)
-                    results.setdefault((name, client), []).append(row)
-                    print(f"  {name:18s} round {round_number + 1} {client:15s} "
+                    row = run_client(servers[scenario.writer], client, scenario, args, tls[0] if tls else None)
+                    results.setdefault((scenario.name, client), []).append(row)
+                    print(f"  {scenario.name:34s} round {round_number + 1} {client:15s} "
                           f"{row['events_per_s']:>10,.0f}/s {row['received']}/{row['expected']} "
-                          f"p99 {row['p99_ms']:.2f} ms echo p99 {row.get('server_echo_ms_p99')} ms",
+                          f"p99 {row['p99_ms']:.2f} ms echo p99 {row.get('server_echo_ms_p99')} ms "
+                          f"reads {row.get('reads', '-')} handovers {row.get('handovers', '-')}",
                           file=sys.stderr, flush=True)
     finally:
-        server.stop()
-
-    print(f"\nkiwoom-rt against its peers, {'wss:// (TLS)' if tls else 'ws://'} on loopback, medians of "
-          f"{args.rounds} rounds, {sys.implementation.name} {sys.version.split()[0]}\n")
-    header = "| scenario | " + " | ".join(CLIENTS) + " | kiwoom-rt / kiwoom-client | kiwoom-rt-fast / kiwoom-client |"
-    print(header)
-    print("|" + "---|" * (len(CLIENTS) + 3))
-    for name, mode, _count, _busy, _query in scenarios:
-        cells = []
-        for client in CLIENTS:
-            rows = results[(name, client)]
-            if mode == "flood":
-                delivered = median(rows, "received") / rows[0]["expected"] * 100
-                cells.append(f"{median(rows, 'events_per_s'):,.0f}/s ({delivered:.0f}%)")
-            else:
-                cells.append(f"p99 {median(rows, 'p99_ms'):.2f} ms")
-        ratios = []
-        for ours in ("kiwoom-rt", "kiwoom-rt-fast"):
-            key = "events_per_s" if mode == "flood" else "p99_ms"
-            ratios.append(f"{median(results[(name, ours)], key) / median(results[(name, 'kiwoom-client')], key):.2f}x")
-        print(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
-    print("\nPING echo latency p99 seen by the server (ms), median over rounds:\n")
-    print("| scenario | " + " | ".join(CLIENTS) + " |")
-    print("|" + "---|" * (len(CLIENTS) + 1))
-    for name, *_ in scenarios:
-        print(f"| {name} | " + " | ".join(f"{median(results[(name, c)], 'server_echo_ms_p99'):.1f}"
-                                          for c in CLIENTS) + " |")
-    print("\nkiwoom-rt's p99 against the best peer (lower is better):")
-    for name, mode, *_ in scenarios:
-        if mode != "paced":
-            continue
-        best = min(median(results[(name, peer)], "p99_ms") for peer in PEERS)
-        for ours in ("kiwoom-rt", "kiwoom-rt-fast"):
-            print(f"- {name}, {ours}: {median(results[(name, ours)], 'p99_ms') / best:.2f}x the best peer's p99")
+        for server in servers.values():
+            server.stop()
+    print_tables(scenarios, results, args.rounds, bool(tls))
     if args.json:
         Path(args.json).write_text(json.dumps({f"{k[0]}|{k[1]}": v for k, v in results.items()}, indent=1))
     return 0

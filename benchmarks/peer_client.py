@@ -1,6 +1,6 @@
 """One benchmark client in its own process (run by ``bench_peers.py``; prints one JSON line).
 
-    python benchmarks/peer_client.py CLIENT URL --mode flood|paced --count N [--busy]
+    python benchmarks/peer_client.py CLIENT URL --mode flood|paced --count N [--shape SHAPE] [--busy]
 
 CLIENT is one of:
 
@@ -9,8 +9,11 @@ CLIENT is one of:
 - ``kiwoom-client``: kiwoom-client 0.4.0's ``KiwoomWebSocket`` (asyncio), on a thread;
 - ``seed-asyncio``: the seed document's asyncio ``websockets`` loop, on a thread.
 
-Every client counts 0E entries in a plain callback. In ``paced`` mode each entry carries its
-server send time (FID 9999, microseconds since the epoch) and the callback records the latency.
+Every client subscribes the shape's items (2,000 for the varied shapes, in REGs of 100) and counts
+the entries of the shape's types (``benchmarks/traffic.py``) in a plain callback that reads the
+entry's values. In ``paced`` mode each entry carries its server send time (FID 9999, microseconds
+since the epoch) and the callback records the latency. ``--count`` is the number of entries
+expected.
 With ``--busy`` the main thread runs a pure-Python CPU loop the whole time, as a busy GUI or a
 computing strategy does, and the client runs on its own thread(s).
 """
@@ -23,10 +26,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import traffic
+
 LOGIN = {"trnm": "LOGIN", "token": "bench-token"}
-REG = {"trnm": "REG", "grp_no": "1", "refresh": "1", "data": [{"item": ["000001"], "type": ["0E"]}]}
+
+
+def chunks(codes: list[str], size: int = 100) -> list[list[str]]:
+    return [codes[start:start + size] for start in range(0, len(codes), size)]
 
 
 class Tally:
@@ -40,11 +50,13 @@ class Tally:
         self.last = 0.0
         self.latencies_us: list[float] = []
         self.done = threading.Event()
+        self.first_cpu = 0.0
 
     def on_values(self, values: dict[str, str]) -> None:
         now = time.perf_counter()
         if self.first is None:
             self.first = now
+            self.first_cpu = time.process_time()
         self.received += 1
         self.last = now
         if self.paced:
@@ -53,24 +65,33 @@ class Tally:
             self.done.set()
 
 
-def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any) -> Callable[[], None]:
-    import os
+RECORDS: dict[str, Any] = {}  # the client's own counters, added to the JSON line
 
-    import attrs
+
+def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any, codes: list[str],
+                  types: tuple[str, ...]) -> Callable[[], None]:
+    import os
 
     from kiwoom_rt import RealtimeSession
 
     session = RealtimeSession("bench-token", url=url, ssl_context=ssl_context,
                               inline=os.environ.get("KIWOOM_RT_BENCH_INLINE") == "1")  # diagnosis only
-    if os.environ.get("KIWOOM_RT_BENCH_READ_SIZE"):  # diagnosis only
-        session.settings = attrs.evolve(session.settings, read_size=int(os.environ["KIWOOM_RT_BENCH_READ_SIZE"]))
-    session.on_0e.connect(lambda item, event: tally.on_values(event.values))
+
+    def receiver(item: str, event: Any) -> None:
+        tally.on_values(event.values)
+
+    for type_code in types:
+        session.signal(type_code).connect(receiver)
     session.start()
-    session.subscribe(["000001"])
+    session.subscribe(codes, types)  # REGs of 100 items, one at a time
 
     def close() -> None:
+        stats = session.stats()
         session.close()
-        print(f"handovers={session.stats().handovers}", file=sys.stderr)
+        RECORDS.update(handovers=stats.handovers, reads=stats.reads, frames=stats.frames,
+                       frames_per_read=round(stats.frames / stats.reads, 1) if stats.reads else None,
+                       bytes_per_read=round(stats.bytes_read / stats.reads) if stats.reads else None,
+                       dropped=stats.dropped, decode_errors=stats.decode_errors)
 
     return close
 
@@ -101,14 +122,17 @@ def run_in_loop_thread(main: Callable[[Any], Any]) -> Callable[[], None]:
     return close
 
 
-def run_kiwoom_client(url: str, tally: Tally, ssl_context: Any) -> Callable[[], None]:
+def run_kiwoom_client(url: str, tally: Tally, ssl_context: Any, codes: list[str],
+                      types: tuple[str, ...]) -> Callable[[], None]:
     from kiwoom_client.websocket import KiwoomWebSocket
 
     async def main(stop: Any) -> None:
         ws = KiwoomWebSocket("bench-token", ws_url=url)
-        ws.on("0E", lambda entry: tally.on_values(entry["values"]))
+        for type_code in types:
+            ws.on(type_code, lambda entry: tally.on_values(entry["values"]))
         await ws.connect()
-        await ws.subscribe("0E", ["000001"])
+        for chunk in chunks(codes):
+            await ws.subscribe(list(types), chunk)
         try:
             await ws.listen()
         finally:
@@ -117,14 +141,17 @@ def run_kiwoom_client(url: str, tally: Tally, ssl_context: Any) -> Callable[[], 
     return run_in_loop_thread(main)
 
 
-def run_seed_asyncio(url: str, tally: Tally, ssl_context: Any) -> Callable[[], None]:
+def run_seed_asyncio(url: str, tally: Tally, ssl_context: Any, codes: list[str],
+                     types: tuple[str, ...]) -> Callable[[], None]:
     """The seed document's loop: websockets.connect, LOGIN, recv + json.loads, echo PING."""
     import websockets
 
     async def main(stop: Any) -> None:
         async with websockets.connect(url, ssl=ssl_context) as websocket:
             await websocket.send(json.dumps(LOGIN))
-            await websocket.send(json.dumps(REG))
+            for chunk in chunks(codes):
+                await websocket.send(json.dumps({"trnm": "REG", "grp_no": "1", "refresh": "1",
+                                                 "data": [{"item": chunk, "type": list(types)}]}))
             while True:
                 response = json.loads(await websocket.recv())
                 trnm = response.get("trnm")
@@ -153,6 +180,17 @@ def busy_until(done: threading.Event, limit: float) -> None:
             total += i * i
 
 
+def max_rss_mb() -> float:
+    """Peak resident memory of this process (Linux: /proc; 0 where unknown)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
@@ -164,6 +202,7 @@ def main() -> int:
     parser.add_argument("url")
     parser.add_argument("--mode", choices=["flood", "paced"], required=True)
     parser.add_argument("--count", type=int, required=True, help="events expected")
+    parser.add_argument("--shape", choices=sorted(traffic.SHAPES), default="0e-legacy")
     parser.add_argument("--busy", action="store_true")
     parser.add_argument("--limit", type=float, default=60.0, help="seconds before giving up")
     parser.add_argument("--cafile", help="trust this certificate (TLS runs)")
@@ -176,13 +215,15 @@ def main() -> int:
 
         ssl_context = ssl.create_default_context(cafile=args.cafile)
     tally = Tally(args.count, args.mode == "paced")
-    close = CLIENTS[args.client](args.url, tally, ssl_context)
+    codes = traffic.items(traffic.SHAPE_ITEMS[args.shape])
+    close = CLIENTS[args.client](args.url, tally, ssl_context, codes, traffic.SHAPE_TYPES[args.shape])
     started = time.perf_counter()
     if args.busy:
         busy_until(tally.done, args.limit)
     else:
         tally.done.wait(args.limit)
     ended = time.perf_counter()
+    done_cpu = time.process_time()
     close()
     parser_name = "n/a"
     if args.client.startswith("kiwoom-rt"):
@@ -196,6 +237,10 @@ def main() -> int:
         "client": args.client, "parser": parser_name, "received": tally.received, "expected": args.count,
         "events_per_s": tally.received / span if span > 0 else 0.0,
         "p50_ms": percentile(warm, 0.5) / 1e3, "p99_ms": percentile(warm, 0.99) / 1e3,
+        "max_rss_mb": round(max_rss_mb(), 1),
+        # CPU of the whole process per event while events flowed (meaningful with an idle main thread)
+        "cpu_us_per_event": (done_cpu - tally.first_cpu) / tally.received * 1e6 if tally.received else None,
+        **RECORDS,
     }), flush=True)
     return 0
 

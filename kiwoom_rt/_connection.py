@@ -1,7 +1,8 @@
 """One WebSocket connection attempt: open (TCP, TLS, handshake), read chunks, send frames, abort.
 
 The connection knows nothing about the session. It reports to its owner through a small typed
-interface (``ConnectionOwner``): ``frame_received``, ``chunk_done`` and ``frame_rejected``.
+interface (``ConnectionOwner``): ``frames_received``, ``binary_received``, ``chunk_done`` and
+``frame_rejected``.
 websocket-client traps handled here (docs/design.md):
 
 - TCP and TLS are opened here and handed to websocket-client's ``WebSocket`` for the handshake
@@ -52,15 +53,19 @@ class ConnectionSettings:
     connect_timeout: float = 10.0
     max_frame_bytes: int = 4 * 1024 * 1024
     ssl_context: ssl.SSLContext | None = None
-    read_size: int = 32 * 1024
+    read_size: int = 64 * 1024  # the first read's size; it doubles while reads come back full
+    max_read_size: int = 1024 * 1024
     proxy: HttpProxy | None = None  # an HTTP CONNECT proxy to tunnel through
 
 
 class ConnectionOwner(Protocol):
     """What a connection reports to (every call comes from the thread that called ``read_once``)."""
 
-    def frame_received(self, conn: Connection, payload: bytes, opcode: int, received_at: float) -> None:
-        """A complete text (opcode 1) or binary (opcode 2) message."""
+    def frames_received(self, conn: Connection, frames: list[bytes], received_at: float) -> None:
+        """The complete text messages of one read, in order, all received at ``received_at``."""
+
+    def binary_received(self, conn: Connection, payload: bytes) -> None:
+        """A binary message (Kiwoom sends text only)."""
 
     def chunk_done(self, conn: Connection) -> None:
         """Every complete frame of the latest read was reported."""
@@ -109,14 +114,14 @@ class Connection:
         self.settings = settings
         self.owner = owner
         self.number = number
-        self.reader = ChunkedFrameReader(self, bufsize=settings.read_size, max_frame_bytes=settings.max_frame_bytes)
+        self.reader = ChunkedFrameReader(self, bufsize=settings.read_size, max_bufsize=settings.max_read_size,
+                                         max_frame_bytes=settings.max_frame_bytes)
         self.opened = False
         self.close_code: int | None = None
         self.close_reason = ""
         self._ws: websocket.WebSocket | None = None
         self._raw: socket.socket | None = None
         self._recv: Any = None
-        self._chunk_time: float | None = None
         self._aborted = False
 
     def __repr__(self) -> str:
@@ -154,7 +159,7 @@ class Connection:
         if self.was_aborted():  # abort() ran on another thread during the handshake
             self.close()
             raise ConnectError("aborted")
-        self._recv = raw.recv
+        self._recv = raw.recv_into
         self.opened = True
 
     def _open_socket(self) -> socket.socket:
@@ -202,12 +207,7 @@ class Connection:
         """Read one chunk and report its frames; False once the connection is over."""
         if self._recv is None:
             return False
-        self._chunk_time = None
         return self.reader.read_once(self._recv)
-
-    @property
-    def end_error(self) -> BaseException | None:
-        return self.reader.end_error
 
     def transport_outcome(self) -> Outcome:
         """How the transport saw the end (the session may know a better reason)."""
@@ -218,11 +218,11 @@ class Connection:
 
     # --- FrameHandler (the reader calls these) -----------------------------------------------
 
-    def on_message(self, payload: bytes, opcode: int) -> None:
-        received_at = self._chunk_time
-        if received_at is None:
-            received_at = self._chunk_time = time.time()
-        self.owner.frame_received(self, payload, opcode, received_at)
+    def on_texts(self, payloads: list[bytes]) -> None:
+        self.owner.frames_received(self, payloads, time.time())
+
+    def on_binary(self, payload: bytes) -> None:
+        self.owner.binary_received(self, payload)
 
     def on_chunk_done(self) -> None:
         self.owner.chunk_done(self)

@@ -1,23 +1,23 @@
 """Delivering frames that a live session received elsewhere: a recording, or a relay's feed.
 
 ``ReplaySession`` and ``RelaySession`` both hold frames as received, not a socket. ``Playback``
-decodes them on the calling thread, counts them, hands their events to the dispatcher in
-batches and reports bad input through ``on_error``. A file or a Redis stream can wait, so it
-waits for room in the dispatcher's queue and never drops. A notice is delivered after the
-events that came before it.
+hands them to the one ``Intake`` (decoding, counting, condition watches, bad input) on the
+calling thread and gives its events to the dispatcher in batches. A file or a Redis stream can
+wait, so it waits for room in the dispatcher's queue and never drops. A notice is delivered after
+the events that came before it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import protocol
 from ._delivery import Dispatcher
-from .errors import KiwoomError, ProtocolError
-from .messages import Message, RealBatch
+from ._intake import Intake
+from .errors import KiwoomError
+from .messages import Message
 
 __all__ = ["Playback"]
 
@@ -27,45 +27,33 @@ logger = logging.getLogger("kiwoom_rt")
 class Playback:
     """Decode frames and deliver their events through ``dispatcher``, in order.
 
-    ``batch`` bounds the events handed over at once; ``inspect(event)``, if given, sees every
-    event before it is queued (a relay consumer updates condition watches there); ``label``
-    starts the log line of a report.
+    ``batch`` bounds the events handed over at once; ``hits(events)``, if given, sees the type-02
+    events before they are queued (a relay consumer updates its condition watches there);
+    ``message(message)`` receives the non-REAL messages among the frames, in their place;
+    ``label`` starts the log line of a report.
     """
 
     def __init__(self, dispatcher: Dispatcher, stop: threading.Event, *, label: str, batch: int = 1000,
-                 inspect: Callable[[Any], None] | None = None) -> None:
-        self.counts: dict[str, int] = {}  # events per realtime type
-        self.real_frames = 0
-        self.decode_errors = 0
+                 hits: Callable[[list[Any]], None] | None = None,
+                 message: Callable[[Message], None] | None = None) -> None:
         self._dispatcher = dispatcher
         self._stop = stop
         self._label = label
         self._batch = max(1, batch)
-        self._inspect = inspect
         self._pending: list[Any] = []
+        self._reader: int | None = None  # the thread that hands frames over
+        self.intake = Intake(emit=self._queue, report=self._error_notice, message=message, hits=hits)
 
-    def frame(self, frame: bytes, received_at: float) -> Message | None:
-        """Decode one frame. A REAL frame's events are queued (and delivered once a batch is
-        full, or at ``flush``); any other message is returned for the caller to act on."""
-        try:
-            message = protocol.decode(frame, received_at=received_at)
-        except ProtocolError as exc:
-            self.report(exc)
-            return None
-        if type(message) is not RealBatch:
-            return message
-        self.real_frames += 1
-        counts, inspect = self.counts, self._inspect
-        for event in message.events:
-            counts[event.type] = counts.get(event.type, 0) + 1
-            if inspect is not None:
-                inspect(event)
-        self._pending += message.events
-        for error in message.errors:
-            self.report(error)  # after this frame's good events, as a live session reports them
+    def frames(self, frames: Sequence[bytes], received_at: float) -> None:
+        """Decode frames received together; their events are delivered once a batch is full, or
+        at ``flush``."""
+        self._reader = threading.get_ident()
+        self.intake.take(frames, received_at)
         if len(self._pending) >= self._batch:
             self.flush()
-        return None
+
+    def _queue(self, events: list[Any]) -> None:
+        self._pending += events
 
     def flush(self) -> None:
         """Hand the queued events over (waiting for room) and deliver what can be delivered."""
@@ -83,7 +71,13 @@ class Playback:
         self._dispatcher.pump()
 
     def report(self, error: KiwoomError) -> None:
-        """Bad input: logged, counted and signalled through ``on_error``."""
+        """Bad input: counted, logged and signalled through ``on_error``."""
+        self.intake.report(error)
+
+    def _error_notice(self, error: KiwoomError) -> None:
         logger.warning("%s: %s", self._label, error)
-        self.decode_errors += 1
-        self.notify("on_error", {"error": error})
+        if threading.get_ident() == self._reader:
+            self.notify("on_error", {"error": error})  # in its place among the events read so far
+        else:  # found by a receiver reading an event's fields: after what is queued already
+            self._dispatcher.put_notice("on_error", {"error": error})
+            self._dispatcher.pump()

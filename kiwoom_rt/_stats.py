@@ -37,6 +37,10 @@ class SessionStats:
     reconnects: int = 0
     #: times a receiver ran so long that the standby thread took over reading
     handovers: int = 0
+    #: socket reads that returned data, and the bytes they returned (frames / reads is the
+    #: number of frames one read carries: the more, the fewer GIL hand-offs per frame)
+    reads: int = 0
+    bytes_read: int = 0
     #: REG/REMOVE requests queued or in flight
     pending_requests: int = 0
     #: seconds since the last frame of the current connection (None when not connected)

@@ -1,12 +1,14 @@
-"""Reading WebSocket frames in large chunks: one ``recv`` of up to 32 KiB, then every frame in it.
+"""Reading WebSocket frames in large chunks: one ``recv_into`` of up to 1 MiB, then every frame in it.
 
 websocket-client reads every frame with three ``recv`` calls plus a ``select``. Each blocking call
 releases the GIL, and when the application's main thread is busy in Python code, getting the GIL
 back costs up to the 5 ms switch interval (docs/design.md): a plain ``WebSocketApp`` falls to under
 2,000 frames/s. websocket-client still does the opening handshake and every send; reading is ours.
 
-``ChunkedFrameReader.read_once`` makes one blocking ``recv`` and handles every complete frame in the
-buffer before returning. Its state lives in the object, not on a stack, so whichever thread holds
+``ChunkedFrameReader.read_once`` makes one blocking ``recv_into`` and hands every complete text frame
+in the buffer over as one list before returning. The buffer starts at 64 KiB and doubles, up to
+1 MiB, while reads come back full: each read can cost a GIL hand-off, so under a flood the more
+a read carries, the fewer hand-offs per frame. Its state lives in the object, not on a stack, so whichever thread holds
 the session's I/O role can call it next. The socket stays blocking with no timeout (a timeout makes
 CPython poll before every ``recv``); other threads end it with ``shutdown``.
 """
@@ -25,10 +27,13 @@ OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x
 
 
 class FrameHandler(Protocol):
-    """What the reader reports to (all calls come from the reading thread)."""
+    """What the reader reports to (all calls come from the reading thread), in arrival order."""
 
-    def on_message(self, payload: bytes, opcode: int) -> None:
-        """A complete text (opcode 1) or binary (opcode 2) message."""
+    def on_texts(self, payloads: list[bytes]) -> None:
+        """The complete text messages of one read, in order (the list is the callee's to keep)."""
+
+    def on_binary(self, payload: bytes) -> None:
+        """A complete binary message (Kiwoom sends text only)."""
 
     def on_chunk_done(self) -> None:
         """Every complete frame of the latest ``recv`` was handled."""
@@ -57,19 +62,24 @@ class ChunkedFrameReader:
     else the exception (``EOFError`` when the peer ended the TCP connection).
     """
 
-    def __init__(self, handler: FrameHandler, *, bufsize: int = 32 * 1024,
+    def __init__(self, handler: FrameHandler, *, bufsize: int = 64 * 1024, max_bufsize: int = 1024 * 1024,
                  max_frame_bytes: int = 4 * 1024 * 1024) -> None:
         self.handler = handler
         self.bufsize = bufsize
+        self.max_bufsize = max(bufsize, max_bufsize)
+        self._buffer = bytearray(bufsize)
+        self._view = memoryview(self._buffer)
         self.max_frame_bytes = max_frame_bytes
         self.stopped = False
         self.end_error: BaseException | None = None
+        self.reads = 0  # socket reads that returned data
         self.bytes_read = 0
         self.frames_read = 0
         self._fragments: list[bytes] = []
         self._fragment_opcode = 0
         self._fragment_size = 0
         self._skip_fragments = False
+        self._texts: list[bytes] = []  # complete text messages of the current read
         self._parts: list[bytes] = []  # an incomplete frame, across reads
         self._have = 0
         self._need = 0  # bytes needed before parsing is worth trying again
@@ -84,26 +94,33 @@ class ChunkedFrameReader:
         """Ask reading to end; the owner also shuts the socket down to wake a blocked recv."""
         self.stopped = True
 
-    def read_once(self, recv: Callable[[int], bytes]) -> bool:
-        """One blocking ``recv``, then every complete frame in the buffer, then ``on_chunk_done``.
+    def read_once(self, recv_into: Callable[[Any], int]) -> bool:
+        """One blocking ``recv_into``, then every complete frame in the buffer, then ``on_chunk_done``.
 
         Returns False once reading is over; ``end_error`` then says why.
         """
         if self.stopped:
             return False
         try:
-            data = recv(self.bufsize)
+            size = recv_into(self._buffer)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             if not self.stopped:
                 self.end_error = exc
             self.stopped = True
             return False
-        if not data:
+        if not size:
             if not self.stopped:
                 self.end_error = EOFError("the server ended the TCP connection")
             self.stopped = True
             return False
-        self.bytes_read += len(data)
+        self.reads += 1
+        self.bytes_read += size
+        data = bytes(self._view[:size])
+        if size == self.bufsize and size < self.max_bufsize:
+            # the kernel held more: read more per GIL acquisition (docs/design.md)
+            self.bufsize = min(self.max_bufsize, 2 * size)
+            self._buffer = bytearray(self.bufsize)
+            self._view = memoryview(self._buffer)
         self.feed(data)
         return not self.stopped
 
@@ -126,18 +143,27 @@ class ChunkedFrameReader:
         if leftover:
             self._parts = [leftover]
             self._have = len(leftover)
+        self._flush_texts()
         self.handler.on_chunk_done()
+
+    def _flush_texts(self) -> None:
+        """Hand the text messages gathered so far over (before anything that must follow them)."""
+        texts = self._texts
+        if texts:
+            self._texts = []
+            self.handler.on_texts(texts)
 
     def read(self, sock: Any) -> None:
         """Read until the connection ends (for tests and simple tools; sessions use ``read_once``)."""
-        recv = sock.recv
-        while self.read_once(recv):
+        recv_into = sock.recv_into
+        while self.read_once(recv_into):
             pass
 
     def _parse(self, data: bytes) -> tuple[bytes, int, int]:
         """Handle every complete frame in ``data``; returns (leftover, bytes needed, bytes to skip)."""
         handler = self.handler
-        on_message = handler.on_message
+        texts = self._texts
+        add_text = texts.append
         size = len(data)
         pos = 0
         max_frame = self.max_frame_bytes
@@ -162,7 +188,7 @@ class ChunkedFrameReader:
                     if end > size:
                         return data[pos:], end - pos, 0
                     self.frames_read += 1
-                    on_message(data[start:end], OP_TEXT)
+                    add_text(data[start:end])
                     pos = end
                     continue
             length = b1 & 0x7F
@@ -182,6 +208,9 @@ class ChunkedFrameReader:
                 head += 4
             opcode = b0 & 0x0F
             if length > self.max_frame_bytes and opcode < OP_CLOSE:
+                self._flush_texts()
+                texts = self._texts
+                add_text = texts.append
                 handler.on_oversized(length)
                 self._drop_fragments(opcode, bool(b0 & 0x80))
                 end = pos + head + length
@@ -199,7 +228,7 @@ class ChunkedFrameReader:
             self.frames_read += 1
             if opcode in (OP_TEXT, OP_BINARY):
                 if b0 & 0x80:  # FIN: the common, unfragmented case
-                    handler.on_message(payload, opcode)
+                    self._message(payload, opcode)
                 else:
                     self._start_fragments(opcode, payload)
             elif opcode == OP_CONT:
@@ -207,12 +236,22 @@ class ChunkedFrameReader:
             elif opcode == OP_PING:
                 handler.on_ws_ping(payload)
             elif opcode == OP_CLOSE:
+                self._flush_texts()
                 code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
                 handler.on_close_frame(code, payload[2:].decode("utf-8", "replace"))
                 self.stopped = True
                 return b"", 0, 0
+            texts = self._texts  # a binary message or an oversized one flushed the list
+            add_text = texts.append
             # pongs and reserved opcodes: nothing to do
         return data[pos:], 0, 0
+
+    def _message(self, payload: bytes, opcode: int) -> None:
+        if opcode == OP_TEXT:
+            self._texts.append(payload)
+        else:
+            self._flush_texts()
+            self.handler.on_binary(payload)
 
     def _start_fragments(self, opcode: int, payload: bytes) -> None:
         self._fragments = [payload]
@@ -224,6 +263,7 @@ class ChunkedFrameReader:
         if not self._skip_fragments:
             self._fragment_size += len(payload)
             if self._fragment_size > self.max_frame_bytes:
+                self._flush_texts()
                 self.handler.on_oversized(self._fragment_size)
                 self._fragments = []
                 self._skip_fragments = True
@@ -231,7 +271,7 @@ class ChunkedFrameReader:
                 self._fragments.append(payload)
         if fin:
             if not self._skip_fragments and self._fragments:
-                self.handler.on_message(b"".join(self._fragments), self._fragment_opcode)
+                self._message(b"".join(self._fragments), self._fragment_opcode)
             self._fragments = []
             self._skip_fragments = False
 

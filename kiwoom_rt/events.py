@@ -18,7 +18,14 @@ Each class adds typed *headline* fields with names a trader knows (``Trade.price
 * rates and index values are floats; times are ``datetime.time`` in KST;
 * a blank (``""``, ``" "``) or missing value is ``None``;
 * an unparsable value is ``None`` too: the entry is still delivered, and the problem is reported
-  once per entry through the session's ``on_error`` (see ``kiwoom_rt.protocol``).
+  once per entry through the session's ``on_error``.
+
+A decoded event is typed lazily: the decoder only wraps the entry's values, and each headline
+field is parsed the first time it is read, then kept in the instance (``code`` and ``exchange``
+too). A receiver that reads two fields pays for two, and one that reads ``values`` pays for none.
+The first read of a field whose value is unusable judges every field of the entry at once, and
+reports the problems then, in one ``DecodeError`` per entry. The values a field gives are the same
+either way; an event built with its constructor holds every field from the start.
 
 Field tables (FID, Korean name) come from ``kiwoom_rt.fids``, generated from Kiwoom's published
 spec; a headline field declares its FID with ``_fid`` below, and ``kiwoom_rt._builders`` turns
@@ -37,6 +44,7 @@ import attrs
 
 from .fids import FIELDS, TYPE_NAMES
 from .values import (
+    _TIME_CACHE,
     is_blank,
     parse_abs_int,
     parse_abs_number,
@@ -224,10 +232,160 @@ def headline_fields(cls: type[RealtimeEvent]) -> tuple[HeadlineField, ...]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Lazy typing
+# ---------------------------------------------------------------------------------------------
+
+def _blank_or(parse: Any) -> Any:
+    """``parse`` with blanks read as None (what every headline field does)."""
+    def parse_field(raw: str) -> Any:
+        if type(raw) is str and not raw.strip():
+            return None
+        return parse(raw)
+    return parse_field
+
+
+#: Prices recur all day (an item trades at a few hundred distinct prices), so parsed prices are
+#: cached by their raw text; only canonical integer text gets in, and the cache stays bounded.
+_PRICE_CACHE: dict[str, int] = {}
+_PRICE_CACHE_LIMIT: Final = 65_536
+
+
+def _lazy_price(raw: str) -> int | None:
+    value = _PRICE_CACHE.get(raw) if type(raw) is str else None
+    if value is None:
+        if type(raw) is str and not raw.strip():
+            return None
+        value = parse_abs_int(raw)
+        if len(_PRICE_CACHE) >= _PRICE_CACHE_LIMIT:
+            _PRICE_CACHE.clear()
+        _PRICE_CACHE[raw] = value
+    return value
+
+
+def _lazy_time(raw: str) -> _dt.time | None:
+    value = _TIME_CACHE.get(raw) if type(raw) is str else None
+    if value is None:
+        if type(raw) is str and not raw.strip():
+            return None
+        value = parse_hhmmss(raw)
+    return value
+
+
+#: The lazy reader of each kind: the strict parser with blanks read as None (prices and times
+#: through their caches). Raises ValueError or TypeError when a value is unusable.
+_LAZY_PARSERS: Final[Mapping[str, Any]] = MappingProxyType({
+    **{kind: _blank_or(parse) for kind, parse in PARSERS.items()},
+    PRICE: _lazy_price,
+    TIME: _lazy_time,
+})
+
+
+class _LazyField:
+    """A headline field of a decoded event: parsed from ``values`` on first read, then kept in the
+    instance's ``__dict__``, where later reads find it without calling this descriptor again.
+
+    A non-data descriptor, so attrs' own ``__init__`` (explicit construction) stores the value
+    in the instance as usual and this is never called for such an event.
+    """
+
+    __slots__ = ("attr", "fid", "parse")
+
+    def __init__(self, attr: str, fid: str, kind: str) -> None:
+        self.attr = attr
+        self.fid = fid
+        self.parse = _LAZY_PARSERS[kind]
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        state = obj.__dict__
+        raw = state["values"].get(self.fid)
+        if raw is None:
+            value = None
+        else:
+            try:
+                value = self.parse(raw)
+            except (ValueError, TypeError, AttributeError):
+                return _settle(obj)[self.attr]
+        state[self.attr] = value
+        return value
+
+
+class _ItemPart:
+    """``code`` or ``exchange`` of a decoded event, split from ``item`` on first read."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        state = obj.__dict__
+        parts = state["code"], state["exchange"] = split_item(state["item"])
+        return parts[self.index]
+
+
+def careful_values(cls: type[RealtimeEvent], values: Mapping[str, Any]) -> tuple[list[Any], list[str]]:
+    """Every headline field of ``cls`` from ``values``, in declaration order, by the strict rules:
+    blank or missing is None; unusable is None plus a problem (returned as text, one per FID)."""
+    names = FIELD_NAMES.get(cls.type, {})
+    problems: list[str] = []
+    parsed: list[Any] = []
+    for field in headline_fields(cls):
+        raw = values.get(field.fid)
+        if raw is None:
+            parsed.append(None)
+        elif type(raw) is not str:
+            problems.append(f"FID {field.fid} ({names.get(field.fid, field.attr)}) is "
+                            f"{type(raw).__name__}, not a string")
+            parsed.append(None)
+        elif not raw.strip():
+            parsed.append(None)
+        else:
+            try:
+                parsed.append(PARSERS[field.kind](raw))
+            except ValueError as exc:
+                problems.append(f"FID {field.fid} ({names.get(field.fid, field.attr)}): {exc}")
+                parsed.append(None)
+    return parsed, problems
+
+
+def _settle(event: RealtimeEvent) -> dict[str, Any]:
+    """Judge every headline field of a decoded event at once (one of them was unusable): keep all
+    of them in the instance and report the entry's problems once. Returns the instance's dict."""
+    from .errors import DecodeError  # errors imports nothing of ours; imported here to keep events light
+
+    cls = type(event)
+    state: dict[str, Any] = event.__dict__
+    parsed, problems = careful_values(cls, state["values"])
+    for field, value in zip(headline_fields(cls), parsed, strict=True):
+        state[field.attr] = value
+    if problems:
+        entry = {"type": cls.type, "item": state["item"], "values": dict(state["values"])}
+        error = DecodeError(f"{cls.type} entry has unusable values: " + "; ".join(problems), entry,
+                            type=cls.type, item=state["item"])
+        report = state.pop("_report", None)
+        if report is not None:
+            report(error)
+        else:
+            logger.warning("%s", error)
+    return state
+
+
+def _read_lazily(cls: type[RealtimeEvent]) -> None:
+    """Make each headline field of ``cls`` lazy for decoded instances. The classes are
+    ``attrs.frozen`` without slots, so a decoded event keeps its fields in ``__dict__``."""
+    for field in headline_fields(cls):
+        setattr(cls, field.attr, _LazyField(field.attr, field.fid, field.kind))
+
+
+# ---------------------------------------------------------------------------------------------
 # The base
 # ---------------------------------------------------------------------------------------------
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class RealtimeEvent:
     """What every realtime event has. Subclasses add typed headline fields.
 
@@ -243,6 +401,10 @@ class RealtimeEvent:
     exchange: str
     values: Mapping[str, str] = attrs.field(hash=False)
     received_at: float = attrs.field(eq=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Every field, typed (a decoded event is typed in full first): for pickle and copy."""
+        return {field.name: getattr(self, field.name) for field in attrs.fields(type(self))}
 
     def __repr__(self) -> str:
         parts = [f"item={self.item!r}"]
@@ -308,7 +470,11 @@ class RealtimeEvent:
         return value
 
 
-@attrs.frozen(slots=True, repr=False)
+RealtimeEvent.code = _ItemPart(0)  # type: ignore[assignment]  # decoded events split item on first read
+RealtimeEvent.exchange = _ItemPart(1)  # type: ignore[assignment]
+
+
+@attrs.frozen(slots=False, repr=False)
 class RealEvent(RealtimeEvent):
     """An entry of a type this library has no class for (not in Kiwoom's published tables).
 
@@ -326,7 +492,7 @@ class RealEvent(RealtimeEvent):
 # One class per published type
 # ---------------------------------------------------------------------------------------------
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class OrderExecution(RealtimeEvent):
     """Type 00 주문체결: one of your orders was accepted, filled, amended, cancelled or refused.
 
@@ -364,7 +530,7 @@ class OrderExecution(RealtimeEvent):
     reject_reason: str | None = _fid("919", TEXT)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class Balance(RealtimeEvent):
     """Type 04 잔고: a holding of your account changed."""
 
@@ -388,7 +554,7 @@ class Balance(RealtimeEvent):
     realized_rate: float | None = _fid("991", RATE)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class IndicativePrice(RealtimeEvent):
     """Type 0A 주식기세: an indicative price while no trade happens (no time is sent)."""
 
@@ -406,7 +572,7 @@ class IndicativePrice(RealtimeEvent):
     low: int | None = _fid("18", PRICE)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class Trade(RealtimeEvent):
     """Type 0B 주식체결: one trade.
 
@@ -431,7 +597,7 @@ class Trade(RealtimeEvent):
     best_bid: int | None = _fid("28", PRICE)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class BestQuote(RealtimeEvent):
     """Type 0C 주식우선호가: the best ask and bid prices."""
 
@@ -488,7 +654,7 @@ def book_side(values: Mapping[str, str], fids: tuple[tuple[str, ...], ...]) -> t
     return tuple(levels)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class OrderBook(RealtimeEvent):
     """Type 0D 주식호가잔량: the ten-level order book.
 
@@ -510,29 +676,27 @@ class OrderBook(RealtimeEvent):
     bid_total_change: int | None = _fid("126", INT)
     expected_price: int | None = _fid("23", PRICE, often_blank=True)
     expected_volume: int | None = _fid("24", INT, often_blank=True)
-    _asks: tuple[BookLevel, ...] | None = attrs.field(default=None, init=False, eq=False, hash=False)
-    _bids: tuple[BookLevel, ...] | None = attrs.field(default=None, init=False, eq=False, hash=False)
 
     @property
     def asks(self) -> tuple[BookLevel, ...]:
         """Ask (sell) levels with a price, lowest first."""
-        levels = self._asks
+        state = self.__dict__
+        levels: tuple[BookLevel, ...] | None = state.get("_asks")
         if levels is None:
-            levels = book_side(self.values, ASK_FIDS)
-            object.__setattr__(self, "_asks", levels)
+            levels = state["_asks"] = book_side(self.values, ASK_FIDS)
         return levels
 
     @property
     def bids(self) -> tuple[BookLevel, ...]:
         """Bid (buy) levels with a price, highest first."""
-        levels = self._bids
+        state = self.__dict__
+        levels: tuple[BookLevel, ...] | None = state.get("_bids")
         if levels is None:
-            levels = book_side(self.values, BID_FIDS)
-            object.__setattr__(self, "_bids", levels)
+            levels = state["_bids"] = book_side(self.values, BID_FIDS)
         return levels
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class AfterHoursQuote(RealtimeEvent):
     """Type 0E 주식시간외호가: after-hours total ask and bid quantities of one item.
 
@@ -587,7 +751,7 @@ def _stripped(raw: object) -> str | None:
     return raw.strip() or None if isinstance(raw, str) else None
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class Brokers(RealtimeEvent):
     """Type 0F 주식당일거래원: today's top five sell-side and buy-side brokers of an item.
 
@@ -612,7 +776,7 @@ class Brokers(RealtimeEvent):
         return _broker_side(self, _BUY_BROKER_FIDS)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class EtfNav(RealtimeEvent):
     """Type 0G ETF NAV: the net asset value of an ETF against its market price."""
 
@@ -632,7 +796,7 @@ class EtfNav(RealtimeEvent):
     nav_price_gap: float | None = _fid("266", RATE)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class ExpectedTrade(RealtimeEvent):
     """Type 0H 주식예상체결: the expected trade of an auction (before the open and close)."""
 
@@ -647,7 +811,7 @@ class ExpectedTrade(RealtimeEvent):
     cumulative_volume: int | None = _fid("13", UINT)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class GoldPrice(RealtimeEvent):
     """Type 0I 국제금환산가격: the international gold price converted to won."""
 
@@ -659,7 +823,7 @@ class GoldPrice(RealtimeEvent):
     rate: float | None = _fid("12", RATE)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class SectorIndex(RealtimeEvent):
     """Type 0J 업종지수: a sector or market index (KOSPI is item ``001``). Index values are floats."""
 
@@ -678,7 +842,7 @@ class SectorIndex(RealtimeEvent):
     low: float | None = _fid("18", NUMBER)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class SectorBreadth(RealtimeEvent):
     """Type 0U 업종등락: how many stocks of a sector are up, down or unchanged."""
 
@@ -699,7 +863,7 @@ class SectorBreadth(RealtimeEvent):
     cumulative_amount: int | None = _fid("14", UINT)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class StockInfo(RealtimeEvent):
     """Type 0g 주식종목정보: an item's limits, base price and VI extension state."""
 
@@ -712,7 +876,7 @@ class StockInfo(RealtimeEvent):
     extension: str | None = _fid("297", TEXT, often_blank=True)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class ElwTheoretical(RealtimeEvent):
     """Type 0m ELW 이론가: an ELW's theoretical price and Greeks."""
 
@@ -731,7 +895,7 @@ class ElwTheoretical(RealtimeEvent):
     lp_implied_volatility: float | None = _fid("706", RATE)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class MarketSession(RealtimeEvent):
     """Type 0s 장시작시간: a market phase starts or ends.
 
@@ -747,7 +911,7 @@ class MarketSession(RealtimeEvent):
     remaining: _dt.timedelta | None = _fid("214", DURATION)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class ElwIndicator(RealtimeEvent):
     """Type 0u ELW 지표: an ELW's parity, premium, gearing, break-even and capital support."""
 
@@ -762,7 +926,7 @@ class ElwIndicator(RealtimeEvent):
     capital_support: float | None = _fid("669", RATE)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class ProgramTrading(RealtimeEvent):
     """Type 0w 종목프로그램매매: program trading in one item (amounts as Kiwoom sends them)."""
 
@@ -784,7 +948,7 @@ class ProgramTrading(RealtimeEvent):
     net_amount_change: int | None = _fid("213", INT)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class VolatilityInterruption(RealtimeEvent):
     """Type 1h VI발동/해제: a volatility interruption was triggered or released.
 
@@ -812,7 +976,7 @@ class VolatilityInterruption(RealtimeEvent):
     cumulative_amount: int | None = _fid("14", UINT)
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=False, repr=False)
 class ConditionEvent(RealtimeEvent):
     """Type 02 조건검색: a stock entered (``entered`` True) or left a watched condition ``seq``.
 
@@ -830,6 +994,9 @@ class ConditionEvent(RealtimeEvent):
     resync: bool = attrs.field(default=False, init=False, eq=False)
 
 
+ConditionEvent.resync = False  # what a decoded hit (no __init__ ran) reads
+
+
 #: {type code: event class} for every published realtime type.
 EVENT_TYPES: Final[Mapping[str, type[RealtimeEvent]]] = MappingProxyType({
     cls.type: cls for cls in (
@@ -839,6 +1006,10 @@ EVENT_TYPES: Final[Mapping[str, type[RealtimeEvent]]] = MappingProxyType({
         ConditionEvent,
     )
 })
+
+
+for _cls in EVENT_TYPES.values():
+    _read_lazily(_cls)
 
 
 def fast_constructor(cls: type[Any]) -> Any:

@@ -20,8 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import protocol
-from .errors import ProtocolError
+from ._intake import Intake
 from .events import (
     DURATION,
     ENTERED,
@@ -38,7 +37,6 @@ from .events import (
     RealtimeEvent,
     headline_fields,
 )
-from .messages import RealBatch
 from .recording import read_recording
 
 if TYPE_CHECKING:
@@ -106,24 +104,20 @@ def iter_events(recording: str | os.PathLike[str], types: Sequence[str] | None =
                 errors: list[BaseException] | None = None) -> Iterator[RealtimeEvent]:
     """The events of a recording, decoded as a live session would, one at a time.
 
-    Frames or entries that cannot be decoded are added to ``errors`` when given (an entry with
-    some unusable values is still yielded, as live).
+    Frames or entries that cannot be decoded are added to ``errors`` when given. An entry with
+    some unusable values is still yielded, as live, and its ``DecodeError`` is added when one of
+    those fields is first read (events are typed lazily).
     """
     wanted = None if types is None else set(types)
+    decoded: list[RealtimeEvent] = []
+    found: list[BaseException] = errors if errors is not None else []
+    intake = Intake(emit=decoded.extend, report=found.append)  # the live session's intake
     for received_at, frame in read_recording(recording):
-        try:
-            message = protocol.decode(frame, received_at=received_at)
-        except ProtocolError as exc:
-            if errors is not None:
-                errors.append(exc)
-            continue
-        if type(message) is not RealBatch:
-            continue
-        if errors is not None:
-            errors.extend(message.errors)
-        for event in message.events:
+        intake.take((frame,), received_at)
+        for event in decoded:
             if wanted is None or event.type in wanted:
                 yield event
+        decoded.clear()
 
 
 def _arrow_table(type_code: str, rows: list[list[Any]]) -> Any:

@@ -6,8 +6,10 @@ builders turn requests into frames. The runtime passes ``received_at`` in.
 Server quirks handled here (see docs/protocol.md): ``return_code`` arrives as int or numeric string;
 SYSTEM uses ``code``/``message`` or ``return_code``/``return_msg``; a bare text ``PING`` occurs;
 REAL ``data`` is a list whose entries are decoded independently, so one bad entry never spoils
-the others. An entry with unusable values is still delivered, with those fields None, and one
-``DecodeError`` per entry says what was wrong (see ``kiwoom_rt._builders``).
+the others. Events are typed lazily: an entry with unusable values is still delivered, those
+fields read None, and one ``DecodeError`` per entry says what was wrong when the first of them is
+read (see ``kiwoom_rt.events``). ``decode_frames`` is the hot path: every frame of a socket read
+in one call.
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from . import _json
-from ._builders import BUILDERS, Builder
 from .errors import DecodeError, ProtocolError
-from .events import RealEvent, RealtimeEvent, fast_constructor, split_item
+from .events import EVENT_TYPES, RealEvent, RealtimeEvent, fast_constructor, split_item
 from .fids import TYPE_NAMES
 from .messages import Ack, ConditionReply, LoginReply, Message, Ping, RealBatch, SystemNotice, Unknown
 
@@ -37,8 +38,10 @@ __all__ = [
     "cnsrlst",
     "cnsrreq",
     "decode",
+    "decode_frames",
     "decode_into",
     "echo_ping",
+    "is_real_frame",
     "login",
     "reg",
     "remove",
@@ -198,28 +201,123 @@ def decode(frame: str | bytes | bytearray | memoryview, *, received_at: float = 
 
 def decode_into(frame: str | bytes | bytearray | memoryview, events: list[Any], *,
                 received_at: float = 0.0) -> Message | tuple[DecodeError, ...]:
-    """``decode`` for the hot path: a REAL frame's events are appended to ``events``, in order,
+    """``decode`` without the batch: a REAL frame's events are appended to ``events``, in order,
     and its bad entries are returned as a tuple (empty when every entry decoded). Any other
     frame returns its message. Raises ``ProtocolError`` exactly as ``decode`` does.
     """
-    kind = type(frame)
-    if kind is bytes or kind is str:
-        raw: str | bytes = frame  # type: ignore[assignment]
-    elif isinstance(frame, (str, bytes, bytearray, memoryview)):
-        raw = frame if isinstance(frame, (str, bytes)) else bytes(frame)
-    else:
-        raise ProtocolError(f"frame must be str or bytes, not {kind.__name__}", frame)
-    if len(raw) == 4 and (raw == "PING" or raw == b"PING"):  # bare text PING: echo it too
-        return Ping(raw)
-    try:
-        obj = _loads(raw)
-    except _DECODE_ERRORS as exc:
-        raise ProtocolError(f"frame is not valid JSON ({type(exc).__name__})", raw) from None
+    _, others = decode_frames((frame,), events, received_at=received_at)
+    if others is None:
+        return _NO_ERRORS
+    errors = []
+    for _, found in others:
+        if type(found) is DecodeError:
+            errors.append(found)
+        elif isinstance(found, ProtocolError):
+            raise found
+        else:
+            return found  # type: ignore[return-value]
+    return tuple(errors)
+
+
+#: What ``decode_frames`` found besides events: (events decoded before it, message or error).
+Found = tuple[int, "Message | ProtocolError | DecodeError"]
+
+
+def decode_frames(frames: Iterable[str | bytes | bytearray | memoryview], events: list[Any], *,
+                  received_at: float = 0.0, counts: dict[str, int] | None = None,
+                  report: Callable[[DecodeError], None] | None = None) -> tuple[int, list[Found] | None]:
+    """Decode ``frames`` in order; the hot path of every session, replay and export.
+
+    The events of REAL frames are appended to ``events`` (and counted per type in ``counts``).
+    Everything else is returned in order, each with the number of events decoded before it, so
+    the caller can keep it in its place among them: a non-REAL message to act on, a frame that
+    is unusable (``ProtocolError``), or an entry that is (``DecodeError``). Returns
+    (REAL frames decoded, those findings or None when there were none, the common case).
+
+    Events are typed lazily (``kiwoom_rt.events``); ``report`` receives the ``DecodeError`` of an
+    entry whose values turn out to be unusable when a field is first read. Never raises.
+    """
+    others: list[Found] | None = None
+    real = 0
+    append = events.append
+    loads = _loads
+    classes = _CLASSES
+    new = _new_object
+    set_state = _set_state
+    proxy = MappingProxyType
+    for given in frames:
+        frame: Any = given
+        kind = type(frame)
+        if kind is not bytes and kind is not str:
+            if not isinstance(frame, (bytearray, memoryview)):  # a caller's mistake, reported all the same
+                others = others or []
+                others.append((len(events), ProtocolError(f"frame must be str or bytes, not {kind.__name__}",
+                                                          repr(frame))))
+                continue
+            frame = bytes(frame)
+        try:
+            obj = loads(frame)
+        except _DECODE_ERRORS as exc:
+            if len(frame) == 4 and (frame == b"PING" or frame == "PING"):  # bare text PING: echo it too
+                found: Message | ProtocolError = Ping(frame)
+            else:
+                found = ProtocolError(f"frame is not valid JSON ({type(exc).__name__})", frame)
+            others = others or []
+            others.append((len(events), found))
+            continue
+        if type(obj) is dict and obj.get("trnm") == "REAL":
+            data = obj.get("data")
+            if type(data) is not list:
+                if type(data) is not dict:  # tolerate a single entry not wrapped in a list
+                    others = others or []
+                    others.append((len(events), ProtocolError("REAL frame has no data list", frame)))
+                    continue
+                data = [data]
+            real += 1
+            for entry in data:
+                # the hot path, inlined: a well-formed entry of a published type
+                if type(entry) is dict:
+                    type_code = entry.get("type")
+                    if type(type_code) is str:
+                        cls = classes.get(type_code)
+                        item = entry.get("item")
+                        values = entry.get("values")
+                        if cls is not None and type(item) is str and type(values) is dict:
+                            event = new(cls)
+                            set_state(event, "__dict__", {"item": item, "values": proxy(values),
+                                                          "received_at": received_at, "_report": report})
+                            append(event)
+                            if counts is not None:
+                                counts[type_code] = counts.get(type_code, 0) + 1
+                            continue
+                try:
+                    event, problem = _decode_other(entry, received_at)
+                except DecodeError as exc:
+                    problem = exc
+                else:
+                    append(event)
+                    if counts is not None:
+                        counts[event.type] = counts.get(event.type, 0) + 1
+                if problem is not None:
+                    others = others or []
+                    others.append((len(events), problem))
+            continue
+        try:
+            found = _message(obj, frame)
+        except ProtocolError as exc:
+            found = exc
+        others = others or []
+        others.append((len(events), found))
+    return real, others
+
+
+def _message(obj: Any, raw: str | bytes) -> Message:
+    """A parsed frame that is not REAL, as its message; raises ProtocolError if unusable."""
     if type(obj) is not dict:
         raise ProtocolError("frame is not a JSON object", raw)
     trnm = obj.get("trnm")
     if trnm == "REAL":
-        return _decode_real(obj, raw, received_at, events)
+        raise ProtocolError("REAL frame has no data list", raw)
     if trnm == "PING":
         return Ping(raw)
     if not isinstance(trnm, str):
@@ -241,6 +339,26 @@ def decode_into(frame: str | bytes | bytearray | memoryview, events: list[Any], 
     return Unknown(trnm, MappingProxyType(obj))
 
 
+#: How Kiwoom spells the start of a REAL frame (its key order in every published example).
+REAL_PREFIX: Final = b'{"trnm":"REAL"'
+
+
+def is_real_frame(frame: bytes) -> bool:
+    """True when ``frame`` is a REAL frame: by its start (Kiwoom's key order), else by parsing it.
+
+    The one place that decides it for frames taken undecoded (a relay forwards them as received).
+    """
+    if frame.startswith(REAL_PREFIX):
+        return True
+    if b'"REAL"' not in frame:
+        return False
+    try:
+        obj = _loads(frame)
+    except _DECODE_ERRORS:
+        return False
+    return type(obj) is dict and obj.get("trnm") == "REAL"
+
+
 _CONDITION_TRNMS = frozenset({"CNSRLST", "CNSRREQ", "CNSRCLR"})
 
 
@@ -259,49 +377,10 @@ def _condition_reply(trnm: str, obj: dict[str, Any], frame: str | bytes) -> Cond
 
 
 _NO_ERRORS: tuple[DecodeError, ...] = ()
-
-
-def _decode_real(obj: dict[str, Any], frame: str | bytes, received_at: float,
-                 events: list[Any]) -> tuple[DecodeError, ...]:
-    data = obj.get("data")
-    if type(data) is dict:  # tolerate a single entry not wrapped in a list
-        data = [data]
-    elif type(data) is not list:
-        raise ProtocolError("REAL frame has no data list", frame)
-    errors: list[DecodeError] | None = None
-    builders = _BUILDERS
-    for entry in data:
-        # the hot path, inlined: a well-formed entry of a published type
-        if type(entry) is dict:
-            type_code = entry.get("type")
-            item = entry.get("item")
-            values = entry.get("values")
-            build = builders.get(type_code) if type(type_code) is str else None
-            if build is not None and type(item) is str and type(values) is dict:
-                event = build(item, values, received_at)
-                if type(event) is tuple:  # delivered all the same, with the bad fields None
-                    event, problem = event
-                    if errors is None:
-                        errors = []
-                    errors.append(DecodeError(problem, entry, type=type_code, item=item))  # type: ignore[arg-type]
-                events.append(event)
-                continue
-        try:
-            event, problem = _decode_other(entry, received_at)
-        except DecodeError as exc:
-            problem = exc
-        else:
-            events.append(event)
-        if problem is not None:
-            if errors is None:
-                errors = []
-            errors.append(problem)
-    return _NO_ERRORS if errors is None else tuple(errors)
-
-
 _new_batch: Callable[..., RealBatch] = fast_constructor(RealBatch)
-_new_event: Callable[..., RealEvent] = fast_constructor(RealEvent)
-_BUILDERS: dict[str, Builder] = dict(BUILDERS)
+_new_object = object.__new__
+_set_state = object.__setattr__
+_CLASSES: dict[str, type[RealtimeEvent]] = dict(EVENT_TYPES)
 
 
 def _decode_other(entry: Any, received_at: float) -> tuple[RealtimeEvent, DecodeError | None]:
@@ -319,8 +398,8 @@ def _decode_other(entry: Any, received_at: float) -> tuple[RealtimeEvent, Decode
         raise DecodeError("REAL entry has no values object", entry, type=type_code, item=item)
     name = entry.get("name")
     code, exchange = split_item(item)
-    event = _new_event(item, code, exchange, MappingProxyType(values), received_at, type_code,
-                       name if type(name) is str and name else TYPE_NAMES.get(type_code, ""))
+    event = RealEvent(item, code, exchange, MappingProxyType(values), received_at, type_code,
+                      name if type(name) is str and name else TYPE_NAMES.get(type_code, ""))
     bad = [fid for fid, value in values.items() if type(value) is not str]
     problem = None
     if bad:

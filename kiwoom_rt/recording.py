@@ -35,7 +35,7 @@ from ._playback import Playback
 from ._signals import SessionSignal, SignalAttributes, SignalSet
 from ._stats import SessionStats
 from .errors import LoginError, RecordingError
-from .messages import LoginReply, SystemNotice
+from .messages import LoginReply, Message, SystemNotice
 
 __all__ = ["Recorder", "ReplaySession", "read_recording"]
 
@@ -182,7 +182,6 @@ class ReplaySession(SignalAttributes):
             raise ValueError("inline=True and a dispatcher exclude each other")
         self.path = Path(path)
         self.speed = speed
-        self.frames = 0
         self._signals = SignalSet(self)
         self._signals.attach_to(self)
         self._dispatcher: Dispatcher
@@ -197,7 +196,7 @@ class ReplaySession(SignalAttributes):
         self._finished = threading.Event()
         self._thread: threading.Thread | None = None
         self._playback = Playback(self._dispatcher, self._stop, label=f"replay of {self.path.name}",
-                                  batch=min(1000, queue_size // 4))
+                                  batch=min(1000, queue_size // 4), message=self._replay_message)
         self.error: RecordingError | None = None
 
     def __repr__(self) -> str:
@@ -260,10 +259,10 @@ class ReplaySession(SignalAttributes):
         return handle
 
     def stats(self) -> SessionStats:
-        playback = self._playback
-        events = dict(playback.counts)
-        return SessionStats(state=self._state, frames=self.frames, real_frames=playback.real_frames, events=events,
-                            events_total=sum(events.values()), decode_errors=playback.decode_errors,
+        intake = self._playback.intake
+        events = dict(intake.counts)
+        return SessionStats(state=self._state, frames=intake.frames, real_frames=intake.real_frames, events=events,
+                            events_total=sum(events.values()), decode_errors=intake.decode_errors,
                             dropped=self._dispatcher.dropped, queue_depth=self._dispatcher.depth)
 
     def _run(self, frames: Iterator[tuple[float, bytes]]) -> None:
@@ -284,8 +283,7 @@ class ReplaySession(SignalAttributes):
                         playback.flush()
                         if self._stop.wait(delay):
                             break
-                self.frames += 1
-                self._replay_frame(frame, received_at)
+                playback.frames((frame,), received_at)
         except RecordingError as exc:
             self.error = exc
             playback.report(exc)
@@ -301,8 +299,7 @@ class ReplaySession(SignalAttributes):
             return
         self._signals.deliver_notice(name, kwargs)
 
-    def _replay_frame(self, frame: bytes, received_at: float) -> None:
-        message = self._playback.frame(frame, received_at)
+    def _replay_message(self, message: Message) -> None:
         if type(message) is SystemNotice:
             self._playback.notify("on_system", {"code": message.code, "message": message.message})
         elif type(message) is LoginReply and not message.ok:

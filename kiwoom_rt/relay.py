@@ -231,13 +231,12 @@ class Relay:
     # --- upstream (the session's threads) --------------------------------------------------------
 
     def _on_frame(self, frame: bytes, received_at: float) -> bool:
-        """The session's frame hook, on its reading thread: queue REAL frames as received. (A
-        non-REAL frame that merely contains the text passes too; consumers ignore it.)
+        """The session's frame hook, on its reading thread: queue REAL frames as received.
 
         Returns True, so the session does not decode the frame into events no one here reads,
         unless it may hold condition hits (type 02): the upstream watches need those, to answer
         consumers with current members."""
-        if b'"REAL"' not in frame:
+        if not protocol.is_real_frame(frame):
             return False
         self.frames += 1
         self.outbox.put_frame(bytes(frame), received_at)
@@ -469,7 +468,7 @@ class RelaySession(SignalAttributes):
         self._stop = threading.Event()
         # decodes, counts and delivers on the reading thread; hits update watches before delivery
         self._playback = Playback(self._dispatcher, self._stop, label=f"relay session {self.name}",
-                                  batch=min(1000, queue_size // 4), inspect=self._condition_hit)
+                                  batch=min(1000, queue_size // 4), hits=self._condition_hits)
         self._thread: threading.Thread | None = None
         self._client: Any | None = None
         self._state = "new"
@@ -741,19 +740,17 @@ class RelaySession(SignalAttributes):
             self._entries += len(entry.frames) or 1
             if entry.kind == "real":
                 self._last_time = entry.time
-                for frame in entry.frames:
-                    playback.frame(frame, entry.time)  # anything but REAL was the relay's business
+                playback.frames(entry.frames, entry.time)  # anything but REAL was the relay's business
             else:
                 self._control_entry(entry)
         playback.flush()
 
-    def _condition_hit(self, event: Any) -> None:
-        if event.type != "02":
-            return
-        watch = self._watches.get(event.seq or "")
-        if watch is not None and watch.ready and event.code:  # before the reply, its member list rules
-            members = watch.members
-            watch._set_members(members | {event.code} if event.entered else members - {event.code})
+    def _condition_hits(self, hits: list[Any]) -> None:
+        for event in hits:
+            watch = self._watches.get(event.seq or "")
+            if watch is not None and watch.ready and event.code:  # before the reply, its member list rules
+                members = watch.members
+                watch._set_members(members | {event.code} if event.entered else members - {event.code})
 
     def _control_entry(self, entry: FeedEntry) -> None:
         body = entry.body
@@ -857,11 +854,11 @@ class RelaySession(SignalAttributes):
                         lag_seconds = max(0.0, (_id_tuple(newest)[0] - last_read[0]) / 1000)
             except _ANY_REDIS_ERROR:
                 pass
-        playback = self._playback
-        counts = dict(playback.counts)
+        intake = self._playback.intake
+        counts = dict(intake.counts)
         return RelayConsumerStats(
-            state=self._state, frames=self._entries, real_frames=playback.real_frames, events=counts,
-            events_total=sum(counts.values()), decode_errors=playback.decode_errors, dropped=self._dispatcher.dropped,
+            state=self._state, frames=self._entries, real_frames=intake.real_frames, events=counts,
+            events_total=sum(counts.values()), decode_errors=intake.decode_errors, dropped=self._dispatcher.dropped,
             queue_depth=self._dispatcher.depth, connections=self._connections, reconnects=self._reconnects,
             pending_requests=len(self._pending), last_frame_time=self._last_time, lag=lag, lag_seconds=lag_seconds,
             relay_lost=self._relay_lost, redis_up=self._redis_up, relay_alive=self._relay_alive)

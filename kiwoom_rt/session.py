@@ -50,15 +50,16 @@ from ._core import (
 )
 from ._delivery import OVERFLOW_POLICIES, BindableDispatcher, Dispatcher, SessionDelivery
 from ._handles import PendingRequest, Subscription
+from ._intake import FrameHook, Intake
 from ._proxy import choose_proxy
 from ._redact import mask, register_secret, unregister_secret
 from ._signals import SessionSignal, SignalAttributes, SignalSet
 from ._stats import SessionStats
-from ._transport import OP_TEXT
 from ._urls import is_loopback
 from .backoff import ReconnectPolicy
 from .conditions import Condition, ConditionHit, ConditionWatch
-from .errors import ConnectError, KiwoomError, ProtocolError, SessionClosedError
+from .errors import ConnectError, KiwoomError, SessionClosedError
+from .messages import Message
 
 __all__ = ["MOCK_URL", "PRODUCTION_URL", "RealtimeSession", "SessionState"]
 
@@ -69,9 +70,6 @@ MOCK_URL = "wss://mockapi.kiwoom.com:10000/api/dostk/websocket"
 
 TokenSource = str | Callable[[], str]
 
-_decode_into = protocol.decode_into
-#: How Kiwoom spells a REAL frame's start: only such a frame may be left undecoded by a frame hook.
-_REAL_PREFIX = b'{"trnm":"REAL"'
 
 class RealtimeSession(SignalAttributes):
     """A self-healing subscription to Kiwoom's realtime WebSocket feed.
@@ -132,7 +130,7 @@ class RealtimeSession(SignalAttributes):
         ssl_context: Any = None,
         allow_insecure: bool = False,
         dispatcher: BindableDispatcher | None = None,
-        frame_hook: Callable[[bytes, float], bool | None] | None = None,
+        frame_hook: FrameHook | None = None,
         random_source: Callable[[], float] = random.random,
         condition_rate: float = 5.0,
         proxy: str | bool | None = None,
@@ -159,8 +157,6 @@ class RealtimeSession(SignalAttributes):
         self.overflow = overflow
         self.settings = ConnectionSettings(url=url, connect_timeout=connect_timeout, max_frame_bytes=max_frame_bytes,
                                            ssl_context=ssl_context, proxy=choose_proxy(url, proxy))
-        #: called on the reading thread with (frame, receive time) for every text frame; keep it quick
-        self.frame_hook = frame_hook
         self._core = SessionCore(chunk_size=chunk_size, policy=reconnect, reconnect_on_kicked=reconnect_on_kicked,
                                  login_timeout=login_timeout, idle_timeout=idle_timeout, ack_timeout=ack_timeout,
                                  random=random_source, condition_rate=condition_rate)
@@ -198,13 +194,12 @@ class RealtimeSession(SignalAttributes):
         self._retry_at: float | None = None
         self._echoes: list[str | bytes] = []
         self._batch: list[Any] = []  # events of the chunk being read
-        # counters
-        self._frames = 0
-        self._real_frames = 0
-        self._events: dict[str, int] = {}
-        self._decode_errors = 0
+        # frames to events (and the frame, event and error counters)
+        self._intake = Intake(emit=self._emit, report=self._error_notice, message=self._on_message,
+                              hits=self._condition_hits, frame_hook=frame_hook)
         self._handovers = 0
-        self._counter_lock = threading.Lock()
+        self._reads = 0  # socket reads of connections that ended (the current one counts itself)
+        self._bytes_read = 0
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -230,8 +225,13 @@ class RealtimeSession(SignalAttributes):
         return self._core.state is SessionState.CONNECTED
 
     @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
+    def frame_hook(self) -> FrameHook | None:
+        """Called on the reading thread with (frame, receive time) for every text frame; keep it quick."""
+        return self._intake.frame_hook
+
+    @frame_hook.setter
+    def frame_hook(self, hook: FrameHook | None) -> None:
+        self._intake.frame_hook = hook
 
     def signal(self, type_code: str) -> SessionSignal:
         """The data signal of one realtime type (case-sensitive: ``"0G"`` is not ``"0g"``).
@@ -409,15 +409,21 @@ class RealtimeSession(SignalAttributes):
         with self._lock:
             core = self._core
             last = core.last_frame_at if self._conn is not None and self._conn.opened else None
-            events = dict(self._events)  # one C-level copy: atomic under the GIL
+            intake = self._intake
+            events = dict(intake.counts)  # one C-level copy: atomic under the GIL
             now = time.monotonic()
+            reads, bytes_read = self._reads, self._bytes_read
+            if self._conn is not None:
+                reads += self._conn.reader.reads
+                bytes_read += self._conn.reader.bytes_read
             return SessionStats(
-                state=core.state.value, frames=self._frames, real_frames=self._real_frames,
-                events=events, events_total=sum(events.values()), decode_errors=self._decode_errors,
+                state=core.state.value, frames=intake.frames, real_frames=intake.real_frames,
+                events=events, events_total=sum(events.values()), decode_errors=intake.decode_errors,
                 ack_timeouts=core.ack_timeouts, dropped=self._dispatcher.dropped,
                 queue_depth=self._dispatcher.depth, pings_echoed=core.pings_echoed,
                 connections=core.connections, logins=core.logins, reconnects=core.reconnects,
-                handovers=self._handovers, pending_requests=core.pipeline.pending,
+                handovers=self._handovers, reads=reads, bytes_read=bytes_read,
+                pending_requests=core.pipeline.pending,
                 last_frame_age=None if last is None else now - last,
                 last_frame_time=None if last is None else time.time() - (now - last),
             )
@@ -579,6 +585,8 @@ class RealtimeSession(SignalAttributes):
     def _end(self, conn: Connection, outcome: Outcome) -> None:
         with self._lock:
             self._conn = None
+            self._reads += conn.reader.reads
+            self._bytes_read += conn.reader.bytes_read
             actions = self._core.on_connection_ended(outcome, time.monotonic())
         with self._roles:
             self._echoes = []
@@ -599,66 +607,37 @@ class RealtimeSession(SignalAttributes):
 
     # --- ConnectionOwner (I/O role) ---------------------------------------------------------
 
-    def frame_received(self, conn: Connection, payload: bytes, opcode: int, received_at: float) -> None:
-        if conn is not self._conn:
-            return  # a stale connection's frame
-        self._frames += 1
-        hook = self.frame_hook
-        if hook is not None:
-            try:
-                taken = hook(payload, received_at)
-            except Exception as exc:
-                taken = None
-                logger.exception("frame_hook raised")
-                self._report(ProtocolError(f"frame_hook raised {type(exc).__name__}: {exc}"))
-            if taken is True and payload.startswith(_REAL_PREFIX):  # the hook forwards it; nobody reads it here
-                self._real_frames += 1
-                return
-        if opcode != OP_TEXT:
-            self._report(ProtocolError("binary frame received (Kiwoom sends text)", payload))
-            return
-        batch = self._batch
-        before = len(batch)
-        try:
-            message = _decode_into(payload, batch, received_at=received_at)
-        except ProtocolError as exc:
-            self._report(exc)
-            return
-        if type(message) is tuple:  # a REAL frame: its events were appended to the batch
-            self._real_frames += 1
-            counts = self._events  # written by the I/O role only; stats() copies it atomically
-            if len(batch) - before == 1:
-                type_code = batch[-1].type
-                counts[type_code] = counts.get(type_code, 0) + 1
-                if type_code == "02":
-                    self._condition_hits(batch, before)
-            else:
-                hits = False
-                for index in range(before, len(batch)):
-                    type_code = batch[index].type
-                    counts[type_code] = counts.get(type_code, 0) + 1
-                    hits = hits or type_code == "02"
-                if hits:
-                    self._condition_hits(batch, before)
-            for error in message:
-                self._report(error)
-            return
+    def frames_received(self, conn: Connection, frames: list[bytes], received_at: float) -> None:
+        if conn is self._conn:  # else a stale connection's frames
+            self._intake.take(frames, received_at)
+
+    def binary_received(self, conn: Connection, payload: bytes) -> None:
+        if conn is self._conn:
+            self._intake.take_binary(payload)
+
+    def _emit(self, events: list[Any]) -> None:
+        """The intake's events, queued for delivery at the end of the read (``chunk_done``)."""
+        if self._batch:
+            self._batch += events
+        else:
+            self._batch = events
+
+    def _on_message(self, message: Message) -> None:
+        """A non-REAL message of the current connection: the core decides what it means."""
         with self._lock:
             actions = self._core.on_message(message, time.monotonic())
             logged_in = self._core.ever_logged_in
-        self._apply(actions, conn)
+        self._apply(actions, self._conn)
         if logged_in and not self._start_done.is_set():
             self._start_done.set()
             proxy = self.settings.proxy
             logger.info("logged in to %s%s", self.url, "" if proxy is None else f" via proxy {proxy.address}")
 
-    def _condition_hits(self, batch: list[Any], start: int) -> None:
+    def _condition_hits(self, hits: list[Any]) -> None:
         """Type-02 events update their watches' members here, in arrival order, before delivery."""
         with self._lock:
-            for index in range(start, len(batch)):
-                event = batch[index]
-                if event.type == "02":
-                    self._core.conditions.on_hit(event)
+            for event in hits:
+                self._core.conditions.on_hit(event)
 
     def chunk_done(self, conn: Connection) -> None:
         if conn is not self._conn:
@@ -686,10 +665,11 @@ class RealtimeSession(SignalAttributes):
         self._dispatcher.put_notice(name, kwargs)
 
     def _report(self, error: KiwoomError) -> None:
-        """Bad input: logged, counted, and sent to ``on_error`` in order with the events."""
+        """Bad input: counted (by the intake), logged, and sent to ``on_error`` in order with the events."""
+        self._intake.report(error)
+
+    def _error_notice(self, error: KiwoomError) -> None:
         logger.warning("%s", error)
-        with self._counter_lock:
-            self._decode_errors += 1
         self._notify("on_error", {"error": error})
 
     def _apply(self, actions: Sequence[Action], conn: Connection | None) -> None:

@@ -16,21 +16,31 @@ class Recorder:
         self.pings: list[bytes] = []
         self.closed: list[tuple[int, str]] = []
         self.chunks = 0
+        self.text_calls = 0
+        self.log: list[str] = []  # what came, in order
 
-    def on_message(self, payload: bytes, opcode: int) -> None:
-        self.messages.append((payload, opcode))
+    def on_texts(self, payloads: list[bytes]) -> None:
+        self.text_calls += 1
+        self.messages += [(payload, 1) for payload in payloads]
+        self.log += [payload.decode(errors="replace")[:10] for payload in payloads]
+
+    def on_binary(self, payload: bytes) -> None:
+        self.messages.append((payload, 2))
+        self.log.append("binary")
 
     def on_chunk_done(self) -> None:
         self.chunks += 1
 
     def on_oversized(self, size: int) -> None:
         self.oversized.append(size)
+        self.log.append("oversized")
 
     def on_ws_ping(self, payload: bytes) -> None:
         self.pings.append(payload)
 
     def on_close_frame(self, code: int, reason: str) -> None:
         self.closed.append((code, reason))
+        self.log.append("close")
 
 
 def frame(payload: bytes, opcode: int = 1, fin: bool = True, mask: bytes | None = None) -> bytes:
@@ -50,16 +60,25 @@ def frame(payload: bytes, opcode: int = 1, fin: bool = True, mask: bytes | None 
 
 
 class FakeSocket:
-    """Serves prepared chunks to recv(), then end of stream."""
+    """Serves prepared chunks to recv_into() (as much of each as fits), then end of stream."""
 
     def __init__(self, chunks: list[bytes]) -> None:
         self.chunks = list(chunks)
+        self.sizes: list[int] = []  # the buffer size offered by each read
 
     def settimeout(self, value: float | None) -> None:
         pass
 
-    def recv(self, size: int) -> bytes:
-        return self.chunks.pop(0) if self.chunks else b""
+    def recv_into(self, buffer: bytearray) -> int:
+        self.sizes.append(len(buffer))
+        if not self.chunks:
+            return 0
+        chunk = self.chunks.pop(0)
+        taken, rest = chunk[:len(buffer)], chunk[len(buffer):]
+        if rest:
+            self.chunks.insert(0, rest)
+        buffer[:len(taken)] = taken
+        return len(taken)
 
 
 def read_all(chunks: list[bytes], max_frame_bytes: int = 1 << 20) -> tuple[Recorder, ChunkedFrameReader]:
@@ -121,3 +140,23 @@ def test_many_frames_in_one_chunk_make_one_chunk_callback() -> None:
     recorder, _ = read_all([data])
     assert len(recorder.messages) == 500
     assert recorder.chunks == 1
+    assert recorder.text_calls == 1  # the text frames of one read arrive as one list
+
+
+def test_text_frames_keep_their_place_around_binary_oversized_and_close_frames() -> None:
+    data = (frame(b"one") + frame(b"bin", opcode=2) + frame(b"two") + frame(b"a" * 2000) + frame(b"three")
+            + frame((1000).to_bytes(2, "big"), opcode=8) + frame(b"never"))
+    recorder, _ = read_all([data], max_frame_bytes=1024)
+    assert recorder.log == ["one", "binary", "two", "oversized", "three", "close"]
+
+
+def test_the_read_buffer_grows_while_reads_come_back_full() -> None:
+    data = b"".join(frame(b"x" * 100) for i in range(20_000))  # about 2 MB waiting in the kernel
+    recorder = Recorder()
+    reader = ChunkedFrameReader(recorder, bufsize=64 * 1024, max_bufsize=1024 * 1024)
+    sock = FakeSocket([data])
+    reader.read(sock)
+    assert len(recorder.messages) == 20_000
+    assert sock.sizes[:5] == [64 * 1024, 128 * 1024, 256 * 1024, 512 * 1024, 1024 * 1024]
+    assert max(sock.sizes) == 1024 * 1024  # and no further
+    assert reader.reads == len(sock.sizes) - 1  # the last read saw the end of the stream
