@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -207,6 +208,9 @@ def main() -> int:
     parser.add_argument("--limit", type=float, default=60.0, help="seconds before giving up")
     parser.add_argument("--cafile", help="trust this certificate (TLS runs)")
     args = parser.parse_args()
+    if os.environ.get("KIWOOM_RT_BENCH_NOGC") == "1":  # diagnosis only
+        import gc
+        gc.disable()
     if args.client == "kiwoom-rt":
         sys.modules["orjson"] = None  # type: ignore[assignment]  # the default install has no orjson
     ssl_context = None

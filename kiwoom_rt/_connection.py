@@ -123,6 +123,8 @@ class Connection:
         self._raw: socket.socket | None = None
         self._recv: Any = None
         self._aborted = False
+        self._stamped = -1  # the read whose time ``_read_at`` is
+        self._read_at = 0.0
 
     def __repr__(self) -> str:
         state = "open" if self.opened and not self.reader.ended else "ended" if self.reader.ended else "new"
@@ -219,7 +221,11 @@ class Connection:
     # --- FrameHandler (the reader calls these) -----------------------------------------------
 
     def on_texts(self, payloads: list[bytes]) -> None:
-        self.owner.frames_received(self, payloads, time.time())
+        reads = self.reader.reads
+        if reads != self._stamped:  # frames are stamped with the time of the read that brought them
+            self._stamped = reads
+            self._read_at = time.time()
+        self.owner.frames_received(self, payloads, self._read_at)
 
     def on_binary(self, payload: bytes) -> None:
         self.owner.binary_received(self, payload)

@@ -18,7 +18,7 @@ import json
 import json.scanner
 from typing import Any
 
-__all__ = ["DECODE_ERRORS", "PARSER", "loads"]
+__all__ = ["DECODE_ERRORS", "PARSER", "SCANNER", "loads"]
 
 SAFE_ORJSON = (3, 9, 15)
 
@@ -46,6 +46,9 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 loads: Any = _stdlib_loads
+#: The standard library's scanner when it is the parser (None with orjson): ``scan(text, 0)``
+#: gives (object, end index). ``kiwoom_rt.protocol`` calls it directly on its hot path.
+SCANNER: Any = _scan_once
 DECODE_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, RecursionError, MemoryError)
 PARSER = "json"
 
@@ -56,5 +59,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 else:
     if _version(getattr(_orjson, "__version__", "0")) >= SAFE_ORJSON:
         loads = _orjson.loads
+        SCANNER = None
         DECODE_ERRORS = (_orjson.JSONDecodeError, ValueError, TypeError, RecursionError, MemoryError)
         PARSER = f"orjson {_orjson.__version__}"

@@ -121,6 +121,7 @@ class SessionSignal(blinker.Signal):
         self._lock = threading.RLock()
         self._entries: dict[tuple[tuple[int, ...], Any], _Entry] = {}
         self._cache: dict[Any, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self._everyone: tuple[Any, ...] | None = None  # see ``for_every_sender``
 
     def __repr__(self) -> str:
         return f"<SessionSignal {self.name} ({len(self._entries)} receivers)>"
@@ -131,7 +132,7 @@ class SessionSignal(blinker.Signal):
         with self._lock:
             result = super().connect(receiver, sender, weak)
             self._entries[(_identity(receiver), _sender_key(sender))] = _Entry(receiver, sender, weak)
-            self._cache = {}
+            self._forget_snapshots()
             return result
 
     def disconnect(self, receiver: Callable[..., Any], sender: Any = blinker.ANY) -> None:
@@ -142,7 +143,19 @@ class SessionSignal(blinker.Signal):
             for key in list(self._entries):
                 if key[0] == ident and (sender is blinker.ANY or key[1] == wanted):
                     del self._entries[key]
-            self._cache = {}
+            self._forget_snapshots()
+
+    def _forget_snapshots(self) -> None:
+        self._cache = {}
+        entries = self._entries.values()
+        everyone = all(e.sender is blinker.ANY and e.ref is None for e in entries)
+        self._everyone = tuple(e.receiver for e in entries) if everyone else None
+
+    def for_every_sender(self) -> tuple[Any, ...] | None:
+        """The receivers, when each is strong and hears every sender (then the same tuple serves
+        every event of a batch); None when some listen to one sender, are weak, or the signal is
+        muted: then deliver per event with ``deliver_event``."""
+        return None if self.is_muted else self._everyone
 
     @property
     def has_any_receivers(self) -> bool:
@@ -287,17 +300,44 @@ class SignalSet(SignalAttributes):
 
     def deliver_events(self, events: Sequence[Any]) -> None:
         """Every event to its type's signal and to ``on_real``, in order; condition hits (type
-        02) also to ``on_condition``, with the condition's seq as the sender."""
+        02) also to ``on_condition``, with the condition's seq as the sender.
+
+        The hot path of every session. Receivers that hear every sender (the usual case) are
+        looked up once per run of one type, not once per event; each call is still isolated.
+        A receiver connected while a batch is delivered hears the next batch.
+        """
         type_signals = self._type_signals
         on_real = self.on_real
         on_condition = self.on_condition
+        real_all = on_real.for_every_sender() if on_real._entries else ()
+        real_each = on_real if real_all is None else None
+        last_type = None
+        sig: SessionSignal | None = None
+        every: tuple[Any, ...] | None = ()
         for event in events:
             type_code = event.type
-            sig = type_signals.get(type_code)
-            if sig is not None and sig._entries:
-                sig.deliver_event(event.item, event)
-            if on_real._entries:
-                on_real.deliver_event(event.item, event)
+            if type_code != last_type:
+                last_type = type_code
+                sig = type_signals.get(type_code)
+                every = sig.for_every_sender() if sig is not None and sig._entries else ()
+            if every:
+                item = event.item
+                for receiver in every:
+                    try:
+                        receiver(item, event=event)
+                    except Exception as exc:  # isolate: one bad receiver never stops the others
+                        sig.report_error(sig, receiver, exc)  # type: ignore[union-attr,arg-type]
+            elif every is None:
+                sig.deliver_event(event.item, event)  # type: ignore[union-attr]
+            if real_all:
+                item = event.item
+                for receiver in real_all:
+                    try:
+                        receiver(item, event=event)
+                    except Exception as exc:
+                        on_real.report_error(on_real, receiver, exc)
+            elif real_each is not None:
+                real_each.deliver_event(event.item, event)
             if type_code == "02" and on_condition._entries:
                 on_condition.deliver_event(event.seq, event)
 

@@ -63,8 +63,9 @@ class ChunkedFrameReader:
     """
 
     def __init__(self, handler: FrameHandler, *, bufsize: int = 64 * 1024, max_bufsize: int = 1024 * 1024,
-                 max_frame_bytes: int = 4 * 1024 * 1024) -> None:
+                 max_frame_bytes: int = 4 * 1024 * 1024, step_bytes: int = 32 * 1024) -> None:
         self.handler = handler
+        self.step_bytes = step_bytes  # bytes of frames parsed (and then delivered) per step
         self.bufsize = bufsize
         self.max_bufsize = max(bufsize, max_bufsize)
         self._buffer = bytearray(bufsize)
@@ -84,6 +85,9 @@ class ChunkedFrameReader:
         self._have = 0
         self._need = 0  # bytes needed before parsing is worth trying again
         self._skip = 0  # bytes of an oversized frame still to discard
+        self._data = b""  # the bytes being parsed ...
+        self._pos = 0  # ... from here
+        self._more = False  # complete frames may remain in them
 
     @property
     def ended(self) -> bool:
@@ -94,38 +98,57 @@ class ChunkedFrameReader:
         """Ask reading to end; the owner also shuts the socket down to wake a blocked recv."""
         self.stopped = True
 
-    def read_once(self, recv_into: Callable[[Any], int]) -> bool:
-        """One blocking ``recv_into``, then every complete frame in the buffer, then ``on_chunk_done``.
+    @property
+    def buffered(self) -> bool:
+        """True while bytes of the last read wait to be parsed (the next ``read_once`` parses
+        them without reading the socket)."""
+        return self._more
 
-        Returns False once reading is over; ``end_error`` then says why.
+    def read_once(self, recv_into: Callable[[Any], int]) -> bool:
+        """One step: parse up to ``step_bytes`` of what an earlier read left, or else one blocking
+        ``recv_into`` and its first ``step_bytes``; then ``on_texts`` and ``on_chunk_done``.
+
+        A read can bring a megabyte, but its frames are handed over a step at a time, so the
+        owner delivers small batches (warm in the CPU's caches) between steps, with no socket
+        call, and so no GIL hand-off, in between. Returns False once reading is over;
+        ``end_error`` then says why.
         """
         if self.stopped:
             return False
-        try:
-            size = recv_into(self._buffer)
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-            if not self.stopped:
-                self.end_error = exc
-            self.stopped = True
-            return False
-        if not size:
-            if not self.stopped:
-                self.end_error = EOFError("the server ended the TCP connection")
-            self.stopped = True
-            return False
-        self.reads += 1
-        self.bytes_read += size
-        data = bytes(self._view[:size])
-        if size == self.bufsize and size < self.max_bufsize:
-            # the kernel held more: read more per GIL acquisition (docs/design.md)
-            self.bufsize = min(self.max_bufsize, 2 * size)
-            self._buffer = bytearray(self.bufsize)
-            self._view = memoryview(self._buffer)
-        self.feed(data)
+        if not self._more:
+            try:
+                size = recv_into(self._buffer)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                if not self.stopped:
+                    self.end_error = exc
+                self.stopped = True
+                return False
+            if not size:
+                if not self.stopped:
+                    self.end_error = EOFError("the server ended the TCP connection")
+                self.stopped = True
+                return False
+            self.reads += 1
+            self.bytes_read += size
+            data = bytes(self._view[:size])
+            if size == self.bufsize and size < self.max_bufsize:
+                # the kernel held more: read more per GIL acquisition (docs/design.md)
+                self.bufsize = min(self.max_bufsize, 2 * size)
+                self._buffer = bytearray(self.bufsize)
+                self._view = memoryview(self._buffer)
+            self._take(data)
+        self._step()
         return not self.stopped
 
     def feed(self, data: bytes) -> None:
-        """Handle the frames ``data`` completes (bytes already read from the socket)."""
+        """Handle every frame ``data`` completes (bytes already read), step by step."""
+        self._take(data)
+        self._step()
+        while self._more and not self.stopped:
+            self._step()
+
+    def _take(self, data: bytes) -> None:
+        """New bytes from the socket (nothing parsable is buffered when this is called)."""
         skip = self._skip
         if skip:
             if len(data) <= skip:
@@ -139,10 +162,23 @@ class ChunkedFrameReader:
                 return
             data = b"".join(self._parts)
             self._parts = []
-        leftover, self._need, self._skip = self._parse(data)
-        if leftover:
-            self._parts = [leftover]
-            self._have = len(leftover)
+        self._data = data
+        self._pos = 0
+        self._more = True
+
+    def _step(self) -> None:
+        if self._more:
+            data = self._data
+            pos, need, self._skip, more = self._parse(data, self._pos, self.step_bytes)
+            if more:
+                self._pos = pos
+            else:
+                self._more = False
+                self._data = b""
+                if pos < len(data):  # an incomplete frame: wait for the rest
+                    self._parts = [data[pos:]]
+                    self._have = len(data) - pos
+                    self._need = need
         self._flush_texts()
         self.handler.on_chunk_done()
 
@@ -159,15 +195,21 @@ class ChunkedFrameReader:
         while self.read_once(recv_into):
             pass
 
-    def _parse(self, data: bytes) -> tuple[bytes, int, int]:
-        """Handle every complete frame in ``data``; returns (leftover, bytes needed, bytes to skip)."""
+    def _parse(self, data: bytes, pos: int, limit: int) -> tuple[int, int, int, bool]:
+        """Handle the complete frames in ``data`` from ``pos`` until ``limit`` bytes were used.
+
+        Returns (where parsing stopped, bytes the incomplete frame there needs, bytes of an
+        oversized frame still to skip, True if complete frames may remain after ``limit``).
+        """
         handler = self.handler
         texts = self._texts
         add_text = texts.append
         size = len(data)
-        pos = 0
+        stop_at = pos + limit
         max_frame = self.max_frame_bytes
         while not self.stopped:
+            if pos >= stop_at:
+                return pos, 0, 0, pos < size
             if size - pos < 2:
                 break
             b0 = data[pos]
@@ -186,7 +228,7 @@ class ChunkedFrameReader:
                     break
                 if start >= 0:
                     if end > size:
-                        return data[pos:], end - pos, 0
+                        return pos, end - pos, 0, False
                     self.frames_read += 1
                     add_text(data[start:end])
                     pos = end
@@ -215,12 +257,12 @@ class ChunkedFrameReader:
                 self._drop_fragments(opcode, bool(b0 & 0x80))
                 end = pos + head + length
                 if end > size:
-                    return b"", 0, end - size
+                    return size, 0, end - size, False
                 pos = end
                 continue
             end = pos + head + length
             if end > size:
-                return data[pos:], end - pos, 0
+                return pos, end - pos, 0, False
             payload = data[pos + head:end]
             if masked:
                 payload = _unmask(data[pos + head - 4:pos + head], payload)
@@ -240,11 +282,11 @@ class ChunkedFrameReader:
                 code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
                 handler.on_close_frame(code, payload[2:].decode("utf-8", "replace"))
                 self.stopped = True
-                return b"", 0, 0
+                return size, 0, 0, False
             texts = self._texts  # a binary message or an oversized one flushed the list
             add_text = texts.append
             # pongs and reserved opcodes: nothing to do
-        return data[pos:], 0, 0
+        return pos, 0, 0, False
 
     def _message(self, payload: bytes, opcode: int) -> None:
         if opcode == OP_TEXT:

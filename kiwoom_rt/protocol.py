@@ -60,7 +60,11 @@ _TYPE_CODE = re.compile(r"[0-9A-Za-z]{2}\Z")
 _ITEM_CODE = re.compile(r"(?:[0-9A-Za-z]{1,12}(?:_NX|_AL)?)?\Z")
 
 _loads: Any = _json.loads  # orjson when a safe version is installed (see kiwoom_rt._json)
-_DECODE_ERRORS: tuple[type[BaseException], ...] = _json.DECODE_ERRORS
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (*_json.DECODE_ERRORS, StopIteration)
+#: Without orjson: the standard library's C scanner, called directly on the hot path.
+_SCAN: Any = _json.SCANNER
+#: ``"name":"<a published type's name>",`` as Kiwoom writes it (dropped before scanning).
+_KNOWN_NAMES: Final = frozenset(f'"name":"{name}",'.encode() for name in TYPE_NAMES.values())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,8 +243,12 @@ def decode_frames(frames: Iterable[str | bytes | bytearray | memoryview], events
     """
     others: list[Found] | None = None
     real = 0
+    run_type: Any = None  # events are counted per run of one type (a batch is mostly one type)
+    run = 0
     append = events.append
     loads = _loads
+    scan = _SCAN
+    known_names = _KNOWN_NAMES
     classes = _CLASSES
     new = _new_object
     set_state = _set_state
@@ -256,15 +264,31 @@ def decode_frames(frames: Iterable[str | bytes | bytearray | memoryview], events
                 continue
             frame = bytes(frame)
         try:
-            obj = loads(frame)
-        except _DECODE_ERRORS as exc:
-            if len(frame) == 4 and (frame == b"PING" or frame == "PING"):  # bare text PING: echo it too
-                found: Message | ProtocolError = Ping(frame)
-            else:
-                found = ProtocolError(f"frame is not valid JSON ({type(exc).__name__})", frame)
-            others = others or []
-            others.append((len(events), found))
-            continue
+            if scan is None:
+                obj = loads(frame)
+            else:  # the standard library's C scanner, called directly (see kiwoom_rt._json)
+                text = frame
+                if kind is bytes:
+                    # A known type's Korean name is dropped before scanning: the decoder never
+                    # reads it (the class has it), and one non-ASCII string in a frame sends
+                    # every string of the frame through CPython's slower UCS-2 path. Its bytes
+                    # can only match outside a string: inside one, every quote is escaped.
+                    at = frame.find(b'"name":"')
+                    if at >= 0:
+                        named = frame[at:frame.find(b'"', at + 8) + 2]
+                        if named in known_names:
+                            text = frame.replace(named, b"")
+                    text = text.decode("utf-8")
+                obj, end = scan(text, 0)
+                if end != len(text):
+                    raise ValueError("trailing data")
+        except _DECODE_ERRORS:
+            try:
+                obj = loads(frame)  # judged again, whole and as received: the proper error, or an edge case
+            except _DECODE_ERRORS as exc:
+                others = others or []
+                others.append((len(events), _unusable(frame, exc)))
+                continue
         if type(obj) is dict and obj.get("trnm") == "REAL":
             data = obj.get("data")
             if type(data) is not list:
@@ -275,40 +299,56 @@ def decode_frames(frames: Iterable[str | bytes | bytearray | memoryview], events
                 data = [data]
             real += 1
             for entry in data:
-                # the hot path, inlined: a well-formed entry of a published type
-                if type(entry) is dict:
-                    type_code = entry.get("type")
-                    if type(type_code) is str:
-                        cls = classes.get(type_code)
-                        item = entry.get("item")
-                        values = entry.get("values")
-                        if cls is not None and type(item) is str and type(values) is dict:
-                            event = new(cls)
-                            set_state(event, "__dict__", {"item": item, "values": proxy(values),
-                                                          "received_at": received_at, "_report": report})
-                            append(event)
-                            if counts is not None:
-                                counts[type_code] = counts.get(type_code, 0) + 1
-                            continue
+                # the hot path: a well-formed entry of a published type, with as few checks as
+                # can be afforded (anything else raises here and takes the careful path)
                 try:
-                    event, problem = _decode_other(entry, received_at)
-                except DecodeError as exc:
-                    problem = exc
+                    type_code = entry["type"]
+                    cls = classes[type_code]
+                    item = entry["item"]
+                    values = entry["values"]
+                    if type(item) is not str or type(values) is not dict:
+                        raise TypeError
+                except (KeyError, TypeError, IndexError):
+                    try:
+                        event, problem = _decode_other(entry, received_at)
+                    except DecodeError as exc:
+                        problem = exc
+                    else:
+                        append(event)
+                        if counts is not None:
+                            counts[event.type] = counts.get(event.type, 0) + 1
+                    if problem is not None:
+                        others = others or []
+                        others.append((len(events), problem))
+                    continue
+                event = new(cls)
+                set_state(event, "__dict__", {"item": item, "values": proxy(values), "received_at": received_at,
+                                              "_report": report})
+                append(event)
+                if type_code == run_type:
+                    run += 1
                 else:
-                    append(event)
-                    if counts is not None:
-                        counts[event.type] = counts.get(event.type, 0) + 1
-                if problem is not None:
-                    others = others or []
-                    others.append((len(events), problem))
+                    if run and counts is not None:
+                        counts[run_type] = counts.get(run_type, 0) + run
+                    run_type, run = type_code, 1
             continue
+        found: Message | ProtocolError
         try:
             found = _message(obj, frame)
         except ProtocolError as exc:
             found = exc
         others = others or []
         others.append((len(events), found))
+    if run and counts is not None:
+        counts[run_type] = counts.get(run_type, 0) + run
     return real, others
+
+
+def _unusable(frame: str | bytes, error: BaseException) -> Ping | ProtocolError:
+    """A frame that is not JSON: a bare text PING (echoed too), or bad input."""
+    if len(frame) == 4 and (frame == b"PING" or frame == "PING"):
+        return Ping(frame)
+    return ProtocolError(f"frame is not valid JSON ({type(error).__name__})", frame)
 
 
 def _message(obj: Any, raw: str | bytes) -> Message:
