@@ -30,17 +30,20 @@ class Playback:
     ``batch`` bounds the events handed over at once; ``hits(events)``, if given, sees the type-02
     events before they are queued (a relay consumer updates its condition watches there);
     ``message(message)`` receives the non-REAL messages among the frames, in their place;
-    ``label`` starts the log line of a report.
+    ``keep(events)`` returns the events to deliver (a relay consumer's own); ``label`` starts the
+    log line of a report.
     """
 
     def __init__(self, dispatcher: Dispatcher, stop: threading.Event, *, label: str, batch: int = 1000,
                  hits: Callable[[list[Any]], None] | None = None,
-                 message: Callable[[Message], None] | None = None) -> None:
+                 message: Callable[[Message], None] | None = None,
+                 keep: Callable[[list[Any]], list[Any]] | None = None) -> None:
         self._dispatcher = dispatcher
         self._stop = stop
         self._label = label
         self._batch = max(1, batch)
         self._pending: list[Any] = []
+        self._keep = keep
         self._reader: int | None = None  # the thread that hands frames over
         self.intake = Intake(emit=self._queue, report=self._error_notice, message=message, hits=hits)
 
@@ -53,7 +56,7 @@ class Playback:
             self.flush()
 
     def _queue(self, events: list[Any]) -> None:
-        self._pending += events
+        self._pending += events if self._keep is None else self._keep(events)
 
     def flush(self) -> None:
         """Hand the queued events over (waiting for room) and deliver what can be delivered."""

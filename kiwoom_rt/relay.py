@@ -314,7 +314,10 @@ class Relay:
                 for _, entries in answer or ():
                     for entry_id, fields in entries:
                         self._control_id = entry_id
-                        self._on_control(fields)
+                        try:
+                            self._on_control(fields)
+                        except Exception:  # one bad request never stops the relay serving the others
+                            logger.exception("relay %s: a control message failed", self.id)
                 self._send_replies()
                 if time.monotonic() >= next_expiry:
                     next_expiry = time.monotonic() + 1.0
@@ -367,22 +370,28 @@ class Relay:
             self._replies.append((consumer, message.request, handles))
 
     def _apply(self, change: RelayChange) -> list[PendingRequest | ConditionWatch]:
-        """Carry out a book change on the upstream session; returns the handles to wait for."""
+        """Carry out a book change on the upstream session; returns the handles to wait for.
+
+        The session may be closing (the relay is stopping) or have given up: then nothing can be
+        carried out, which is logged; the consumers learn it from the lifecycle notices."""
         handles: list[PendingRequest | ConditionWatch] = []
         if not change:
             return handles
         session = self.session
-        for type_code, items in change.register.items():
-            handles.append(session.subscribe(items, [type_code]))
-        for type_code, items in change.remove.items():
-            handles.append(session.unsubscribe(items, [type_code]))
-        for seq in change.watch:
-            watch = self._watches[seq] = session.watch_condition(seq)
-            handles.append(watch)
-        for seq in change.unwatch:
-            watch = self._watches.pop(seq, None)
-            if watch is not None:
-                watch.cancel()
+        try:
+            for type_code, items in change.register.items():
+                handles.append(session.subscribe(items, [type_code]))
+            for type_code, items in change.remove.items():
+                handles.append(session.unsubscribe(items, [type_code]))
+            for seq in change.watch:
+                watch = self._watches[seq] = session.watch_condition(seq)
+                handles.append(watch)
+            for seq in change.unwatch:
+                watch = self._watches.pop(seq, None)
+                if watch is not None:
+                    watch.cancel()
+        except KiwoomError as exc:
+            logger.info("relay %s: the upstream session takes no requests (%s)", self.id, exc)
         return handles
 
     def _send_replies(self) -> None:
@@ -438,10 +447,16 @@ class RelaySession(SignalAttributes):
     """
 
     def __init__(self, redis_url: str, *, name: str | None = None, prefix: str = "kiwoom-rt",
-                 start_from: str = "now", dispatcher: BindableDispatcher | None = None, queue_size: int = 100_000,
-                 lease: float = 15.0, silence: float = 3.0, batch: int = 1000, timeout: float = 5.0) -> None:
+                 start_from: str = "now", receive: str = "own", dispatcher: BindableDispatcher | None = None,
+                 queue_size: int = 100_000, lease: float = 15.0, silence: float = 3.0, batch: int = 1000,
+                 timeout: float = 5.0) -> None:
         if start_from not in ("now", "last"):
             raise ValueError('start_from must be "now" or "last"')
+        if receive not in ("own", "all"):
+            raise ValueError('receive must be "own" (what this consumer asked for) or "all" (the whole feed)')
+        #: "own": events of this consumer's own (item, type) pairs and hits of its own watches, as a
+        #: live session delivers them; "all": the relay's whole feed (recorders, dashboards)
+        self.receive = receive
         if start_from == "last" and not name:
             raise ValueError('start_from="last" needs a name: the place is kept under it')
         self.redis_url = redis_url
@@ -468,7 +483,11 @@ class RelaySession(SignalAttributes):
         self._stop = threading.Event()
         # decodes, counts and delivers on the reading thread; hits update watches before delivery
         self._playback = Playback(self._dispatcher, self._stop, label=f"relay session {self.name}",
-                                  batch=min(1000, queue_size // 4), hits=self._condition_hits)
+                                  batch=min(1000, queue_size // 4), hits=self._condition_hits, keep=self._keep)
+        self._delivered: dict[str, int] = {}  # events delivered, per type
+        self.foreign = 0  # events of the feed that were other consumers' (receive="own")
+        self._wanted_pairs: frozenset[tuple[str, str]] = frozenset()
+        self._any_item_types: frozenset[str] = frozenset()  # account and market types: any item
         self._thread: threading.Thread | None = None
         self._client: Any | None = None
         self._state = "new"
@@ -599,6 +618,7 @@ class RelaySession(SignalAttributes):
         handle._expect(1)
         with self._lock:
             self._pairs |= {(item, kind) for item in wanted for kind in kinds}
+            self._wanted_changed()
         self._request("subscribe", handle, items=wanted, types=kinds)
         return handle
 
@@ -609,6 +629,7 @@ class RelaySession(SignalAttributes):
         handle._expect(1)
         with self._lock:
             self._pairs -= {(item, kind) for item in wanted for kind in kinds}
+            self._wanted_changed()
         self._request("unsubscribe", handle, items=wanted, types=kinds)
         return handle
 
@@ -745,6 +766,26 @@ class RelaySession(SignalAttributes):
                 self._control_entry(entry)
         playback.flush()
 
+    def _wanted_changed(self) -> None:
+        """Snapshots of what this consumer wants, for the reading thread (lock held)."""
+        self._wanted_pairs = frozenset(self._pairs)
+        self._any_item_types = frozenset(kind for item, kind in self._pairs if not item)
+
+    def _keep(self, events: list[Any]) -> list[Any]:
+        """The events to deliver: this consumer's own, unless it asked for the whole feed."""
+        if self.receive == "all":
+            kept = events
+        else:
+            pairs, any_item, watches = self._wanted_pairs, self._any_item_types, self._watches
+            kept = [event for event in events
+                    if (event.item, event.type) in pairs or event.type in any_item
+                    or (event.type == "02" and event.seq in watches)]
+            self.foreign += len(events) - len(kept)
+        delivered = self._delivered
+        for event in kept:
+            delivered[event.type] = delivered.get(event.type, 0) + 1
+        return kept
+
     def _condition_hits(self, hits: list[Any]) -> None:
         for event in hits:
             watch = self._watches.get(event.seq or "")
@@ -767,9 +808,9 @@ class RelaySession(SignalAttributes):
             if relay != self._relay_id and self._relay_id is not None:
                 self._relay_restarted(relay)
         elif name == "relay_started":
-            if self._relay_id is not None and relay != self._relay_id:
-                self._relay_restarted(relay)
-            self._relay_id = relay
+            # A relay reads requests from its own start on: whatever we asked before that (or
+            # before a restart) is asked again now, so it is answered within a heartbeat.
+            self._relay_restarted(relay)
             self._relay_notice("relay_started", {"relay": relay})
         elif name == "relay_stopped":
             self._relay_notice("relay_stopped", {"relay": relay})
@@ -855,7 +896,7 @@ class RelaySession(SignalAttributes):
             except _ANY_REDIS_ERROR:
                 pass
         intake = self._playback.intake
-        counts = dict(intake.counts)
+        counts = dict(self._delivered)
         return RelayConsumerStats(
             state=self._state, frames=self._entries, real_frames=intake.real_frames, events=counts,
             events_total=sum(counts.values()), decode_errors=intake.decode_errors, dropped=self._dispatcher.dropped,

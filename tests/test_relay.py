@@ -165,7 +165,7 @@ def test_a_named_consumer_resumes_from_last_with_no_gap(
         quiet_sim: SimServer, make_relay: Callable[..., Relay], make_consumer: Callable[..., RelaySession],
         no_thread_leak: None) -> None:
     make_relay(quiet_sim).start()
-    first = make_consumer(name="recorder", start_from="last").start()
+    first = make_consumer(name="recorder", start_from="last", receive="all").start()
     got = Collector()
     first.on_0e.connect(got)
     for n in range(1, 101):
@@ -174,17 +174,17 @@ def test_a_named_consumer_resumes_from_last_with_no_gap(
     first.close()
     for n in range(101, 201):  # published while the consumer is away
         quiet_sim.push(numbered(n))
-    watcher = make_consumer().start()  # proves the relay published them before we come back
+    watcher = make_consumer(receive="all").start()  # proves the relay published them before we come back
     seen = Collector()
     watcher.on_0e.connect(seen)
     quiet_sim.push(numbered(201))
     seen.wait_for(1)
-    again = make_consumer(name="recorder", start_from="last").start()
+    again = make_consumer(name="recorder", start_from="last", receive="all").start()
     resumed = Collector()
     again.on_0e.connect(resumed)
     resumed.wait_for(101)
     assert numbers(got) + numbers(resumed) == list(range(1, 202))  # nothing lost, nothing twice
-    fresh = make_consumer(name="recorder", start_from="now")
+    fresh = make_consumer(name="recorder", start_from="now", receive="all")
     again.close()
     fresh.start()
     late = Collector()
@@ -200,7 +200,7 @@ def test_redis_restart_under_a_stream_loses_only_what_is_counted(
     store = RedisServer(tmp_path, appendonly=True)  # its data survives a restart, as in production
     try:
         relay = make_relay(quiet_sim, redis_url=store.url, buffer=300).start()
-        consumer = make_consumer(redis_url=store.url, name="steady").start()
+        consumer = make_consumer(redis_url=store.url, name="steady", receive="all").start()
         got, notices = Collector(), Collector()
         consumer.on_0e.connect(got)
         consumer.on_relay.connect(notices)
@@ -288,7 +288,7 @@ def test_a_slow_consumer_leaves_its_backlog_in_redis(
         no_thread_leak: None) -> None:
     make_relay(quiet_sim).start()
     dispatcher = QueueDispatcher(max_events=10)  # nobody drains it: the consumer stops reading when full
-    slow = make_consumer(dispatcher=dispatcher, batch=10).start()
+    slow = make_consumer(dispatcher=dispatcher, batch=10, receive="all").start()
     for n in range(1, 301):  # one push per read, mostly: one feed entry each
         quiet_sim.push(numbered(n))
     wait_until(lambda: (slow.stats().lag or 0) > 50, timeout=5, message="no lag reported")
@@ -320,7 +320,7 @@ def test_consumer_with_a_queue_dispatcher(quiet_sim: SimServer, make_relay: Call
                                           make_consumer: Callable[..., RelaySession], no_thread_leak: None) -> None:
     make_relay(quiet_sim).start()
     dispatcher = QueueDispatcher()
-    consumer = make_consumer(dispatcher=dispatcher).start()
+    consumer = make_consumer(dispatcher=dispatcher, receive="all").start()
     got = Collector()
     consumer.on_0e.connect(got)
     quiet_sim.push_burst([numbered(n) for n in range(1, 21)])
@@ -369,6 +369,7 @@ def assert_a_relay_carries_events(redis_url: str, sim: SimServer) -> None:
     try:
         got = Collector()
         consumer.on_0e.connect(got)
+        consumer.subscribe(["005930"]).wait(5)
         sim.push(numbered(1))
         got.wait_for(1)
         assert numbers(got) == [1]
@@ -454,7 +455,7 @@ def test_gui_code_runs_unchanged_on_a_relay_session(quiet_sim: SimServer, make_r
     widgets = qt_module("QtWidgets")
     app = widgets.QApplication.instance() or widgets.QApplication([])
     make_relay(quiet_sim).start()
-    consumer = make_consumer(dispatcher=QtDispatcher(conflate=False)).start()
+    consumer = make_consumer(dispatcher=QtDispatcher(conflate=False), receive="all").start()
     got = Collector()
     consumer.on_0e.connect(got)
     quiet_sim.push_burst([numbered(n) for n in range(1, 31)])
@@ -495,7 +496,7 @@ def test_the_feed_is_trimmed_to_its_retention(quiet_sim: SimServer, redis_server
                                               make_relay: Callable[..., Relay],
                                               make_consumer: Callable[..., RelaySession]) -> None:
     relay = make_relay(quiet_sim, maxlen=100).start()
-    consumer = make_consumer().start()
+    consumer = make_consumer(receive="all").start()
     got = Collector()
     consumer.on_0e.connect(got)
     for n in range(1, 801):  # one push per read, mostly: one entry each
