@@ -9,7 +9,9 @@ Public API::
         session.subscribe(["005930"], ["0E", "0B"]).wait(5)
 
 Every realtime type arrives as its own typed class (``Trade`` for 0B, ``OrderBook`` for 0D, ...;
-``EVENT_TYPES`` maps each type code to its class), all sharing ``RealtimeEvent``.
+``EVENT_TYPES`` maps each type code to its class), all sharing ``RealtimeEvent``. ``Session`` is
+what every kind of session offers: live (``RealtimeSession``), replayed (``ReplaySession``) or
+relayed (``kiwoom_rt.relay.RelaySession``).
 
 ``QtDispatcher`` and ``TkDispatcher`` are imported on first use, so ``import kiwoom_rt`` never
 imports Qt or Tk.
@@ -21,6 +23,7 @@ from ._core import SessionState
 from ._handles import PendingRequest, Subscription
 from ._signals import SessionSignal
 from ._stats import SessionStats
+from ._surface import Session
 from ._version import __version__
 from .backoff import ReconnectPolicy
 from .conditions import Condition, ConditionHit, ConditionWatch
@@ -120,6 +123,7 @@ __all__ = [
     "ReplaySession",
     "SectorBreadth",
     "SectorIndex",
+    "Session",
     "SessionClosedError",
     "SessionSignal",
     "SessionState",

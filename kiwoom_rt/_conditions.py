@@ -1,11 +1,15 @@
 """Condition search decisions, sans-I/O: pairing, paging, pacing, watches and their resync.
 
-Nothing here touches a socket, a thread or a clock; ``now`` is passed in. The runtime calls:
+Nothing here touches a socket, a thread or a clock; ``now`` is passed in, and the application's
+requests are known by the ids ``SessionCore`` gives them. The runtime calls:
 
-- ``list_conditions``, ``search``, ``watch``, ``cancel``: the application's requests;
-- ``connection_ready(now)`` after every login, ``connection_lost()`` when a connection ends;
-- ``on_reply(reply, now)`` for every ``ConditionReply``, ``on_hit(event)`` for every type-02 event;
+- ``list_conditions(request)``, ``search(seq, request)``, ``watch(seq)``, ``cancel(seq)``;
+- ``connection_ready()`` after every login, ``connection_lost()`` when a connection ends;
+- ``on_reply(reply)`` for every ``ConditionReply``, ``on_hit(event)`` for every type-02 event;
 - ``poll(now)`` for the frames due now (requests are paced), and ``next_send_at()`` for when to ask.
+
+They return actions (``kiwoom_rt._actions``): ``Completed``/``Failed`` for a request,
+``WatchMembers``/``WatchFailed`` for a watch, ``MembershipChange`` found on a resync, ``Report``.
 
 Rules (docs/protocol.md, "Condition search"):
 
@@ -21,70 +25,41 @@ Rules (docs/protocol.md, "Condition search"):
 
 from __future__ import annotations
 
-import threading
 from collections import deque
-from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
 from . import protocol
-from .conditions import ConditionWatch, parse_conditions, parse_hit
+from ._actions import Completed, Failed, MembershipChange, Report, WatchFailed, WatchMembers
+from .conditions import parse_conditions, parse_hit
 from .errors import ConditionError, ConnectError, KiwoomError, ProtocolError
 from .events import ConditionEvent, strip_market_prefix
 from .messages import ConditionReply
 
-__all__ = ["ConditionCore", "ConditionRequest", "MembershipChange", "resync_event"]
+__all__ = ["ConditionCore", "apply_hit", "resync_event"]
 
-
-class ConditionRequest:
-    """A one-shot request (the list, or a search) in progress: ``wait()`` gives its result."""
-
-    def __init__(self, trnm: str, seq: str = "") -> None:
-        self.trnm = trnm
-        self.seq = seq
-        self._done = threading.Event()
-        self._result: Any = None
-        self._error: KiwoomError | None = None
-
-    def wait(self, timeout: float | None = None) -> Any:
-        if not self._done.wait(timeout):
-            what = f"{self.trnm} seq {self.seq}" if self.seq else self.trnm
-            raise TimeoutError(f"{what}: no reply within {timeout} s")
-        if self._error is not None:
-            raise self._error
-        return self._result
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def _finish(self, result: Any) -> None:
-        self._result = result
-        self._done.set()
-
-    def _fail(self, error: KiwoomError) -> None:
-        if not self._done.is_set():
-            self._error = error
-            self._done.set()
-
-
-@attrs.frozen
-class MembershipChange:
-    """A stock that entered or left watch ``seq`` while the connection was down (found on resync)."""
-
-    seq: str
-    code: str
-    entered: bool
+Output = Completed | Failed | WatchMembers | WatchFailed | MembershipChange | Report
 
 
 def resync_event(change: MembershipChange, received_at: float) -> ConditionEvent:
     """The ``ConditionEvent`` (``resync=True``) that signals a change found on a watch's resync."""
     values = MappingProxyType({"841": change.seq, "9001": change.code, "843": "I" if change.entered else "D"})
     event = ConditionEvent(change.code, change.code, "KRX", values, received_at, change.seq, change.entered, None)
-    object.__setattr__(event, "resync", True)
+    object.__setattr__(event, "resync", True)  # not an __init__ field: found by us, not pushed by Kiwoom
     return event
+
+
+def apply_hit(members: frozenset[str], event: ConditionEvent) -> frozenset[str] | None:
+    """A watch's members after a type-02 push, or None when it changes nothing (the one rule,
+    for live sessions and relay consumers alike)."""
+    code, entered = event.code, event.entered
+    if not code or entered is None:
+        return None
+    if entered:
+        return None if code in members else members | {code}
+    return members - {code} if code in members else None
 
 
 @attrs.define
@@ -92,7 +67,7 @@ class _Outgoing:
     trnm: str
     seq: str = ""
     realtime: bool = False
-    handles: list[ConditionRequest] = attrs.Factory(list)
+    asked_by: list[int] = attrs.Factory(list)  # request ids waiting for the result
     rows: list[Any] = attrs.Factory(list)  # pages collected so far (one-shot search)
     next_key: str = ""
 
@@ -107,8 +82,17 @@ class _Outgoing:
             return protocol.cnsrclr(self.seq)
         return protocol.cnsrreq(self.seq, realtime=self.realtime, next_key=self.next_key)
 
+    def finished(self, result: Any) -> list[Output]:
+        return [Completed(request, result) for request in self.asked_by]
 
-Output = MembershipChange | KiwoomError  # resync changes to signal; problems to report
+    def failed(self, error: KiwoomError) -> list[Output]:
+        return [Failed(request, error) for request in self.asked_by]
+
+
+@attrs.define
+class _Watch:
+    members: frozenset[str] = frozenset()
+    ready: bool = False  # the first member list arrived
 
 
 class ConditionCore:
@@ -123,41 +107,43 @@ class ConditionCore:
         self._sent_at: deque[float] = deque()
         self._ready = False  # logged in on the current connection
         self._listed = False  # CNSRLST answered on the current connection
-        self.watches: dict[str, ConditionWatch] = {}
+        self._watches: dict[str, _Watch] = {}
         self._resync: set[str] = set()  # watches whose next member list is a resync
         self.requests_sent = 0
 
+    @property
+    def watched(self) -> frozenset[str]:
+        """The seqs watched now."""
+        return frozenset(self._watches)
+
+    def members(self, seq: str) -> frozenset[str]:
+        watch = self._watches.get(seq)
+        return watch.members if watch is not None else frozenset()
+
     # --- the application's requests ----------------------------------------------------------
 
-    def list_conditions(self) -> ConditionRequest:
-        handle = ConditionRequest("CNSRLST")
+    def list_conditions(self, request: int) -> None:
         for outgoing in (*self._queue, *self._in_flight.values()):  # one CNSRLST serves everyone
             if outgoing.trnm == "CNSRLST":
-                outgoing.handles.append(handle)
-                return handle
-        self._queue.append(_Outgoing("CNSRLST", handles=[handle]))
-        return handle
+                outgoing.asked_by.append(request)
+                return
+        self._queue.append(_Outgoing("CNSRLST", asked_by=[request]))
 
-    def search(self, seq: str) -> ConditionRequest:
-        seq = protocol.check_seq(seq)
-        handle = ConditionRequest("CNSRREQ", seq)
-        self._queue.append(_Outgoing("CNSRREQ", seq, handles=[handle]))
-        return handle
+    def search(self, seq: str, request: int) -> None:
+        self._queue.append(_Outgoing("CNSRREQ", protocol.check_seq(seq), asked_by=[request]))
 
-    def watch(self, seq: str, cancel: Callable[[str], None]) -> ConditionWatch:
-        """The watch of ``seq``: the existing one, or a new one requested at once (or at login)."""
+    def watch(self, seq: str) -> bool:
+        """Watch ``seq``, requested at once (or at login); False if it was watched already."""
         seq = protocol.check_seq(seq)
-        existing = self.watches.get(seq)
-        if existing is not None:
-            return existing
-        watch = self.watches[seq] = ConditionWatch(seq, cancel)
+        if seq in self._watches:
+            return False
+        self._watches[seq] = _Watch()
         self._queue.append(_Outgoing("CNSRREQ", seq, realtime=True))
-        return watch
+        return True
 
     def cancel(self, seq: str) -> None:
         """Forget watch ``seq`` for good and send CNSRCLR (if it was ever requested)."""
-        watch = self.watches.pop(seq, None)
-        if watch is None:
+        if self._watches.pop(seq, None) is None:
             return
         self._resync.discard(seq)
         queued = [o for o in self._queue if o.trnm == "CNSRREQ" and o.realtime and o.seq == seq]
@@ -177,33 +163,32 @@ class ConditionCore:
             self._queue.remove(listed[0])
             self._queue.appendleft(listed[0])
         queued = {o.seq for o in self._queue if o.trnm == "CNSRREQ" and o.realtime}
-        for seq, watch in self.watches.items():
+        for seq, watch in self._watches.items():
             if seq not in queued:
                 self._queue.append(_Outgoing("CNSRREQ", seq, realtime=True))
                 if watch.ready:
                     self._resync.add(seq)
 
-    def connection_lost(self) -> None:
+    def connection_lost(self) -> list[Output]:
         """The connection ended: in-flight one-shots fail; watches are requested again at login."""
         self._ready = self._listed = False
+        outputs: list[Output] = []
         for outgoing in self._in_flight.values():
-            error = ConnectError(f"connection lost while waiting for the {outgoing.trnm} reply")
-            for handle in outgoing.handles:
-                handle._fail(error)
+            outputs += outgoing.failed(ConnectError(f"connection lost while waiting for the {outgoing.trnm} reply"))
         self._in_flight.clear()
         # CNSRCLR of a dropped connection is moot: the server forgot the realtime search with it
         self._queue = deque(o for o in self._queue if o.trnm != "CNSRCLR")
+        return outputs
 
-    def close(self, error: KiwoomError) -> None:
-        """The session ended: every waiting request fails with ``error``."""
+    def close(self, error: KiwoomError) -> list[Output]:
+        """The session ended: every waiting request and unstarted watch fails with ``error``."""
+        outputs: list[Output] = []
         for outgoing in (*self._queue, *self._in_flight.values()):
-            for handle in outgoing.handles:
-                handle._fail(error)
-        for watch in self.watches.values():
-            if not watch.ready:
-                watch._fail(error)
+            outputs += outgoing.failed(error)
+        outputs += [WatchFailed(seq, error) for seq, watch in self._watches.items() if not watch.ready]
         self._queue.clear()
         self._in_flight.clear()
+        return outputs
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -249,20 +234,17 @@ class ConditionCore:
     # --- replies ------------------------------------------------------------------------------
 
     def on_reply(self, reply: ConditionReply) -> list[Output]:
-        """Pair a reply with its request; returns resync changes and problems to report."""
+        """Pair a reply with its request; returns what became of it."""
         outgoing = self._in_flight.pop((reply.trnm, reply.seq), None)
         if outgoing is None:
-            return [ProtocolError(f"{reply.trnm} reply for seq {reply.seq!r} with no request in flight",
-                                  repr(reply))]
+            return [Report(ProtocolError(f"{reply.trnm} reply for seq {reply.seq!r} with no request in flight",
+                                         repr(reply)))]
         if not reply.ok:
             return self._refused(outgoing, reply)
         try:
             if outgoing.trnm == "CNSRLST":
                 self._listed = True
-                result: Any = parse_conditions(reply.data)
-                for handle in outgoing.handles:
-                    handle._finish(result)
-                return []
+                return outgoing.finished(parse_conditions(reply.data))
             if outgoing.trnm == "CNSRCLR":
                 return []
             if outgoing.realtime:
@@ -275,30 +257,24 @@ class ConditionCore:
             hits = [parse_hit(row) for row in outgoing.rows]
         except ValueError as exc:
             error = ProtocolError(f"{reply.trnm} reply has unusable data ({exc})", repr(reply))
-            for handle in outgoing.handles:
-                handle._fail(error)
-            return [error]
-        for handle in outgoing.handles:
-            handle._finish(hits)
-        return []
+            return [*outgoing.failed(error), Report(error)]
+        return outgoing.finished(hits)
 
     def _refused(self, outgoing: _Outgoing, reply: ConditionReply) -> list[Output]:
         error = ConditionError(reply.return_code, reply.return_msg, trnm=reply.trnm, seq=reply.seq)
-        for handle in outgoing.handles:
-            handle._fail(error)
+        outputs = outgoing.failed(error)
         if outgoing.trnm == "CNSRLST":
             self._listed = True  # refused, but asked: let the other requests go and be judged
-        watch = self.watches.get(outgoing.seq) if outgoing.realtime else None
+        watch = self._watches.get(outgoing.seq) if outgoing.realtime else None
         if watch is None:
-            return []
+            return outputs
         if watch.ready:  # a refused resync: keep the watch and its members, report it
-            return [error]
-        del self.watches[outgoing.seq]  # a refused first request: the watch fails
-        watch._fail(error)
-        return []
+            return [*outputs, Report(error)]
+        del self._watches[outgoing.seq]  # a refused first request: the watch fails
+        return [*outputs, WatchFailed(outgoing.seq, error)]
 
     def _members(self, seq: str, reply: ConditionReply) -> list[Output]:
-        watch = self.watches.get(seq)
+        watch = self._watches.get(seq)
         if watch is None:  # cancelled meanwhile
             return []
         codes = set()
@@ -308,21 +284,22 @@ class ConditionCore:
                 raise ValueError(f"a member row has no code: {row!r}")
             codes.add(strip_market_prefix(code.strip()))
         members = frozenset(codes)
-        changes: list[Output] = []
+        outputs: list[Output] = []
         if seq in self._resync:
             self._resync.discard(seq)
             before = watch.members
-            changes += [MembershipChange(seq, code, False) for code in sorted(before - members)]
-            changes += [MembershipChange(seq, code, True) for code in sorted(members - before)]
-        watch._set_members(members)
-        return changes
+            outputs += [MembershipChange(seq, code, False) for code in sorted(before - members)]
+            outputs += [MembershipChange(seq, code, True) for code in sorted(members - before)]
+        watch.members, watch.ready = members, True
+        return [WatchMembers(seq, members), *outputs]
 
-    def on_hit(self, event: ConditionEvent) -> None:
+    def on_hit(self, event: ConditionEvent) -> list[Output]:
         """A type-02 push: update the watch of its seq (a hit nobody watches changes nothing)."""
-        watch = self.watches.get(event.seq or "")
-        if watch is None or not watch.ready or event.entered is None:
-            return
-        if event.entered:
-            watch._set_members(watch.members | {event.code})
-        else:
-            watch._set_members(watch.members - {event.code})
+        watch = self._watches.get(event.seq or "")
+        if watch is None or not watch.ready:
+            return []
+        members = apply_hit(watch.members, event)
+        if members is None:
+            return []
+        watch.members = members
+        return [WatchMembers(event.seq or "", members)]

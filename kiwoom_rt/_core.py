@@ -2,49 +2,49 @@
 
 In the style of h11's ``_state.py``: nothing here touches a socket, a thread or a clock. The
 runtime (``session.py``) feeds in what happened, with the time passed as ``now``, and carries out
-the actions returned:
+the actions returned (``kiwoom_rt._actions``; lifecycle notices are actions too):
 
+- the application's requests: ``subscribe``, ``unsubscribe``, ``list_conditions``, ``search``,
+  ``watch``, ``cancel_watch``; each request gets an id, and its handle (kept by the runtime) is
+  finished by a later ``Completed`` or ``Failed`` action carrying that id;
 - ``on_message(message, now)``: a decoded non-REAL message (LOGIN reply, ack, SYSTEM, PING, ...);
+- ``on_hits(events)``: type-02 events, which keep condition watches current;
 - ``on_connection_ended(outcome, now)``: the connection is over; reconnect or give up?
 - ``check_timeouts(now)``: LOGIN, idle and ack deadlines; ``next_deadline()`` says when to ask.
-
-Actions are small immutable objects: ``Send``, ``Echo`` (a PING answer), ``Notify`` (a lifecycle
-signal), ``Report`` (bad input: log, count, ``on_error``), ``Abort`` (end the connection),
-``Retry(delay)``, ``GiveUp(error)`` and ``InvalidateToken``.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
 
 from . import protocol
-from ._conditions import ConditionCore, MembershipChange
-from ._handles import PendingRequest
+from ._actions import (
+    Abort,
+    Action,
+    Completed,
+    Deliver,
+    Echo,
+    Failed,
+    GiveUp,
+    InvalidateToken,
+    MembershipChange,
+    Report,
+    Retry,
+    Send,
+)
+from ._conditions import ConditionCore
+from ._notices import Connected, Disconnected, LoggedIn, Reconnecting, SystemMessage
+from ._notices import GaveUp as GaveUpNotice
 from ._registrations import Registrations, Request, RequestPipeline, build_requests
 from .backoff import ReconnectPolicy
-from .errors import ConnectError, KiwoomError, LoginError, ProtocolError
-from .messages import Ack, ConditionReply, LoginReply, Ping, SystemNotice
+from .errors import ConnectError, KiwoomError, LoginError, ProtocolError, SessionClosedError, SubscribeError
+from .messages import Ack, ConditionReply, LoginReply, Message, Ping, SystemNotice, Unknown
 
-__all__ = [
-    "Abort",
-    "Action",
-    "Deliver",
-    "Echo",
-    "GiveUp",
-    "InvalidateToken",
-    "Notify",
-    "Outcome",
-    "Report",
-    "Retry",
-    "Send",
-    "SessionCore",
-    "SessionState",
-    "StandbyPace",
-]
+__all__ = ["Outcome", "SessionCore", "SessionState", "StandbyPace"]
 
 #: The longest the standby waits between looks while the GIL is contended (docs/design.md).
 MAX_CONTENDED_POLL = 2.0
@@ -79,18 +79,20 @@ class StandbyPace:
         return StandbyPace(period, self.floor, calm)
 
 
-class SessionState(enum.Enum):
-    """Where a session stands. ``str(state)`` and ``state.value`` give the lower-case name."""
+class SessionState(enum.StrEnum):
+    """Where a session stands, the same words for every kind of session (live, replay, relay).
+
+    A ``str``: ``session.state == "connected"`` holds, and ``str(state)`` is the lower-case name.
+    A replay is ``CONNECTED`` while it plays and ``FINISHED`` once every event was delivered.
+    """
 
     NEW = "new"
     CONNECTING = "connecting"
-    CONNECTED = "connected"  # logged in
+    CONNECTED = "connected"  # logged in (a replay: playing; a relay consumer: its relay's session is)
     RECONNECTING = "reconnecting"
+    FINISHED = "finished"  # a replay that played everything
     GAVE_UP = "gave_up"
     CLOSED = "closed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @attrs.define
@@ -108,59 +110,13 @@ class Outcome:
     auth_code: int | None = None  # for login_refused: the auth code worth a fresh-token retry
 
 
-@attrs.frozen
-class Send:
-    frame: str | bytes
+@attrs.define
+class _Registering:
+    """A subscribe or unsubscribe call: how many of its REG/REMOVE requests wait for an ack."""
 
-
-@attrs.frozen
-class Echo:
-    """Answer a PING (the runtime sends it once the chunk's events are delivered)."""
-
-    frame: str | bytes
-
-
-@attrs.frozen
-class Notify:
-    name: str
-    kwargs: Mapping[str, Any] = attrs.field(factory=dict)
-
-
-@attrs.frozen
-class Report:
-    """Bad input: logged, counted and sent to ``on_error``; the session keeps running."""
-
-    error: KiwoomError
-
-
-@attrs.frozen
-class Abort:
-    outcome: Outcome
-
-
-@attrs.frozen
-class Retry:
-    delay: float
-
-
-@attrs.frozen
-class GiveUp:
-    error: KiwoomError
-
-
-@attrs.frozen
-class Deliver:
-    """Condition membership changes found on a watch's resync: deliver them as type-02 events."""
-
-    changes: tuple[MembershipChange, ...]
-
-
-@attrs.frozen
-class InvalidateToken:
-    """The server refused the token: ask the token source for a fresh one next time."""
-
-
-Action = Send | Echo | Notify | Report | Abort | Retry | GiveUp | InvalidateToken | Deliver
+    kind: str  # "REG" or "REMOVE"
+    grp_no: str
+    outstanding: int = 0
 
 
 class SessionCore:
@@ -183,7 +139,8 @@ class SessionCore:
         self.state = SessionState.NEW
         self.registrations = Registrations()
         self.pipeline = RequestPipeline()
-        self._waiting: set[PendingRequest] = set()  # handles to attach to the next restore
+        self._registering: dict[int, _Registering] = {}  # subscribe/unsubscribe calls not yet done
+        self._next_request = 0
         self.conditions = ConditionCore(rate=condition_rate)
         self.ever_logged_in = False
         self._auth_retry_used = False
@@ -215,45 +172,72 @@ class SessionCore:
             raise RuntimeError(f"session already {self.state}: start() runs once")
         self.state = SessionState.CONNECTING
 
-    def subscribe(self, handle: PendingRequest, grp_no: str, items: Sequence[str], types: Sequence[str],
-                  refresh: bool, now: float) -> list[Action]:
-        """Remember the registration and send REG now if logged in (else at the next login)."""
-        self.registrations.add(grp_no, items, types, refresh)
-        requests = build_requests("REG", grp_no, items, types, refresh, self.chunk_size, handle)
-        return self._submit(handle, requests, now)
+    def _request_id(self) -> int:
+        self._next_request += 1
+        return self._next_request
 
-    def unsubscribe(self, handle: PendingRequest, grp_no: str, items: Sequence[str], types: Sequence[str],
-                    now: float) -> list[Action]:
+    def subscribe(self, grp_no: str, items: Sequence[str], types: Sequence[str], refresh: bool,
+                  now: float) -> tuple[int, list[Action]]:
+        """Remember the registration and send REG now if logged in (else at the next login).
+        Returns the request's id and the actions (``Completed`` once every REG was acked)."""
+        request = self._request_id()
+        self.registrations.add(grp_no, items, types, refresh)
+        self._registering[request] = _Registering("REG", grp_no)
+        requests = build_requests("REG", grp_no, items, types, refresh, self.chunk_size, request)
+        return request, self._submit(request, requests, now)
+
+    def unsubscribe(self, grp_no: str, items: Sequence[str], types: Sequence[str],
+                    now: float) -> tuple[int, list[Action]]:
         """Forget the registration; send REMOVE if logged in (no server holds it otherwise)."""
+        request = self._request_id()
         self.registrations.remove(grp_no, items, types)
         if not self.pipeline.open:
-            handle._expect(0)
-            return []
-        requests = build_requests("REMOVE", grp_no, items, types, True, self.chunk_size, handle)
-        return self._submit(handle, requests, now)
+            return request, [Completed(request)]
+        self._registering[request] = _Registering("REMOVE", grp_no)
+        requests = build_requests("REMOVE", grp_no, items, types, True, self.chunk_size, request)
+        return request, self._submit(request, requests, now)
 
-    def _submit(self, handle: PendingRequest, requests: Sequence[Request], now: float) -> list[Action]:
+    def _submit(self, request: int, requests: Sequence[Request], now: float) -> list[Action]:
         if not self.pipeline.open:
-            self._waiting.add(handle)
-            return []
-        handle._expect(len(requests))
+            return []  # attached to the restore of the next login
+        self._registering[request].outstanding = len(requests)
         return self._send(self.pipeline.enqueue(requests, now))
 
     @staticmethod
     def _send(request: Request | None) -> list[Action]:
         return [Send(request.frame)] if request is not None else []
 
-    def close(self) -> set[PendingRequest]:
-        """The user closed the session: returns every unfinished handle (to fail)."""
-        self.state = SessionState.CLOSED
-        return self._abandon_handles()
+    def list_conditions(self, now: float) -> tuple[int, list[Action]]:
+        """CNSRLST; ``Completed`` carries the list of ``Condition``s."""
+        request = self._request_id()
+        self.conditions.list_conditions(request)
+        return request, self.condition_sends(now)
 
-    def _abandon_handles(self) -> set[PendingRequest]:
-        handles = set(self._waiting)
-        self._waiting.clear()
-        for request in self.pipeline.connection_lost():
-            handles.update(w for w in request.waiters if isinstance(w, PendingRequest))
-        return handles
+    def search(self, seq: str, now: float) -> tuple[int, list[Action]]:
+        """A one-shot search of ``seq``; ``Completed`` carries its ``ConditionHit``s."""
+        request = self._request_id()
+        self.conditions.search(seq, request)
+        return request, self.condition_sends(now)
+
+    def watch(self, seq: str, now: float) -> tuple[bool, list[Action]]:
+        """A realtime search of ``seq`` (False: watched already); ``WatchMembers`` follows."""
+        new = self.conditions.watch(seq)
+        return new, self.condition_sends(now)
+
+    def cancel_watch(self, seq: str, now: float) -> list[Action]:
+        self.conditions.cancel(seq)
+        return self.condition_sends(now)
+
+    def close(self) -> list[Action]:
+        """The user closed the session: every unfinished request fails."""
+        self.state = SessionState.CLOSED
+        return self._abandon(SessionClosedError("the session was closed"))
+
+    def _abandon(self, error: KiwoomError) -> list[Action]:
+        self.pipeline.connection_lost()
+        actions: list[Action] = [Failed(request, error) for request in self._registering]
+        self._registering.clear()
+        return actions + self._condition_outputs(self.conditions.close(error))
 
     # --- one connection ----------------------------------------------------------------------
 
@@ -270,7 +254,7 @@ class SessionCore:
         self._opened = True
         self._last_frame_at = now
         self.connections += 1
-        return [Notify("on_connected")]
+        return [Connected()]
 
     def login_sent(self, now: float) -> None:
         self._login_sent_at = now
@@ -295,30 +279,31 @@ class SessionCore:
 
     # --- messages -----------------------------------------------------------------------------
 
-    def on_message(self, message: Any, now: float) -> list[Action]:
+    def on_message(self, message: Message, now: float) -> list[Action]:
         """Protocol work for one decoded non-REAL message of the current connection."""
-        kind = type(message)
-        if kind is Ping:
-            self.pings_echoed += 1
-            return [Echo(protocol.echo_ping(message))]
-        if kind is LoginReply:
-            return self._on_login_reply(message, now)
-        if kind is Ack:
-            return self._on_ack(message, now)
-        if kind is SystemNotice:
-            return self._on_system(message)
-        if kind is ConditionReply:
-            return self._on_condition_reply(message, now)
-        trnm = getattr(message, "trnm", None)
-        raw = getattr(message, "raw", None)
-        return [Report(ProtocolError(f"unknown message {trnm!r}", dict(raw) if raw is not None else None))]
+        match message:
+            case Ping():
+                self.pings_echoed += 1
+                return [Echo(protocol.echo_ping(message))]
+            case LoginReply():
+                return self._on_login_reply(message, now)
+            case Ack():
+                return self._on_ack(message, now)
+            case SystemNotice():
+                return self._on_system(message)
+            case ConditionReply():
+                return self._on_condition_reply(message, now)
+            case Unknown(trnm=trnm, raw=raw):
+                return [Report(ProtocolError(f"unknown message {trnm!r}", dict(raw)))]
+            case _:  # a REAL batch is the intake's business
+                return [Report(ProtocolError(f"unexpected message {type(message).__name__}"))]
 
     def _on_login_reply(self, reply: LoginReply, now: float) -> list[Action]:
         if not reply.ok:
             outcome = Outcome("login_refused", code=reply.return_code, reason=reply.return_msg,
                               auth_code=protocol.auth_failure_code(reply.return_code, reply.return_msg))
             self.set_outcome(outcome)
-            return [Abort(outcome)]
+            return [Abort(outcome.reason)]
         if self._logged_in or self.state is SessionState.CLOSED:
             return []
         self._logged_in = True
@@ -328,15 +313,20 @@ class SessionCore:
         self.state = SessionState.CONNECTED
         self.ever_logged_in = True
         restore = self.registrations.restore_requests(self.chunk_size)
-        for handle in self._waiting:
-            group = restore.get(handle.grp_no, [])
-            for request in group:
-                request.waiters.append(handle)
-            handle._expect(len(group))
-        self._waiting.clear()
+        done: list[int] = []
+        for request, registering in self._registering.items():  # every one waits for a login now
+            group = restore.get(registering.grp_no, [])
+            for frame in group:
+                frame.asked_by.append(request)
+            registering.outstanding = len(group)
+            if not group:
+                done.append(request)
+        for request in done:
+            del self._registering[request]
         first = self.pipeline.connection_ready([r for g in restore.values() for r in g], now)
         self.conditions.connection_ready()
-        return [Notify("on_login", {"extra": dict(reply.extra)}), *self._send(first), *self.condition_sends(now)]
+        return [LoggedIn(dict(reply.extra)), *(Completed(request) for request in done), *self._send(first),
+                *self.condition_sends(now)]
 
     # --- condition search ---------------------------------------------------------------------
 
@@ -345,29 +335,53 @@ class SessionCore:
         return [Send(frame) for frame in self.conditions.poll(now)]
 
     def _on_condition_reply(self, reply: ConditionReply, now: float) -> list[Action]:
+        return self._condition_outputs(self.conditions.on_reply(reply)) + self.condition_sends(now)
+
+    @staticmethod
+    def _condition_outputs(outputs: Iterable[Any]) -> list[Action]:
+        """Condition outputs as actions: resync changes are gathered into one ``Deliver``."""
         actions: list[Action] = []
         changes = []
-        for output in self.conditions.on_reply(reply):
+        for output in outputs:
             if isinstance(output, MembershipChange):
                 changes.append(output)
             else:
-                actions.append(Report(output))
+                actions.append(output)
         if changes:
             actions.append(Deliver(tuple(changes)))
-        return actions + self.condition_sends(now)
+        return actions
+
+    def on_hits(self, events: Iterable[Any]) -> list[Action]:
+        """Type-02 events, in arrival order: the watches they concern change their members."""
+        actions: list[Action] = []
+        for event in events:
+            actions += self._condition_outputs(self.conditions.on_hit(event))
+        return actions
 
     def _on_ack(self, ack: Ack, now: float) -> list[Action]:
-        finished, following = self.pipeline.on_ack(ack, now)
+        answered, following = self.pipeline.on_ack(ack, now)
         actions: list[Action] = []
-        if finished is None:
+        if answered is None:
             actions.append(Report(ProtocolError(f"{ack.trnm} ack with no request in flight", repr(ack))))
-        elif not ack.ok and finished.kind == "REG":
-            # refused: stop wanting it, or every reconnect would ask again
-            self.registrations.remove(finished.grp_no, finished.items, finished.types)
+        else:
+            if not ack.ok and answered.kind == "REG":
+                # refused: stop wanting it, or every reconnect would ask again
+                self.registrations.remove(answered.grp_no, answered.items, answered.types)
+            for request in answered.asked_by:
+                registering = self._registering.get(request)
+                if registering is None:  # failed already (one refusal fails the whole call)
+                    continue
+                registering.outstanding -= 1
+                if not ack.ok:
+                    del self._registering[request]
+                    actions.append(Failed(request, SubscribeError(ack.return_code, ack.return_msg)))
+                elif registering.outstanding <= 0:
+                    del self._registering[request]
+                    actions.append(Completed(request))
         return actions + self._send(following)
 
     def _on_system(self, notice: SystemNotice) -> list[Action]:
-        actions: list[Action] = [Notify("on_system", {"code": notice.code, "message": notice.message})]
+        actions: list[Action] = [SystemMessage(notice.code, notice.message)]
         if notice.code == "R10001":
             self.set_outcome(Outcome("kicked", code=notice.code, reason=notice.message))
         elif notice.code == "R10004":
@@ -413,9 +427,9 @@ class SessionCore:
             outcome = Outcome("lost", reason=f"{overdue.kind} ack timeout")
             self.set_outcome(outcome)
             return [Report(ProtocolError(f"{overdue.kind} not acknowledged within {self.ack_timeout} s",
-                                         overdue.frame)), Abort(outcome)]
+                                         overdue.frame)), Abort(outcome.reason)]
         self.set_outcome(outcome)
-        return [Abort(outcome)]
+        return [Abort(outcome.reason)]
 
     # --- the end of a connection --------------------------------------------------------------
 
@@ -426,34 +440,27 @@ class SessionCore:
             outcome = Outcome("stopped", reason="closed by user")
         elif self._outcome is not None:
             outcome = self._outcome
-        self.conditions.connection_lost()
-        for request in self.pipeline.connection_lost():
-            for waiter in request.waiters:
-                if isinstance(waiter, PendingRequest) and not waiter.done:
-                    waiter._reset()
-                    if waiter.kind == "REG":
-                        self._waiting.add(waiter)  # attached again to the next restore
-                    else:  # a REMOVE: the next connection starts without that registration
-                        waiter._expect(0)
+        actions = self._condition_outputs(self.conditions.connection_lost())
+        self.pipeline.connection_lost()
+        for request, registering in list(self._registering.items()):
+            registering.outstanding = 0
+            if registering.kind == "REMOVE":  # the next connection starts without that registration
+                del self._registering[request]
+                actions.append(Completed(request))
+            # a REG is attached again to the restore of the next login
         if self._logged_in_at is not None and now - self._logged_in_at >= self.policy.healthy_after:
             self._attempt = 0
-        actions: list[Action] = []
         retry, delay, error = self._decide(outcome, actions)
         if self._opened:
-            actions.append(Notify("on_disconnected", {"code": outcome.code, "reason": outcome.reason,
-                                                      "will_retry": retry}))
+            actions.append(Disconnected(outcome.code, outcome.reason, retry))
         if outcome.kind == "stopped":
             return actions
         if not retry:
-            self.state = SessionState.GAVE_UP
-            error = error or ConnectError(outcome.reason)
-            actions += [Notify("on_gave_up", {"error": error}), GiveUp(error)]
-            return actions
+            return actions + self.give_up(error or ConnectError(outcome.reason))
         self._attempt += 1
         self.state = SessionState.RECONNECTING
         self.reconnects += 1
-        actions += [Notify("on_reconnecting", {"attempt": self._attempt, "delay": delay}), Retry(delay)]
-        return actions
+        return [*actions, Reconnecting(self._attempt, delay), Retry(delay)]
 
     def _decide(self, outcome: Outcome, actions: list[Action]) -> tuple[bool, float, KiwoomError | None]:
         """(retry?, delay, error if not)."""
@@ -477,12 +484,10 @@ class SessionCore:
         return True, self.policy.delay(self._attempt, self._random), None
 
     def give_up(self, error: KiwoomError) -> list[Action]:
-        """The runtime failed internally: stop, and say so."""
+        """Stop for good (the last connection failed, or the runtime did): every unfinished
+        request fails, and it is said."""
         if self.state is SessionState.CLOSED:
             return []
         self.state = SessionState.GAVE_UP
-        return [Notify("on_gave_up", {"error": error}), GiveUp(error)]
-
-    def abandoned_handles(self) -> set[PendingRequest]:
-        """After giving up: every unfinished handle (to fail)."""
-        return self._abandon_handles()
+        return [GaveUpNotice(error), *self._abandon(SessionClosedError(f"the session gave up: {error}")),
+                GiveUp(error)]

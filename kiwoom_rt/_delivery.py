@@ -24,8 +24,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
+
+from ._notices import Notice, Overflow
 
 __all__ = [
     "OVERFLOW_POLICIES",
@@ -33,7 +35,6 @@ __all__ = [
     "Dispatcher",
     "EventQueue",
     "EventSink",
-    "Notice",
     "NoticeSink",
     "QueueBacked",
     "SessionDelivery",
@@ -43,21 +44,8 @@ OVERFLOW_POLICIES: Final = ("block", "drop_oldest")
 
 #: Delivers a batch of events to the data signals (runs on the delivering thread).
 EventSink = Callable[[Sequence[Any]], None]
-#: Emits one lifecycle or error notice: (signal name, kwargs) (runs on the delivering thread).
-NoticeSink = Callable[[str, Mapping[str, Any]], None]
-
-
-class Notice:
-    """A lifecycle or error notice waiting in the queue among the events."""
-
-    __slots__ = ("kwargs", "name")
-
-    def __init__(self, name: str, kwargs: Mapping[str, Any]) -> None:
-        self.name = name
-        self.kwargs = kwargs
-
-    def __repr__(self) -> str:
-        return f"Notice({self.name!r}, {dict(self.kwargs)!r})"
+#: Emits one lifecycle or error notice (runs on the delivering thread).
+NoticeSink = Callable[[Notice], None]
 
 
 class _Overflow:
@@ -154,9 +142,9 @@ class EventQueue:
             self._entries.append(events)
             self._depth += len(events)
 
-    def put_notice(self, name: str, kwargs: Mapping[str, Any]) -> None:
+    def put_notice(self, notice: Notice) -> None:
         with self._lock:
-            self._entries.append(Notice(name, kwargs))
+            self._entries.append(notice)
 
     def wait_for_room(self, timeout: float | None = None) -> bool:
         """Block while the queue is full; True once there is room (or it was closed)."""
@@ -181,8 +169,8 @@ class EventQueue:
             elif type(entry) is _Overflow:
                 if self._overflow is entry:
                     self._overflow = None
-                result = Notice("on_overflow", {"dropped": entry.dropped})
-            elif type(entry) is Notice:
+                result = Overflow(entry.dropped)
+            elif isinstance(entry, Notice):
                 result = entry
             else:  # a tuple or other sequence of events
                 result = list(entry)
@@ -197,10 +185,10 @@ class EventQueue:
             self._closed = True
             notices = []
             for entry in self._entries:
-                if type(entry) is Notice:
+                if isinstance(entry, Notice):
                     notices.append(entry)
                 elif type(entry) is _Overflow:
-                    notices.append(Notice("on_overflow", {"dropped": entry.dropped}))
+                    notices.append(Overflow(entry.dropped))
             self.discarded_at_close += self._depth
             self._entries.clear()
             self._latest.clear()
@@ -222,7 +210,7 @@ class EventQueue:
         lost_total = 0
         while count > 0 and entries:
             entry = entries.popleft()
-            if type(entry) is Notice or type(entry) is _Overflow:
+            if isinstance(entry, (Notice, _Overflow)):
                 kept.append(entry)
                 continue
             lost = min(count, len(entry))
@@ -243,7 +231,7 @@ class EventQueue:
             # announced after the notices that came before the drop, before the surviving events
             entries = self._entries
             index = 0
-            while index < len(entries) and type(entries[index]) is Notice:
+            while index < len(entries) and isinstance(entries[index], Notice):
                 index += 1
             entries.insert(index, self._overflow)
         self._overflow.dropped += count
@@ -253,7 +241,7 @@ class Dispatcher(Protocol):
     """How a session hands events and notices to receivers (the session's side)."""
 
     def put_events(self, events: Sequence[Any]) -> None: ...
-    def put_notice(self, name: str, kwargs: Mapping[str, Any]) -> None: ...
+    def put_notice(self, notice: Notice) -> None: ...
     def pump(self) -> None:
         """Called by the session's I/O thread after each read: deliver now, or wake the loop."""
     def wait_for_room(self, timeout: float | None = None) -> bool: ...
@@ -327,8 +315,8 @@ class SessionDelivery(QueueBacked):
     def put_events(self, events: Sequence[Any]) -> None:
         self.queue.put_events(events)
 
-    def put_notice(self, name: str, kwargs: Mapping[str, Any]) -> None:
-        self.queue.put_notice(name, kwargs)
+    def put_notice(self, notice: Notice) -> None:
+        self.queue.put_notice(notice)
 
     def pump(self) -> None:
         queue = self.queue
@@ -350,7 +338,7 @@ class SessionDelivery(QueueBacked):
 
     def _deliver(self, entry: list[Any] | Notice) -> None:
         if isinstance(entry, Notice):
-            self._deliver_notice(entry.name, entry.kwargs)
+            self._deliver_notice(entry)
         else:
             self._deliver_events(entry)
 

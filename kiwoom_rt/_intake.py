@@ -8,18 +8,17 @@ entry) it:
 - decodes the rest (``protocol.decode_frames``), counts frames, REAL frames and events per type;
 - lets condition watches see type-02 hits before they are delivered (``hits``);
 - hands events to ``emit`` and everything else, in its place among them, to ``message`` (a
-  non-REAL message to act on) or ``report`` (bad input: counted here, logged and signalled by
-  the owner). A lazily typed event whose values turn out to be unusable reports through the same
-  path, once per entry, when its first bad field is read.
+  non-REAL message to act on) or ``report`` (bad input: the owner counts, logs and signals it). A
+  lazily typed event whose values turn out to be unusable reports through the same ``report``,
+  once per entry, when its first bad field is read, on whichever thread reads it: so the owner's
+  ``report`` must be thread-safe.
 
-Nothing here touches a socket, a thread or a clock: the receive time is passed in. ``report`` may
-be called from whichever thread reads an event's fields, so the error counter is locked.
+Nothing here touches a socket, a thread or a clock: the receive time is passed in.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,13 +38,13 @@ _decode_frames = protocol.decode_frames
 
 class Intake:
     """Frames to deliveries, counted, in order. ``take`` and ``take_binary`` run on one thread at
-    a time (the reading thread); ``report`` may run on any.
+    a time (the reading thread).
 
     - ``emit(events)``: a list of decoded events, in order (the list is the callee's to keep);
     - ``message(message)``: a non-REAL message (LOGIN reply, PING, ack, SYSTEM, condition reply,
       unknown), after every event that came before it was emitted;
-    - ``report(error)``: bad input, after the events before it (logging and signalling are the
-      owner's job; the count is kept here, in ``decode_errors``);
+    - ``report(error)``: bad input, after the events before it (the owner counts, logs and
+      signals it; any thread, see the module docstring);
     - ``hits(events)``: the type-02 events of a batch, before they are emitted;
     - ``frame_hook``: see ``FrameHook``; a hook that raises is reported and the frame decoded.
     """
@@ -57,13 +56,11 @@ class Intake:
         self.frames = 0  # frames received (text and binary)
         self.real_frames = 0
         self.counts: dict[str, int] = {}  # events per realtime type
-        self.decode_errors = 0
         self.frame_hook = frame_hook
         self._emit = emit
         self._report = report
         self._message = message
         self._hits = hits
-        self._errors_lock = threading.Lock()
 
     def take(self, frames: Sequence[bytes], received_at: float) -> None:
         """Decode and hand on the text frames received together at ``received_at``."""
@@ -76,7 +73,7 @@ class Intake:
         counts = self.counts
         hits_before = counts.get("02", 0)
         events: list[Any] = []
-        real, found = _decode_frames(frames, events, received_at=received_at, counts=counts, report=self.report)
+        real, found = _decode_frames(frames, events, received_at=received_at, counts=counts, report=self._report)
         self.real_frames += real
         if self._hits is not None and counts.get("02", 0) != hits_before:
             self._hits([event for event in events if event.type == "02"])
@@ -89,7 +86,7 @@ class Intake:
                 self._emit(events[done:position])
                 done = position
             if isinstance(thing, KiwoomError):
-                self.report(thing)
+                self._report(thing)
             elif self._message is not None:
                 self._message(thing)
         if done < len(events):
@@ -98,13 +95,7 @@ class Intake:
     def take_binary(self, frame: bytes) -> None:
         """A binary frame (Kiwoom sends text only): counted and reported."""
         self.frames += 1
-        self.report(ProtocolError("binary frame received (Kiwoom sends text)", frame))
-
-    def report(self, error: KiwoomError) -> None:
-        """Bad input: counted, then passed to the owner (any thread)."""
-        with self._errors_lock:
-            self.decode_errors += 1
-        self._report(error)
+        self._report(ProtocolError("binary frame received (Kiwoom sends text)", frame))
 
     def _offer(self, frames: Sequence[bytes], received_at: float, hook: FrameHook) -> list[bytes]:
         """The frames the hook did not take (it may take REAL frames only)."""
@@ -114,7 +105,7 @@ class Intake:
                 taken = hook(frame, received_at)
             except Exception as exc:
                 logger.exception("frame_hook raised")
-                self.report(ProtocolError(f"frame_hook raised {type(exc).__name__}: {exc}"))
+                self._report(ProtocolError(f"frame_hook raised {type(exc).__name__}: {exc}"))
                 taken = None
             if taken is True and protocol.is_real_frame(frame):
                 self.real_frames += 1  # forwarded as received; nobody reads it here

@@ -16,6 +16,7 @@ from typing import Any
 
 from ._delivery import Dispatcher
 from ._intake import Intake
+from ._notices import ErrorReport, Notice
 from .errors import KiwoomError
 from .messages import Message
 
@@ -45,7 +46,9 @@ class Playback:
         self._pending: list[Any] = []
         self._keep = keep
         self._reader: int | None = None  # the thread that hands frames over
-        self.intake = Intake(emit=self._queue, report=self._error_notice, message=message, hits=hits)
+        self._errors_lock = threading.Lock()
+        self.decode_errors = 0  # bad input reported (by the reading thread, or a receiver's)
+        self.intake = Intake(emit=self._queue, report=self.report, message=message, hits=hits)
 
     def frames(self, frames: Sequence[bytes], received_at: float) -> None:
         """Decode frames received together; their events are delivered once a batch is full, or
@@ -67,20 +70,19 @@ class Playback:
             self._dispatcher.put_events(events)
         self._dispatcher.pump()
 
-    def notify(self, name: str, kwargs: dict[str, Any]) -> None:
+    def notify(self, notice: Notice) -> None:
         """A lifecycle notice, after every event queued before it."""
         self.flush()
-        self._dispatcher.put_notice(name, kwargs)
+        self._dispatcher.put_notice(notice)
         self._dispatcher.pump()
 
     def report(self, error: KiwoomError) -> None:
-        """Bad input: counted, logged and signalled through ``on_error``."""
-        self.intake.report(error)
-
-    def _error_notice(self, error: KiwoomError) -> None:
+        """Bad input: counted, logged and signalled through ``on_error`` (any thread)."""
+        with self._errors_lock:
+            self.decode_errors += 1
         logger.warning("%s: %s", self._label, error)
         if threading.get_ident() == self._reader:
-            self.notify("on_error", {"error": error})  # in its place among the events read so far
+            self.notify(ErrorReport(error))  # in its place among the events read so far
         else:  # found by a receiver reading an event's fields: after what is queued already
-            self._dispatcher.put_notice("on_error", {"error": error})
+            self._dispatcher.put_notice(ErrorReport(error))
             self._dispatcher.pump()

@@ -10,27 +10,20 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from typing import Protocol
 
 import attrs
 
 from . import protocol
 from .messages import Ack
 
-__all__ = ["Registrations", "Request", "RequestPipeline", "Waiter"]
+__all__ = ["Registrations", "Request", "RequestPipeline"]
 
 Pair = tuple[str, str]  # (item, type)
 
 
-class Waiter(Protocol):
-    """Something waiting for requests: told the outcome of each one it was attached to."""
-
-    def request_done(self, ok: bool, return_code: int | None, return_msg: str) -> None: ...
-
-
 @attrs.define(eq=False)
 class Request:
-    """One REG or REMOVE frame, and who waits for its ack."""
+    """One REG or REMOVE frame, and the ids of the application's calls waiting for its ack."""
 
     kind: str  # "REG" or "REMOVE"
     grp_no: str
@@ -38,16 +31,12 @@ class Request:
     types: tuple[str, ...]
     refresh: bool
     frame: str
-    waiters: list[Waiter] = attrs.field(factory=list)
+    asked_by: list[int] = attrs.field(factory=list)
     sent_at: float | None = None
-
-    def finish(self, ok: bool, return_code: int | None, return_msg: str) -> None:
-        for waiter in self.waiters:
-            waiter.request_done(ok, return_code, return_msg)
 
 
 def build_requests(kind: str, grp_no: str, items: Sequence[str], types: Sequence[str], refresh: bool,
-                   chunk_size: int, waiter: Waiter | None = None) -> list[Request]:
+                   chunk_size: int, asked_by: int | None = None) -> list[Request]:
     """REG/REMOVE requests for ``items`` in chunks of at most ``chunk_size`` items.
 
     Only the first REG chunk carries ``refresh=False`` (it replaces the group); the later chunks
@@ -62,7 +51,7 @@ def build_requests(kind: str, grp_no: str, items: Sequence[str], types: Sequence
         frame = (protocol.reg(chunk, types, grp_no, keep) if kind == "REG"
                  else protocol.remove(chunk, types, grp_no))
         requests.append(Request(kind, grp_no, chunk, tuple(types), keep, frame,
-                                [waiter] if waiter is not None else []))
+                                [asked_by] if asked_by is not None else []))
     return requests
 
 
@@ -147,12 +136,11 @@ class RequestPipeline:
         return self._next(now)
 
     def on_ack(self, ack: Ack, now: float) -> tuple[Request | None, Request | None]:
-        """Pair ``ack`` with the request in flight: returns (finished request or None, next to send)."""
+        """Pair ``ack`` with the request in flight: returns (answered request or None, next to send)."""
         finished = self.in_flight
         if finished is None:
             return None, None
         self.in_flight = None
-        finished.finish(ack.ok, ack.return_code, ack.return_msg)
         return finished, self._next(now)
 
     def connection_lost(self) -> list[Request]:

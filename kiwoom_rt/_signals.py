@@ -21,9 +21,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+import attrs
 import blinker
 
 from . import protocol
+from ._notices import NOTICES, ErrorReport, Notice
 from .errors import ReceiverError
 
 __all__ = ["DATA_KWARGS", "LIFECYCLE_SIGNALS", "SessionSignal", "SignalAttributes", "SignalSet"]
@@ -34,16 +36,9 @@ logger = logging.getLogger("kiwoom_rt")
 #: Called with (signal, receiver, exception) when a receiver raises.
 ErrorReporter = Callable[["SessionSignal", Any, BaseException], None]
 
-#: The keyword arguments each lifecycle signal passes (the sender is the session).
+#: The keyword arguments each lifecycle signal passes (the sender is the session), from its notice.
 LIFECYCLE_SIGNALS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "on_connected": (),
-    "on_login": ("extra",),
-    "on_disconnected": ("code", "reason", "will_retry"),
-    "on_reconnecting": ("attempt", "delay"),
-    "on_gave_up": ("error",),
-    "on_system": ("code", "message"),
-    "on_error": ("error",),
-    "on_overflow": ("dropped",),
+    name: tuple(field.name for field in attrs.fields(cls)) for name, cls in NOTICES.items()
 })
 #: Data signals call ``receiver(item, event=...)``.
 DATA_KWARGS = ("event",)
@@ -261,11 +256,13 @@ class SignalSet(SignalAttributes):
         self._owner_ref = weakref.ref(owner)  # the session holds us; no cycle through receivers
         self._lock = threading.Lock()
         self._type_signals: dict[str, SessionSignal] = {}
+        self._notice_signals: dict[str, SessionSignal] = {}  # by the name a notice gives
         self.on_real = self._make("on_real", DATA_KWARGS)
         self.on_0e = self.signal("0E")
         self.on_condition = self._make("on_condition", DATA_KWARGS)
         for name, kwargs in LIFECYCLE_SIGNALS.items():
-            setattr(self, name, self._make(name, kwargs))
+            sig = self._notice_signals[name] = self._make(name, kwargs)
+            setattr(self, name, sig)
 
     def _make(self, name: str, kwargs: Sequence[str]) -> SessionSignal:
         sig = SessionSignal(name, kwargs)
@@ -273,9 +270,10 @@ class SignalSet(SignalAttributes):
         return sig
 
     def extra_signal(self, name: str, kwargs: Sequence[str]) -> SessionSignal:
-        """A signal of the owner's own (``RelaySession.on_relay``) whose raising receivers are
-        reported through ``on_error``, as the standard signals' are."""
-        return self._make(name, kwargs)
+        """A signal of the owner's own (``RelaySession.on_relay``), fed by the notices that name it;
+        its raising receivers are reported through ``on_error``, as the standard signals' are."""
+        sig = self._notice_signals[name] = self._make(name, kwargs)
+        return sig
 
     def signal(self, type_code: str) -> SessionSignal:
         """The data signal of one realtime type (case-sensitive: ``"0G"`` is not ``"0g"``)."""
@@ -341,10 +339,10 @@ class SignalSet(SignalAttributes):
             if type_code == "02" and on_condition._entries:
                 on_condition.deliver_event(event.seq, event)
 
-    def deliver_notice(self, name: str, kwargs: Mapping[str, Any]) -> None:
-        sig: SessionSignal = getattr(self, name)
+    def deliver_notice(self, notice: Notice) -> None:
+        sig = self._notice_signals[notice.signal]
         if sig._entries:
-            sig.deliver(self._owner_ref(), **kwargs)
+            sig.deliver(self._owner_ref(), **notice.kwargs())
 
     def _receiver_failed(self, sig: SessionSignal, receiver: Any, error: BaseException) -> None:
         logger.error("receiver %r of %s raised", receiver, sig.name, exc_info=error)
@@ -352,4 +350,4 @@ class SignalSet(SignalAttributes):
             return  # never loop: an on_error receiver that raises is only logged
         wrapped = ReceiverError(sig.name, receiver, error)
         wrapped.__cause__ = error
-        self.on_error.deliver(self._owner_ref(), error=wrapped)
+        self.on_error.deliver(self._owner_ref(), **ErrorReport(wrapped).kwargs())

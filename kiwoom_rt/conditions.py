@@ -1,19 +1,20 @@
 """Condition search (조건검색) results and handles: ``Condition``, ``ConditionHit``, ``ConditionWatch``.
 
 Conditions are written in Kiwoom's HTS (영웅문4) and addressed by their sequence number ``seq``.
-These classes are what the session's condition search returns; they hold no socket.
+``Condition`` and ``ConditionHit`` are what the session's condition search returns, and the
+parsers here read them from replies (pure). ``ConditionWatch``, the realtime handle, is the
+session's (``kiwoom_rt._handles``) and is found here too.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from .errors import KiwoomError
+from ._handles import ConditionWatch
 from .events import strip_market_prefix
 from .values import is_blank, parse_abs_int, parse_rate, parse_signed_int
 
@@ -86,64 +87,3 @@ def parse_hit(row: Mapping[str, Any]) -> ConditionHit:
                         _optional(row.get("13"), parse_signed_int), _optional(row.get("16"), parse_abs_int),
                         _optional(row.get("17"), parse_abs_int), _optional(row.get("18"), parse_abs_int),
                         MappingProxyType(dict(row)))
-
-
-class ConditionWatch:
-    """A realtime condition search: the current members of condition ``seq``.
-
-    ``wait(timeout)`` returns once the initial member list arrived (raising ``ConditionError`` if
-    the server refused, ``TimeoutError`` if late). ``members`` is a frozen snapshot of codes, safe
-    to read from any thread: the initial list, then updated by every entry and exit. ``cancel()``
-    sends CNSRCLR; a cancelled watch is never restored.
-    """
-
-    def __init__(self, seq: str, cancel: Callable[[str], None]) -> None:
-        self.seq = seq
-        self._cancel = cancel
-        self._members: frozenset[str] = frozenset()
-        self._ready = threading.Event()
-        self._error: KiwoomError | None = None
-        self.cancelled = False
-
-    def __repr__(self) -> str:
-        state = "cancelled" if self.cancelled else "ready" if self._ready.is_set() else "pending"
-        return f"<ConditionWatch seq={self.seq} {state} {len(self._members)} members>"
-
-    @property
-    def members(self) -> frozenset[str]:
-        """The codes currently in the condition (no market prefix)."""
-        return self._members
-
-    @property
-    def ready(self) -> bool:
-        """True once the initial member list arrived (or the request failed)."""
-        return self._ready.is_set()
-
-    @property
-    def error(self) -> KiwoomError | None:
-        """Why the watch failed (refused, or the session closed), if it did."""
-        return self._error
-
-    def wait(self, timeout: float | None = None) -> ConditionWatch:
-        """Block until the initial member list arrived."""
-        if not self._ready.wait(timeout):
-            raise TimeoutError(f"condition {self.seq}: no member list within {timeout} s (still requested)")
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def cancel(self) -> None:
-        """Stop the realtime search (CNSRCLR) and forget the watch."""
-        if not self.cancelled:
-            self.cancelled = True
-            self._cancel(self.seq)
-
-    # --- used by the session --------------------------------------------------------------------
-
-    def _set_members(self, members: frozenset[str]) -> None:
-        self._members = members
-        self._ready.set()
-
-    def _fail(self, error: KiwoomError) -> None:
-        self._error = error
-        self._ready.set()

@@ -12,10 +12,11 @@ counts the events replaced that way (they were superseded, not lost by accident)
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from ._delivery import EventQueue, EventSink, Notice, NoticeSink, QueueBacked
+from ._delivery import EventQueue, EventSink, NoticeSink, QueueBacked
+from ._notices import Notice
 
 __all__ = ["QueueDispatcher"]
 
@@ -88,9 +89,9 @@ class QueueDispatcher(QueueBacked):
         if was_empty:
             self._wake()
 
-    def put_notice(self, name: str, kwargs: Mapping[str, Any]) -> None:
+    def put_notice(self, notice: Notice) -> None:
         was_empty = not len(self.queue)
-        self.queue.put_notice(name, kwargs)
+        self.queue.put_notice(notice)
         if was_empty:
             self._wake()
 
@@ -120,7 +121,7 @@ class QueueDispatcher(QueueBacked):
             if entry is None:
                 break
             if isinstance(entry, Notice):
-                deliver_notice(entry.name, entry.kwargs)
+                deliver_notice(entry)
             else:
                 deliver_events(entry)
                 delivered += len(entry)

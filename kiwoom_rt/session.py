@@ -25,39 +25,40 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import protocol
-from ._conditions import ConditionRequest, MembershipChange, resync_event
-from ._connection import Connection, ConnectionSettings
-from ._core import (
+from ._actions import (
     Abort,
     Action,
+    Completed,
     Deliver,
     Echo,
+    Failed,
     GiveUp,
     InvalidateToken,
-    Notify,
-    Outcome,
+    MembershipChange,
     Report,
     Retry,
     Send,
-    SessionCore,
-    SessionState,
-    StandbyPace,
+    WatchFailed,
+    WatchMembers,
 )
-from ._delivery import OVERFLOW_POLICIES, BindableDispatcher, Dispatcher, SessionDelivery
-from ._handles import PendingRequest, Subscription
+from ._conditions import resync_event
+from ._connection import Connection, ConnectionSettings
+from ._core import Outcome, SessionCore, SessionState, StandbyPace
+from ._delivery import BindableDispatcher
+from ._handles import ConditionRequest, ConditionWatch, PendingRequest, Subscription
 from ._intake import FrameHook, Intake
+from ._notices import ErrorReport, Notice
 from ._proxy import choose_proxy
-from ._redact import mask, register_secret, unregister_secret
-from ._signals import SessionSignal, SignalAttributes, SignalSet
+from ._redact import register_secret, unregister_secret
 from ._stats import SessionStats
+from ._surface import SessionBase
 from ._urls import is_loopback
 from .backoff import ReconnectPolicy
-from .conditions import Condition, ConditionHit, ConditionWatch
 from .errors import ConnectError, KiwoomError, SessionClosedError
 from .messages import Message
 
@@ -71,7 +72,7 @@ MOCK_URL = "wss://mockapi.kiwoom.com:10000/api/dostk/websocket"
 TokenSource = str | Callable[[], str]
 
 
-class RealtimeSession(SignalAttributes):
+class RealtimeSession(SessionBase):
     """A self-healing subscription to Kiwoom's realtime WebSocket feed.
 
     ``token`` is the access token, or a zero-argument callable returning one; a callable is
@@ -101,8 +102,7 @@ class RealtimeSession(SignalAttributes):
     every text frame as received, on the reading thread, before decoding (keep it quick:
     ``kiwoom_rt.recording.Recorder`` only appends to a list). A hook that returns True for a
     REAL frame takes it over: the session then does not decode it into events (the relay
-    forwards frames this way). Only frames starting ``{"trnm":"REAL"`` can be taken; any other
-    frame is decoded and handled as usual.
+    forwards frames this way); any other frame is decoded and handled as usual.
 
     Proxy: ``proxy="http://user:password@proxy:3128"`` tunnels every connection through that HTTP
     proxy with CONNECT (TLS stays end to end and verified against Kiwoom's name). By default
@@ -143,10 +143,10 @@ class RealtimeSession(SignalAttributes):
         if parts.scheme == "ws" and not is_loopback(parts.hostname) and not allow_insecure:
             raise ValueError(f"refusing plain ws:// to {parts.hostname}: the token would travel "
                              "unencrypted (pass allow_insecure=True to insist)")
-        if chunk_size < 1 or queue_size < 1 or max_frame_bytes < 1024:
-            raise ValueError("chunk_size and queue_size must be >= 1, max_frame_bytes >= 1024")
-        if overflow not in OVERFLOW_POLICIES:
-            raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
+        if chunk_size < 1 or max_frame_bytes < 1024:
+            raise ValueError("chunk_size must be >= 1, max_frame_bytes >= 1024")
+        if inline and dispatcher is not None:
+            raise ValueError("inline=True and a dispatcher exclude each other")
         if handover_after <= 0:
             raise ValueError("handover_after must be > 0")
         self._token_source = token
@@ -161,18 +161,7 @@ class RealtimeSession(SignalAttributes):
                                  login_timeout=login_timeout, idle_timeout=idle_timeout, ack_timeout=ack_timeout,
                                  random=random_source, condition_rate=condition_rate)
         self._lock = threading.RLock()  # serialises calls into the core
-
-        self._signals = SignalSet(self)
-        self._signals.attach_to(self)
-        self._dispatcher: Dispatcher
-        if dispatcher is not None:
-            if inline:
-                raise ValueError("inline=True and a dispatcher exclude each other")
-            dispatcher.bind(self._signals.deliver_events, self._signals.deliver_notice)
-            self._dispatcher = dispatcher
-        else:
-            self._dispatcher = SessionDelivery(self._signals.deliver_events, self._signals.deliver_notice,
-                                               max_events=queue_size, overflow=overflow)
+        super().__init__(dispatcher=dispatcher, queue_size=queue_size, overflow=overflow)
         self._hands_over = dispatcher is None and not inline
 
         self._stop = threading.Event()
@@ -195,8 +184,10 @@ class RealtimeSession(SignalAttributes):
         self._echoes: list[str | bytes] = []
         self._batch: list[Any] = []  # events of the chunk being read
         # frames to events (and the frame, event and error counters)
-        self._intake = Intake(emit=self._emit, report=self._error_notice, message=self._on_message,
+        self._intake = Intake(emit=self._emit, report=self._report, message=self._on_message,
                               hits=self._condition_hits, frame_hook=frame_hook)
+        self._errors_lock = threading.Lock()
+        self._decode_errors = 0  # bad input reported (from the reading thread, or a receiver's)
         self._handovers = 0
         self._reads = 0  # socket reads of connections that ended (the current one counts itself)
         self._bytes_read = 0
@@ -208,21 +199,11 @@ class RealtimeSession(SignalAttributes):
         via = f" via proxy {proxy.address}" if proxy is not None else ""
         return f"<RealtimeSession {self.url}{via} {self._core.state}>"
 
-    def __enter__(self) -> RealtimeSession:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @property
-    def state(self) -> str:
-        """"new", "connecting", "connected" (logged in), "reconnecting", "gave_up" or "closed"."""
-        return self._core.state.value
-
-    @property
-    def connected(self) -> bool:
-        """True while logged in."""
-        return self._core.state is SessionState.CONNECTED
+    def state(self) -> SessionState:
+        """``SessionState``: NEW, CONNECTING, CONNECTED (logged in), RECONNECTING, GAVE_UP or CLOSED
+        (a ``str``: ``state == "connected"`` works)."""
+        return self._core.state
 
     @property
     def frame_hook(self) -> FrameHook | None:
@@ -232,14 +213,6 @@ class RealtimeSession(SignalAttributes):
     @frame_hook.setter
     def frame_hook(self, hook: FrameHook | None) -> None:
         self._intake.frame_hook = hook
-
-    def signal(self, type_code: str) -> SessionSignal:
-        """The data signal of one realtime type (case-sensitive: ``"0G"`` is not ``"0g"``).
-
-        Receivers are called as ``receiver(item, event=...)``; connect with ``sender=item`` to
-        hear one item only.
-        """
-        return self._signals.signal(type_code)
 
     def start(self, timeout: float = 10.0) -> RealtimeSession:
         """Start the threads and block until LOGIN succeeded.
@@ -275,8 +248,7 @@ class RealtimeSession(SignalAttributes):
         with self._lock:
             if self._core.state is SessionState.CLOSED:
                 return
-            handles = self._core.close()
-            self._core.conditions.close(SessionClosedError("the session was closed"))
+            failures = self._core.close()
             self._stop.set()
             conn = self._conn
         if conn is not None:
@@ -288,92 +260,57 @@ class RealtimeSession(SignalAttributes):
             if thread is not current and thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
         self._dispatcher.stop(max(0.0, deadline - time.monotonic()))
-        error = SessionClosedError("the session was closed")
-        for handle in handles:
-            handle._fail(error)
+        self._apply(failures, None)
+        self._fail_all(SessionClosedError("the session was closed"))
         for secret in self._secrets:
             unregister_secret(secret)
         self._secrets.clear()
 
-    # --- subscriptions ----------------------------------------------------------------------
+    # --- requests (SessionBase calls these) -------------------------------------------------
 
-    def subscribe(self, items: Iterable[str] | str, types: Iterable[str] | str = ("0E",), *,
-                  grp_no: str = "1", refresh: bool = True) -> Subscription:
-        """Register ``items`` for realtime ``types`` in group ``grp_no``; returns a handle.
-
-        Callable before ``start``, while connected or while reconnecting, from any thread. The
-        registration is remembered and restored after every reconnect. More than ``chunk_size``
-        items go in several REG requests, one at a time. ``refresh=False`` replaces what the
-        group had. ``handle.wait(timeout)`` returns once the server acknowledged every request.
-        """
-        item_list, type_list = self._check_request(items, types, grp_no)
-        handle = Subscription(grp_no, tuple(item_list), tuple(type_list), self.unsubscribe)
+    def _submit_subscribe(self, handle: Subscription, refresh: bool) -> None:
         with self._lock:
             self._check_open()
-            actions = self._core.subscribe(handle, grp_no, item_list, type_list, refresh, time.monotonic())
+            request, actions = self._core.subscribe(handle.grp_no, handle.items, handle.types, refresh,
+                                                    time.monotonic())
+            self._keep(request, handle)
             conn = self._conn
         self._apply(actions, conn)
-        return handle
 
-    def unsubscribe(self, items: Iterable[str] | str, types: Iterable[str] | str = ("0E",), *,
-                    grp_no: str = "1") -> PendingRequest:
-        """Send REMOVE for ``items`` x ``types`` and forget them (they are not restored later)."""
-        item_list, type_list = self._check_request(items, types, grp_no)
-        handle = PendingRequest("REMOVE", grp_no, tuple(item_list), tuple(type_list))
+    def _submit_unsubscribe(self, handle: PendingRequest) -> None:
         with self._lock:
             self._check_open()
-            actions = self._core.unsubscribe(handle, grp_no, item_list, type_list, time.monotonic())
+            request, actions = self._core.unsubscribe(handle.grp_no, handle.items, handle.types, time.monotonic())
+            self._keep(request, handle)
             conn = self._conn
         self._apply(actions, conn)
-        return handle
 
-    # --- condition search (조건검색) -----------------------------------------------------------
-
-    def conditions(self, timeout: float = 10.0) -> list[Condition]:
-        """The user's conditions (CNSRLST): ``Condition(seq, name)`` each.
-
-        Waits for the login when called before ``start()`` or while reconnecting. Raises
-        ``ConditionError`` if refused, ``ConnectError`` if the connection dropped first,
-        ``TimeoutError`` if no reply came in ``timeout`` seconds.
-        """
-        result: list[Condition] = self._condition_request(lambda core: core.list_conditions(), timeout)
-        return result
-
-    def search(self, seq: str, *, timeout: float = 10.0) -> list[ConditionHit]:
-        """A one-shot search of condition ``seq`` (CNSRREQ, search_type 0), every page followed."""
-        result: list[ConditionHit] = self._condition_request(lambda core: core.search(seq), timeout)
-        return result
-
-    def watch_condition(self, seq: str) -> ConditionWatch:
-        """A realtime search of condition ``seq`` (CNSRREQ, search_type 1): a ``ConditionWatch``.
-
-        Callable before ``start()``, while connected or reconnecting, from any thread; a second
-        call for the same seq returns the same watch. Entries and exits arrive as
-        ``ConditionEvent``s on ``on_condition`` (sender: the seq), ``signal("02")`` and
-        ``on_real``; the watch is requested again after every reconnect, and the differences
-        found then arrive with ``resync=True``.
-        """
-        watch: ConditionWatch = self._conditions_call(lambda core: core.watch(seq, self._cancel_condition))
-        return watch
-
-    def _cancel_condition(self, seq: str) -> None:
-        self._conditions_call(lambda core: core.cancel(seq), check_open=False)
-
-    def _condition_request(self, make: Callable[[Any], ConditionRequest], timeout: float) -> Any:
-        return self._conditions_call(make).wait(timeout)
-
-    def _conditions_call(self, call: Callable[[Any], Any], *, check_open: bool = True) -> Any:
-        """Run ``call`` on the condition core under the lock, then send what became due (paced
-        requests leave later: the standby is woken to watch their deadline)."""
+    def _submit_query(self, handle: ConditionRequest[Any]) -> None:
         with self._lock:
-            if check_open:
-                self._check_open()
-            result = call(self._core.conditions)
-            actions = self._core.condition_sends(time.monotonic())  # nothing before the login
+            self._check_open()
+            now = time.monotonic()
+            request, actions = (self._core.search(handle.seq, now) if handle.seq
+                                else self._core.list_conditions(now))
+            self._keep(request, handle)
+            conn = self._conn
+        self._apply(actions, conn)
+        self._wake_standby.set()  # paced requests leave later: the standby watches their deadline
+
+    def _submit_watch(self, watch: ConditionWatch) -> None:
+        with self._lock:
+            self._check_open()
+            new, actions = self._core.watch(watch.seq, time.monotonic())
+            if not new and self._core.conditions.members(watch.seq):  # a watch made again after a cancel
+                watch.set_members(self._core.conditions.members(watch.seq))
             conn = self._conn
         self._apply(actions, conn)
         self._wake_standby.set()
-        return result
+
+    def _submit_cancel_watch(self, seq: str) -> None:
+        with self._lock:
+            actions = self._core.cancel_watch(seq, time.monotonic())
+            conn = self._conn
+        self._apply(actions, conn)
 
     def _deliver_resync(self, changes: Sequence[MembershipChange]) -> None:
         now = time.time()
@@ -387,20 +324,6 @@ class RealtimeSession(SignalAttributes):
         """The wanted registrations, restored after every reconnect: {grp_no: {(item, type)}}."""
         with self._lock:
             return self._core.registrations.snapshot()
-
-    def _check_request(self, items: Iterable[str] | str, types: Iterable[str] | str,
-                       grp_no: str) -> tuple[list[str], list[str]]:
-        item_list = protocol.check_items(items)
-        type_list = protocol.check_types(types)
-        unknown = [t for t in type_list if t not in protocol.KNOWN_TYPES]
-        if unknown:
-            raise ValueError(f"unknown realtime type {unknown[0]!r}; known: {sorted(protocol.KNOWN_TYPES)}")
-        protocol.check_grp_no(grp_no)
-        return list(dict.fromkeys(item_list)), list(dict.fromkeys(type_list))
-
-    def _check_open(self) -> None:
-        if not self._core.accepting:
-            raise SessionClosedError(f"the session is {self._core.state}")
 
     # --- statistics -------------------------------------------------------------------------
 
@@ -418,7 +341,7 @@ class RealtimeSession(SignalAttributes):
                 bytes_read += self._conn.reader.bytes_read
             return SessionStats(
                 state=core.state.value, frames=intake.frames, real_frames=intake.real_frames,
-                events=events, events_total=sum(events.values()), decode_errors=intake.decode_errors,
+                events=events, events_total=sum(events.values()), decode_errors=self._decode_errors,
                 ack_timeouts=core.ack_timeouts, dropped=self._dispatcher.dropped,
                 queue_depth=self._dispatcher.depth, pings_echoed=core.pings_echoed,
                 connections=core.connections, logins=core.logins, reconnects=core.reconnects,
@@ -590,8 +513,7 @@ class RealtimeSession(SignalAttributes):
             actions = self._core.on_connection_ended(outcome, time.monotonic())
         with self._roles:
             self._echoes = []
-        kinds = [type(a) for a in actions]
-        if Retry in kinds:
+        if any(isinstance(action, Retry) for action in actions):
             logger.warning("connection ended (%s); reconnecting", outcome.reason or outcome.kind)
         self._apply(actions, None)
 
@@ -636,8 +558,8 @@ class RealtimeSession(SignalAttributes):
     def _condition_hits(self, hits: list[Any]) -> None:
         """Type-02 events update their watches' members here, in arrival order, before delivery."""
         with self._lock:
-            for event in hits:
-                self._core.conditions.on_hit(event)
+            actions = self._core.on_hits(hits)
+        self._apply(actions, None)
 
     def chunk_done(self, conn: Connection) -> None:
         if conn is not self._conn:
@@ -659,64 +581,56 @@ class RealtimeSession(SignalAttributes):
             batch, self._batch = self._batch, []
             self._dispatcher.put_events(batch)
 
-    def _notify(self, name: str, kwargs: Mapping[str, Any]) -> None:
+    def _notify(self, notice: Notice) -> None:
         if threading.current_thread() is self._io_owner:
             self._flush_batch()  # notices keep their place among the events read so far
-        self._dispatcher.put_notice(name, kwargs)
+        self._dispatcher.put_notice(notice)
 
     def _report(self, error: KiwoomError) -> None:
-        """Bad input: counted (by the intake), logged, and sent to ``on_error`` in order with the events."""
-        self._intake.report(error)
-
-    def _error_notice(self, error: KiwoomError) -> None:
+        """Bad input: counted, logged, and sent to ``on_error`` in order with the events (any thread:
+        a receiver reading a lazily typed field may find an unusable value)."""
+        with self._errors_lock:
+            self._decode_errors += 1
         logger.warning("%s", error)
-        self._notify("on_error", {"error": error})
+        self._notify(ErrorReport(error))
 
     def _apply(self, actions: Sequence[Action], conn: Connection | None) -> None:
         for action in actions:
-            kind = type(action)
-            if kind is Send:
-                if conn is not None:
-                    conn.send(action.frame)  # type: ignore[union-attr]
-                    self._wake_standby.set()  # a request in flight: a new ack deadline to watch
-            elif kind is Echo:
-                self._echoes.append(action.frame)  # type: ignore[union-attr]
-            elif kind is Notify:
-                self._notify(action.name, action.kwargs)  # type: ignore[union-attr]
-            elif kind is Report:
-                self._report(action.error)  # type: ignore[union-attr]
-            elif kind is Abort:
-                if conn is not None:
-                    conn.abort()
-            elif kind is Retry:
-                self._retry_at = time.monotonic() + action.delay  # type: ignore[union-attr]
-            elif kind is GiveUp:
-                self._gave_up(action.error)  # type: ignore[union-attr]
-            elif kind is Deliver:
-                self._deliver_resync(action.changes)  # type: ignore[union-attr]
-            elif kind is InvalidateToken:
-                invalidate = getattr(self._token_source, "invalidate", None)
-                if callable(invalidate):
-                    invalidate()
+            match action:
+                case Send(frame=frame):
+                    if conn is not None:
+                        conn.send(frame)
+                        self._wake_standby.set()  # a request in flight: a new ack deadline to watch
+                case Echo(frame=frame):
+                    self._echoes.append(frame)
+                case Notice():
+                    self._notify(action)
+                case Report(error=error):
+                    self._report(error)
+                case Abort():
+                    if conn is not None:
+                        conn.abort()
+                case Retry(delay=delay):
+                    self._retry_at = time.monotonic() + delay
+                case GiveUp(error=error):
+                    self._gave_up(error)
+                case Deliver(changes=changes):
+                    self._deliver_resync(changes)
+                case InvalidateToken():
+                    invalidate = getattr(self._token_source, "invalidate", None)
+                    if callable(invalidate):
+                        invalidate()
+                case Completed() | Failed() | WatchMembers() | WatchFailed():
+                    self._finish(action)
 
     def _gave_up(self, error: KiwoomError) -> None:
+        """The core gave up (the requests it held were failed before this action)."""
         self.gave_up_error = error
         with self._lock:
             if not self._core.ever_logged_in:
                 self._start_error = error
-            handles = self._core.abandoned_handles()
-            self._core.conditions.close(SessionClosedError(f"the session gave up: {error}"))
         logger.error("giving up: %s", error)
         self._stop.set()
         self._wake_standby.set()
-        failure = SessionClosedError(f"the session gave up: {error}")
-        for handle in handles:
-            handle._fail(failure)
+        self._fail_all(SessionClosedError(f"the session gave up: {error}"))
 
-    # --- secrets ----------------------------------------------------------------------------
-
-    @property
-    def token_hint(self) -> str:
-        """A safe description of the configured token (its length, or 'callable')."""
-        source = self._token_source
-        return "callable" if callable(source) else mask(source)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from kiwoom_rt import ConnectError, LoginError, ReconnectPolicy, Subscription
-from kiwoom_rt._core import (
+from typing import Any
+
+from kiwoom_rt import ConnectError, LoginError, ReconnectPolicy, SessionClosedError, SubscribeError
+from kiwoom_rt._actions import (
     Abort,
+    Completed,
     Echo,
+    Failed,
     GiveUp,
     InvalidateToken,
-    Notify,
-    Outcome,
     Report,
     Retry,
     Send,
-    SessionCore,
-    SessionState,
 )
+from kiwoom_rt._core import Outcome, SessionCore, SessionState
+from kiwoom_rt._notices import Connected, Disconnected, LoggedIn, Reconnecting
+from kiwoom_rt._notices import GaveUp as GaveUpNotice
 from kiwoom_rt.messages import Ack, LoginReply, Ping, SystemNotice, Unknown
 
 OK = LoginReply(0, "")
@@ -31,45 +34,50 @@ def logged_in_core(**kwargs: object) -> SessionCore:
     return core
 
 
-def handle(items: tuple[str, ...] = ("005930",)) -> Subscription:
-    return Subscription("1", items, ("0E",), lambda *a, **k: None)
+def of(kind: type, actions: list[Any]) -> list[Any]:
+    return [a for a in actions if isinstance(a, kind)]
 
 
 def test_a_subscription_made_before_login_is_sent_at_login_and_acked() -> None:
     core = SessionCore()
     core.start()
-    sub = handle()
-    assert core.subscribe(sub, "1", ["005930"], ["0E"], True, 0.0) == []  # not logged in: waits
+    request, actions = core.subscribe("1", ["005930"], ["0E"], True, 0.0)
+    assert actions == []  # not logged in: waits
     core.connection_started()
-    assert core.connection_opened(0.0) == [Notify("on_connected")]
+    assert core.connection_opened(0.0) == [Connected()]
     actions = core.on_message(OK, 1.0)
     assert core.state is SessionState.CONNECTED
-    assert [type(a) for a in actions] == [Notify, Send]
+    assert [type(a) for a in actions] == [LoggedIn, Send]
     assert '"REG"' in str(actions[1].frame)  # type: ignore[union-attr]
-    assert not sub.done
-    assert core.on_message(Ack("REG", 0, ""), 1.1) == []
-    assert sub.done
+    assert core.on_message(Ack("REG", 0, ""), 1.1) == [Completed(request)]
 
 
 def test_requests_go_one_at_a_time_and_acks_pair_in_order() -> None:
     core = logged_in_core(chunk_size=2)
-    sub = handle(("000001", "000002", "000003", "000004", "000005"))
-    sent = core.subscribe(sub, "1", list(sub.items), ["0E"], True, 0.0)
+    request, sent = core.subscribe("1", ["000001", "000002", "000003", "000004", "000005"], ["0E"], True, 0.0)
     assert len(sent) == 1  # three chunks, one in flight
     assert core.pipeline.pending == 3
-    assert len(core.on_message(Ack("REG", 0, ""), 0.1)) == 1
-    assert len(core.on_message(Ack("REG", 0, ""), 0.2)) == 1
-    assert core.on_message(Ack("REG", 0, ""), 0.3) == []
-    assert sub.done
-    assert sub.error is None
+    assert [type(a) for a in core.on_message(Ack("REG", 0, ""), 0.1)] == [Send]
+    assert [type(a) for a in core.on_message(Ack("REG", 0, ""), 0.2)] == [Send]
+    assert core.on_message(Ack("REG", 0, ""), 0.3) == [Completed(request)]  # done once all three were acked
 
 
-def test_a_refused_reg_fails_the_handle_and_is_not_restored() -> None:
+def test_a_refused_reg_fails_the_request_and_is_not_restored() -> None:
     core = logged_in_core()
-    sub = handle()
-    core.subscribe(sub, "1", ["005930"], ["0E"], True, 0.0)
-    core.on_message(Ack("REG", 1, "no"), 0.1)
-    assert sub.error is not None
+    request, _ = core.subscribe("1", ["005930"], ["0E"], True, 0.0)
+    (failed,) = core.on_message(Ack("REG", 1, "no"), 0.1)
+    assert isinstance(failed, Failed)
+    assert failed.request == request
+    assert isinstance(failed.error, SubscribeError)
+    assert core.registrations.snapshot() == {}
+
+
+def test_an_unsubscribe_while_offline_is_done_at_once() -> None:
+    core = SessionCore()
+    core.start()
+    core.subscribe("1", ["005930"], ["0E"], True, 0.0)
+    request, actions = core.unsubscribe("1", ["005930"], ["0E"], 0.0)
+    assert actions == [Completed(request)]
     assert core.registrations.snapshot() == {}
 
 
@@ -92,20 +100,18 @@ def test_unknown_message_is_reported() -> None:
     assert "CNSRLST" in str(action.error)
 
 
-def test_after_a_drop_registrations_are_restored_and_waiting_handles_reattached() -> None:
+def test_after_a_drop_registrations_are_restored_and_waiting_requests_reattached() -> None:
     core = logged_in_core(policy=ReconnectPolicy(first_delay=0.1))
-    sub = handle()
-    core.subscribe(sub, "1", ["005930"], ["0E"], True, 0.0)  # in flight when the line drops
+    request, _ = core.subscribe("1", ["005930"], ["0E"], True, 0.0)  # in flight when the line drops
     actions = core.on_connection_ended(Outcome("lost", reason="reset"), 20.0)
-    assert [type(a) for a in actions] == [Notify, Notify, Retry]
-    assert actions[0] == Notify("on_disconnected", {"code": None, "reason": "reset", "will_retry": True})
+    assert [type(a) for a in actions] == [Disconnected, Reconnecting, Retry]
+    assert actions[0] == Disconnected(None, "reset", True)
     assert core.state is SessionState.RECONNECTING
     core.connection_started()
     core.connection_opened(21.0)
     restore = core.on_message(OK, 21.0)
-    assert any(isinstance(a, Send) for a in restore)
-    core.on_message(Ack("REG", 0, ""), 21.1)
-    assert sub.done
+    assert of(Send, restore)
+    assert core.on_message(Ack("REG", 0, ""), 21.1) == [Completed(request)]
 
 
 def test_a_refused_token_is_retried_once_with_a_fresh_one_then_given_up() -> None:
@@ -140,7 +146,8 @@ def test_the_first_connection_must_work() -> None:
     core.connection_started()
     actions = core.on_connection_ended(Outcome("connect_failed", reason="refused", error=ConnectError("x")), 0.0)
     assert isinstance(actions[-1], GiveUp)
-    assert [a for a in actions if isinstance(a, Notify) and a.name == "on_disconnected"] == []  # never opened
+    assert of(GaveUpNotice, actions)
+    assert of(Disconnected, actions) == []  # never opened
 
 
 def test_timeouts_login_idle_and_ack() -> None:
@@ -153,12 +160,12 @@ def test_timeouts_login_idle_and_ack() -> None:
     assert core.check_timeouts(9.9) == []
     (abort,) = core.check_timeouts(10.1)
     assert isinstance(abort, Abort)
-    assert "LOGIN" in abort.outcome.reason
+    assert "LOGIN" in abort.reason
 
     core = logged_in_core(idle_timeout=60, ack_timeout=5)
     core.frames_seen(100.0)
     assert core.next_deadline() == 160.0
-    core.subscribe(handle(), "1", ["005930"], ["0E"], True, 101.0)
+    core.subscribe("1", ["005930"], ["0E"], True, 101.0)
     assert core.next_deadline() == 106.0
     report, abort = core.check_timeouts(106.5)
     assert isinstance(report, Report)
@@ -169,7 +176,7 @@ def test_timeouts_login_idle_and_ack() -> None:
     core = logged_in_core(idle_timeout=60)
     core.frames_seen(0.0)
     (abort,) = core.check_timeouts(60.5)
-    assert "nothing received" in abort.outcome.reason
+    assert "nothing received" in abort.reason
 
 
 def test_backoff_grows_and_resets_after_a_healthy_spell() -> None:
@@ -185,15 +192,25 @@ def test_backoff_grows_and_resets_after_a_healthy_spell() -> None:
     assert core.on_connection_ended(Outcome("lost"), 30.0)[-1] == Retry(0.1)
 
 
-def test_close_returns_unfinished_handles_and_refuses_more() -> None:
+def test_close_fails_unfinished_requests_and_refuses_more() -> None:
     core = logged_in_core()
-    sub = handle()
-    core.subscribe(sub, "1", ["005930"], ["0E"], True, 0.0)
-    handles = core.close()
-    assert handles == {sub}
+    request, _ = core.subscribe("1", ["005930"], ["0E"], True, 0.0)
+    (failed,) = core.close()
+    assert isinstance(failed, Failed)
+    assert failed.request == request
+    assert isinstance(failed.error, SessionClosedError)
     assert not core.accepting
-    assert core.on_connection_ended(Outcome("lost"), 1.0)[-1] == Notify(
-        "on_disconnected", {"code": None, "reason": "closed by user", "will_retry": False})
+    assert core.on_connection_ended(Outcome("lost"), 1.0)[-1] == Disconnected(None, "closed by user", False)
+
+
+def test_giving_up_fails_what_waits_before_it_says_so() -> None:
+    core = logged_in_core(reconnect_on_kicked=False)
+    request, _ = core.subscribe("1", ["005930"], ["0E"], True, 0.0)
+    core.on_message(SystemNotice("R10001", "elsewhere"), 1.0)
+    actions = core.on_connection_ended(Outcome("closed", code=1000), 1.0)
+    kinds = [type(a) for a in actions]
+    assert kinds.index(GaveUpNotice) < kinds.index(Failed) < kinds.index(GiveUp)  # GiveUp ends it, last
+    assert of(Failed, actions)[0].request == request
 
 
 def test_the_standby_looks_less_often_while_the_gil_is_contended() -> None:

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from kiwoom_rt._delivery import EventQueue, Notice, SessionDelivery
+from kiwoom_rt._delivery import EventQueue, SessionDelivery
+from kiwoom_rt._notices import Disconnected, ErrorReport, LoggedIn, Notice
 
 
 class E:
@@ -17,7 +18,7 @@ class E:
 def drain(queue: EventQueue) -> list[object]:
     out: list[object] = []
     while (entry := queue.take()) is not None:
-        out.extend([("notice", entry.name, dict(entry.kwargs))] if isinstance(entry, Notice) else
+        out.extend([("notice", entry.signal, entry.kwargs())] if isinstance(entry, Notice) else
                    [e.n for e in entry])
     return out
 
@@ -25,10 +26,11 @@ def drain(queue: EventQueue) -> list[object]:
 def test_events_and_notices_keep_arrival_order() -> None:
     queue = EventQueue(100)
     queue.put_events([E(1), E(2)])
-    queue.put_notice("on_error", {"error": "x"})
+    queue.put_notice(ErrorReport(ValueError("x")))
     queue.put_events([E(3)])
     assert queue.depth == 3
-    assert drain(queue) == [1, 2, ("notice", "on_error", {"error": "x"}), 3]
+    one, two, (_, signal, kwargs), three = drain(queue)  # type: ignore[misc]
+    assert (one, two, three, signal, str(kwargs["error"])) == (1, 2, 3, "on_error", "x")
     assert queue.depth == 0
 
 
@@ -54,12 +56,12 @@ def test_wait_for_room_wakes_when_a_consumer_takes() -> None:
 
 def test_drop_oldest_counts_and_announces_after_earlier_notices() -> None:
     queue = EventQueue(3, overflow="drop_oldest")
-    queue.put_notice("on_login", {})
+    queue.put_notice(LoggedIn({}))
     for n in range(10):
         queue.put_events([E(n)])
     assert not queue.full  # it makes room itself: readers never pause
     assert queue.dropped == 7
-    assert drain(queue) == [("notice", "on_login", {}), ("notice", "on_overflow", {"dropped": 7}), 7, 8, 9]
+    assert drain(queue) == [("notice", "on_login", {"extra": {}}), ("notice", "on_overflow", {"dropped": 7}), 7, 8, 9]
 
 
 def test_a_batch_larger_than_the_bound_keeps_its_newest() -> None:
@@ -80,9 +82,9 @@ def test_conflation_keeps_the_latest_per_type_and_item() -> None:
 def test_close_discards_events_counts_them_and_returns_notices() -> None:
     queue = EventQueue(10)
     queue.put_events([E(1), E(2)])
-    queue.put_notice("on_disconnected", {})
+    queue.put_notice(Disconnected(None, "", False))
     notices = queue.close()
-    assert [n.name for n in notices] == ["on_disconnected"]
+    assert [n.signal for n in notices] == ["on_disconnected"]
     assert queue.discarded_at_close == 2
     queue.put_events([E(3)])
     assert queue.take() is None

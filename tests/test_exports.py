@@ -20,6 +20,8 @@ EXPECTED = [
     "ElwIndicator", "ElwTheoretical", "EtfNav", "ExpectedTrade", "GoldPrice", "IndicativePrice",
     "MarketSession", "OrderBook", "OrderExecution", "ProgramTrading", "RealtimeEvent",
     "SectorBreadth", "SectorIndex", "StockInfo", "Trade", "VolatilityInterruption",
+    # one session surface (issue 19)
+    "Session",
 ]
 
 
@@ -48,4 +50,4 @@ def test_internal_modules_are_private() -> None:
 
     public = {m.name for m in pkgutil.iter_modules(kiwoom_rt.__path__) if not m.name.startswith("_")}
     assert public == {"auth", "backoff", "cli", "conditions", "errors", "events", "fids", "frames", "messages",
-                      "protocol", "qt", "queued", "recording", "relay", "session", "sim", "tk", "values"}
+                      "protocol", "qt", "queued", "recording", "relay", "replay", "session", "sim", "tk", "values"}

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from kiwoom_rt import RealtimeSession
+from kiwoom_rt._notices import LoggedIn
 from kiwoom_rt.queued import QueueDispatcher
 from kiwoom_rt.sim import DEFAULT_TOKEN, SimServer
 
@@ -23,7 +24,7 @@ class Event:
 def bound(dispatcher: QueueDispatcher) -> tuple[list[Any], list[tuple[str, dict[str, Any]]]]:
     events: list[Any] = []
     notices: list[tuple[str, dict[str, Any]]] = []
-    dispatcher.bind(events.extend, lambda name, kwargs: notices.append((name, kwargs)))
+    dispatcher.bind(events.extend, lambda notice: notices.append((notice.signal, notice.kwargs())))
     return events, notices
 
 
@@ -33,12 +34,12 @@ def test_drain_delivers_in_order_on_the_calling_thread() -> None:
     worker = threading.Thread(target=lambda: [dispatcher.put_events([Event("0E", "A", i)]) for i in range(100)])
     worker.start()
     worker.join()
-    dispatcher.put_notice("on_login", {})
+    dispatcher.put_notice(LoggedIn({}))
     assert dispatcher.depth == 100
     assert events == []  # nothing runs until the host drains
     assert dispatcher.drain() == 100
     assert [e.n for e in events] == list(range(100))
-    assert notices == [("on_login", {})]
+    assert notices == [("on_login", {"extra": {}})]
 
 
 def test_conflation_keeps_the_latest_per_type_and_item() -> None:
@@ -54,13 +55,13 @@ def test_conflation_keeps_the_latest_per_type_and_item() -> None:
 def test_overflow_drops_oldest_counts_and_announces() -> None:
     dispatcher = QueueDispatcher(max_events=10, overflow="drop_oldest")
     events, notices = bound(dispatcher)
-    dispatcher.put_notice("on_login", {})
+    dispatcher.put_notice(LoggedIn({}))
     for i in range(25):
         dispatcher.put_events([Event("0E", "A", i)])
     dispatcher.drain()
     assert [e.n for e in events] == list(range(15, 25))
     assert dispatcher.dropped == 15
-    assert notices[0] == ("on_login", {})
+    assert notices[0] == ("on_login", {"extra": {}})
     assert sum(kwargs["dropped"] for name, kwargs in notices if name == "on_overflow") == 15
 
 

@@ -280,7 +280,7 @@ def test_upstream_disconnects_arrive_as_lifecycle_signals(
     sender, kwargs = disconnected.calls[0]
     assert sender is consumer
     assert kwargs["will_retry"] is True
-    assert consumer.connected
+    wait_until(lambda: consumer.connected)  # connected again: the relay's session logged in
 
 
 def test_a_slow_consumer_leaves_its_backlog_in_redis(
@@ -306,13 +306,15 @@ def test_conditions_through_the_relay(make_relay: Callable[..., Relay], make_con
         b.on_condition.connect(hits)
         sim.set_condition_members("1", ["005930", "000660"])
         watch_a = a.watch_condition("1").wait(5)
-        watch_b = b.watch_condition(1).wait(5)
+        watch_b = b.watch_condition("1").wait(5)
         assert watch_a.members == watch_b.members == {"005930", "000660"}
+        assert [c.name for c in b.conditions()] == ["골든크로스"]  # one-shot queries pass through the relay
+        assert sorted(hit.code for hit in a.search("1")) == ["000660", "005930"]
         sim.condition_hit("1", "035720", entered=True)
         hits.wait_for(1)
         assert hits.calls[0][0] == "1"
         wait_until(lambda: "035720" in watch_b.members)
-        cnsrreq = [f for f in sim.frames_received(0) if isinstance(f, str) and '"CNSRREQ"' in f]
+        cnsrreq = [f for f in sim.frames_received(0) if isinstance(f, str) and '"search_type":"1"' in f]
         assert len(cnsrreq) == 1  # one realtime request upstream for both consumers
 
 
@@ -489,7 +491,7 @@ def test_requests_before_start_refusals_and_raising_receivers(
     errors.wait_for(1)
     error = errors.kwargs("error")[0]
     assert isinstance(error, ReceiverError)  # ...which is reported, and the consumer carries on
-    assert consumer.state == "running"
+    assert consumer.state == "reconnecting"  # the relay stopped: the consumer carries on, waiting for one
 
 
 def test_the_feed_is_trimmed_to_its_retention(quiet_sim: SimServer, redis_server: RedisServer,

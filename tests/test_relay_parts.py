@@ -1,12 +1,14 @@
-"""The relay's decisions and wire format, tested by calling them (no Redis, no sockets)."""
+"""The relay's sans-I/O parts (wire format, book) and its outbox, tested by calling them (no Redis, no sockets)."""
 
 from __future__ import annotations
 
 import pytest
 
-from kiwoom_rt._relay_core import (
-    Outbox,
-    RelayBook,
+pytest.importorskip("redis")
+
+from kiwoom_rt.relay._book import RelayBook
+from kiwoom_rt.relay._outbox import Outbox
+from kiwoom_rt.relay._wire import (
     RelayKeys,
     control_message,
     feed_frames,
@@ -90,7 +92,6 @@ def test_control_messages_round_trip_and_bad_ones_are_refused() -> None:
                    {b"m": b'{"c": "x", "op": "subscribe", "types": ["ZZZ"], "items": ["1"]}'}):
         with pytest.raises(ValueError):  # noqa: PT011
             read_control(fields)
-    assert RelayKeys("desk").offset("c1") == "desk:offset:c1"
     assert (RelayKeys().feed, RelayKeys().control) == ("kiwoom-rt:feed", "kiwoom-rt:control")
 
 

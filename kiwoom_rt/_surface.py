@@ -1,0 +1,283 @@
+"""One session surface: ``Session`` (what every kind of session offers) and ``SessionBase``
+(the one implementation of it that ``RealtimeSession``, ``ReplaySession`` and ``RelaySession``
+share).
+
+``SessionBase`` owns what does not depend on where events come from: the signals, the
+dispatcher, the validation of every request (the same errors for the same bad request), the
+handles the application waits on, and finishing them when a core says a request is done. A
+session kind adds how it starts, stops, counts, and carries requests out (``_submit_*``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any, Protocol, Self, runtime_checkable
+
+from . import protocol
+from ._actions import Completed, Failed, WatchFailed, WatchMembers
+from ._core import SessionState
+from ._delivery import OVERFLOW_POLICIES, BindableDispatcher, Dispatcher, SessionDelivery
+from ._handles import ConditionRequest, ConditionWatch, Pending, PendingRequest, Subscription
+from ._notices import Notice
+from ._signals import SessionSignal, SignalAttributes, SignalSet
+from ._stats import SessionStats
+from .conditions import Condition, ConditionHit
+from .errors import SessionClosedError
+
+__all__ = ["Session", "SessionBase"]
+
+
+@runtime_checkable
+class Session(Protocol):
+    """What every kind of session offers: ``RealtimeSession``, ``ReplaySession``, ``RelaySession``.
+
+    Type an application (or a feature such as ``kiwoom_rt.bars``) against this, and it runs
+    live, on a recording or through a relay unchanged.
+    """
+
+    on_real: SessionSignal
+    on_0e: SessionSignal
+    on_condition: SessionSignal
+    on_connected: SessionSignal
+    on_login: SessionSignal
+    on_disconnected: SessionSignal
+    on_reconnecting: SessionSignal
+    on_gave_up: SessionSignal
+    on_system: SessionSignal
+    on_error: SessionSignal
+    on_overflow: SessionSignal
+
+    @property
+    def state(self) -> SessionState: ...
+
+    def signal(self, type_code: str) -> SessionSignal: ...
+
+    def start(self, timeout: float = 10.0) -> Self: ...
+
+    def close(self, timeout: float = 5.0) -> None: ...
+
+    def subscribe(self, items: Iterable[str] | str, types: Iterable[str] | str = ("0E",), *,
+                  grp_no: str = "1", refresh: bool = True) -> Subscription: ...
+
+    def unsubscribe(self, items: Iterable[str] | str, types: Iterable[str] | str = ("0E",), *,
+                    grp_no: str = "1") -> PendingRequest: ...
+
+    def conditions(self, timeout: float = 10.0) -> list[Condition]: ...
+
+    def search(self, seq: str, *, timeout: float = 10.0) -> list[ConditionHit]: ...
+
+    def watch_condition(self, seq: str) -> ConditionWatch: ...
+
+    def stats(self) -> SessionStats: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class SessionBase(SignalAttributes):
+    """The shared implementation of ``Session`` (see the module docstring)."""
+
+    def __init__(self, *, dispatcher: BindableDispatcher | None = None, queue_size: int = 100_000,
+                 overflow: str = "block") -> None:
+        if queue_size < 1:
+            raise ValueError("queue_size must be >= 1")
+        if overflow not in OVERFLOW_POLICIES:
+            raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
+        self._signals = SignalSet(self)
+        self._signals.attach_to(self)
+        self._dispatcher: Dispatcher
+        if dispatcher is not None:
+            dispatcher.bind(self._signals.deliver_events, self._deliver_notice)
+            self._dispatcher = dispatcher
+        else:
+            self._dispatcher = SessionDelivery(self._signals.deliver_events, self._deliver_notice,
+                                               max_events=queue_size, overflow=overflow)
+        self._handles_lock = threading.Lock()
+        self._pending: dict[int, Pending[Any]] = {}  # the application's requests, by the core's id
+        self._watches: dict[str, ConditionWatch] = {}
+
+    # --- what a kind of session provides --------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 10.0) -> Self:
+        raise NotImplementedError
+
+    def close(self, timeout: float = 5.0) -> None:
+        raise NotImplementedError
+
+    def stats(self) -> SessionStats:
+        raise NotImplementedError
+
+    def _accepting(self) -> bool:
+        """False once requests are refused (closed, gave up)."""
+        return self.state not in (SessionState.CLOSED, SessionState.GAVE_UP)
+
+    def _submit_subscribe(self, handle: Subscription, refresh: bool) -> None:
+        raise NotImplementedError
+
+    def _submit_unsubscribe(self, handle: PendingRequest) -> None:
+        raise NotImplementedError
+
+    def _submit_watch(self, watch: ConditionWatch) -> None:
+        raise NotImplementedError
+
+    def _submit_cancel_watch(self, seq: str) -> None:
+        raise NotImplementedError
+
+    def _submit_query(self, handle: ConditionRequest[Any]) -> None:
+        """CNSRLST (``handle.seq`` empty) or a one-shot search of ``handle.seq``."""
+        raise NotImplementedError
+
+    def _deliver_notice(self, notice: Notice) -> None:
+        """A notice reaches its signal (a kind of session may handle its own first)."""
+        self._signals.deliver_notice(notice)
+
+    # --- the surface ------------------------------------------------------------------------------
+
+    def signal(self, type_code: str) -> SessionSignal:
+        """The data signal of one realtime type (case-sensitive: ``"0G"`` is not ``"0g"``).
+
+        Receivers are called as ``receiver(item, event=...)``; connect with ``sender=item`` to
+        hear one item only.
+        """
+        return self._signals.signal(type_code)
+
+    @property
+    def connected(self) -> bool:
+        """True while connected and logged in (a replay: while it plays)."""
+        return self.state is SessionState.CONNECTED
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def subscribe(self, items: Iterable[str] | str, types: Iterable[str] | str = ("0E",), *,
+                  grp_no: str = "1", refresh: bool = True) -> Subscription:
+        """Register ``items`` for realtime ``types`` in group ``grp_no``; returns a handle.
+
+        Callable before ``start``, while connected or while reconnecting, from any thread. The
+        registration is remembered and restored after every reconnect. ``refresh=False`` replaces
+        what the group had. ``handle.wait(timeout)`` returns once the server acknowledged it.
+        Raises ``ValueError``/``TypeError`` for a malformed request (nothing is sent), and
+        ``SessionClosedError`` once the session is closed.
+        """
+        item_list, type_list = self.check_request(items, types, grp_no)
+        self._check_open()
+        handle = Subscription(grp_no, tuple(item_list), tuple(type_list), self.unsubscribe)
+        self._submit_subscribe(handle, refresh)
+        return handle
+
+    def unsubscribe(self, items: Iterable[str] | str, types: Iterable[str] | str = ("0E",), *,
+                    grp_no: str = "1") -> PendingRequest:
+        """Send REMOVE for ``items`` x ``types`` and forget them (they are not restored later)."""
+        item_list, type_list = self.check_request(items, types, grp_no)
+        self._check_open()
+        handle = PendingRequest("REMOVE", grp_no, tuple(item_list), tuple(type_list))
+        self._submit_unsubscribe(handle)
+        return handle
+
+    def conditions(self, timeout: float = 10.0) -> list[Condition]:
+        """The user's conditions (CNSRLST): ``Condition(seq, name)`` each.
+
+        Waits for the login when called before ``start()`` or while reconnecting. Raises
+        ``ConditionError`` if refused, ``ConnectError`` if the connection dropped first,
+        ``TimeoutError`` if no reply came in ``timeout`` seconds.
+        """
+        self._check_open()
+        handle: ConditionRequest[list[Condition]] = ConditionRequest("CNSRLST")
+        self._submit_query(handle)
+        return handle.wait(timeout)
+
+    def search(self, seq: str, *, timeout: float = 10.0) -> list[ConditionHit]:
+        """A one-shot search of condition ``seq`` (CNSRREQ, search_type 0), every page followed."""
+        seq = protocol.check_seq(seq)
+        self._check_open()
+        handle: ConditionRequest[list[ConditionHit]] = ConditionRequest("CNSRREQ", seq)
+        self._submit_query(handle)
+        return handle.wait(timeout)
+
+    def watch_condition(self, seq: str) -> ConditionWatch:
+        """A realtime search of condition ``seq`` (CNSRREQ, search_type 1): a ``ConditionWatch``.
+
+        Callable before ``start()``, while connected or reconnecting, from any thread; a second
+        call for the same seq returns the same watch (until it is cancelled). Entries and exits
+        arrive as ``ConditionEvent``s on ``on_condition`` (sender: the seq), ``signal("02")``
+        and ``on_real``; the watch is requested again after every reconnect, and the differences
+        found then arrive with ``resync=True``.
+        """
+        seq = protocol.check_seq(seq)
+        self._check_open()
+        with self._handles_lock:
+            watch = self._watches.get(seq)
+            if watch is not None and not watch.cancelled:
+                return watch
+            watch = self._watches[seq] = ConditionWatch(seq, self._cancel_watch)
+        self._submit_watch(watch)
+        return watch
+
+    def _cancel_watch(self, seq: str) -> None:
+        with self._handles_lock:
+            self._watches.pop(seq, None)
+        if self._accepting():
+            self._submit_cancel_watch(seq)
+
+    @staticmethod
+    def check_request(items: Iterable[str] | str, types: Iterable[str] | str,
+                      grp_no: str) -> tuple[list[str], list[str]]:
+        """The request's items and types, validated and without duplicates (ValueError/TypeError)."""
+        item_list = protocol.check_items(items)
+        type_list = protocol.check_types(types)
+        unknown = [t for t in type_list if t not in protocol.KNOWN_TYPES]
+        if unknown:
+            raise ValueError(f"unknown realtime type {unknown[0]!r}; known: {sorted(protocol.KNOWN_TYPES)}")
+        protocol.check_grp_no(grp_no)
+        return list(dict.fromkeys(item_list)), list(dict.fromkeys(type_list))
+
+    def _check_open(self) -> None:
+        if not self._accepting():
+            raise SessionClosedError(f"the session is {self.state}")
+
+    # --- handles ------------------------------------------------------------------------------------
+
+    def _keep(self, request: int, handle: Pending[Any]) -> None:
+        """Remember ``handle`` under the core's id ``request`` until the core finishes it."""
+        with self._handles_lock:
+            self._pending[request] = handle
+
+    def _finish(self, action: Completed | Failed | WatchMembers | WatchFailed) -> None:
+        """Carry out what a core said of a request or a watch."""
+        match action:
+            case Completed(request=request, result=result):
+                with self._handles_lock:
+                    handle = self._pending.pop(request, None)
+                if handle is not None:
+                    handle.set_result(result)
+            case Failed(request=request, error=error):
+                with self._handles_lock:
+                    handle = self._pending.pop(request, None)
+                if handle is not None:
+                    handle.set_error(error)
+            case WatchMembers(seq=seq, members=members):
+                watch = self._watches.get(seq)
+                if watch is not None:
+                    watch.set_members(members)
+            case WatchFailed(seq=seq, error=error):
+                with self._handles_lock:
+                    watch = self._watches.pop(seq, None)
+                if watch is not None:
+                    watch.set_error(error)
+
+    def _fail_all(self, error: SessionClosedError) -> None:
+        """The session ended: every handle still waiting fails with ``error``."""
+        with self._handles_lock:
+            pending, self._pending = list(self._pending.values()), {}
+            watches = [w for w in self._watches.values() if not w.done]
+        for handle in [*pending, *watches]:
+            handle.set_error(error)

@@ -1,0 +1,129 @@
+"""The relay's bounded buffer of feed entries waiting for Redis (runtime: locks).
+
+The upstream session's reading thread puts REAL frames as received; the publishing thread
+drains them in batches. While Redis is away the buffer holds up to ``limit`` frames, then drops
+the oldest, counted and announced to consumers as a gap.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from ._wire import REAL, feed_frames, unpack_frames
+
+__all__ = ["Outbox"]
+
+
+class _Frames:
+    """REAL frames of one read, waiting to become one feed entry."""
+
+    __slots__ = ("frames", "received_at")
+
+    def __init__(self, frame: bytes, received_at: float) -> None:
+        self.frames = [frame]
+        self.received_at = received_at
+
+
+class Outbox:
+    """Feed entries waiting for Redis, bounded at ``limit`` frames plus notices: when full, the
+    oldest go, so a long Redis outage costs bounded memory. Dropped REAL frames are counted in
+    ``lost`` (announced to consumers as a gap) and ``lost_total``; dropped notices (heartbeats
+    and the like) in ``lost_notices``. Frames with the same receive time (one socket read) that
+    are still waiting share one entry, up to ``frames_per_entry``. Thread-safe: the session's
+    reading thread puts, the publishing thread drains."""
+
+    def __init__(self, limit: int = 100_000, frames_per_entry: int = 1000) -> None:
+        if limit < 1 or frames_per_entry < 1:
+            raise ValueError("limit and frames_per_entry must be >= 1")
+        self.limit = limit
+        self.frames_per_entry = frames_per_entry
+        self.lost = 0  # REAL frames dropped since the last ``take_lost``
+        self.lost_total = 0
+        self.lost_notices = 0
+        self._entries: deque[_Frames | dict[bytes, bytes]] = deque()
+        self._size = 0  # frames and notices waiting
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+
+    def __len__(self) -> int:
+        """Frames and notices waiting."""
+        return self._size
+
+    def put_frame(self, frame: bytes, received_at: float) -> None:
+        """A REAL frame as received (joins the waiting entry of the same read, if any)."""
+        with self._lock:
+            entries = self._entries
+            last = entries[-1] if entries else None
+            if (type(last) is _Frames and last.received_at == received_at
+                    and len(last.frames) < self.frames_per_entry):
+                last.frames.append(frame)
+            else:
+                entries.append(_Frames(frame, received_at))
+            self._size += 1
+            self._trim()
+        self._ready.set()
+
+    def put(self, entry: dict[bytes, bytes]) -> None:
+        """A notice or reply, ready as a feed entry."""
+        with self._lock:
+            self._entries.append(entry)
+            self._size += 1
+            self._trim()
+        self._ready.set()
+
+    def _trim(self) -> None:
+        entries = self._entries
+        while self._size > self.limit:
+            oldest = entries[0]
+            if type(oldest) is _Frames:
+                oldest.frames.pop(0)
+                if not oldest.frames:
+                    entries.popleft()
+                self.lost += 1
+                self.lost_total += 1
+            else:
+                entries.popleft()
+                self.lost_notices += 1
+            self._size -= 1
+
+    def wait(self, timeout: float) -> bool:
+        """Block until something is queued (or ``timeout``); True if something is."""
+        if self._entries:
+            return True
+        self._ready.wait(timeout)
+        self._ready.clear()
+        return bool(self._entries)
+
+    def drain(self, count: int) -> list[dict[bytes, bytes]]:
+        """Remove up to ``count`` of the oldest entries and return them as feed entries."""
+        with self._lock:
+            entries = self._entries
+            taken = [entries.popleft() for _ in range(min(count, len(entries)))]
+            self._size -= sum(len(e.frames) if type(e) is _Frames else 1 for e in taken)
+        return [feed_frames(e.frames, e.received_at) if isinstance(e, _Frames) else e for e in taken]
+
+    def requeue(self, batch: list[dict[bytes, bytes]], lost: int = 0) -> None:
+        """Put back, in front and in order, a batch Redis did not take, and the count of lost
+        frames it was to announce (announced again with the next batch)."""
+        with self._lock:
+            restored: list[_Frames | dict[bytes, bytes]] = []
+            for entry in batch:
+                if entry.get(b"k") == REAL:
+                    frames = unpack_frames(entry[b"d"])
+                    pending = _Frames(frames[0], float(entry[b"t"]))
+                    pending.frames.extend(frames[1:])
+                    restored.append(pending)
+                    self._size += len(frames)
+                else:
+                    restored.append(entry)
+                    self._size += 1
+            self._entries.extendleft(reversed(restored))
+            self.lost += lost
+            self._trim()
+
+    def take_lost(self) -> int:
+        """The frames lost since the last call (to announce them once)."""
+        with self._lock:
+            lost, self.lost = self.lost, 0
+            return lost

@@ -1,0 +1,537 @@
+"""``RelaySession``: a consumer of a relay, with the surface of a live session (runtime).
+
+It reads the relay's feed stream through a Redis consumer group of its own, hands the frames to
+the one intake (as a live session would), and sends its requests over the control stream. It
+delivers what it asked for: the events of its own (item, type) pairs and the hits of its own
+condition watches, as a live session does (``receive="all"`` delivers the whole feed).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import redis
+
+from .._actions import Completed, Failed, WatchFailed, WatchMembers
+from .._conditions import apply_hit
+from .._core import SessionState
+from .._delivery import BindableDispatcher
+from .._handles import ConditionRequest, ConditionWatch, Pending, PendingRequest, Subscription
+from .._notices import (
+    Connected,
+    Disconnected,
+    GaveUp,
+    LoggedIn,
+    Notice,
+    Reconnecting,
+    RelayStatus,
+    SystemMessage,
+)
+from .._playback import Playback
+from .._redact import redact_url
+from .._stats import SessionStats
+from .._surface import SessionBase
+from ..conditions import parse_conditions, parse_hit
+from ..errors import ConditionError, ConnectError, KiwoomError, ProtocolError, SessionClosedError, SubscribeError
+from ._redis import ANY_REDIS_ERROR, REDIS_ERRORS, Backoff, client_for, id_tuple
+from ._wire import FeedEntry, RelayKeys, control_message, read_entry
+from .publisher import FORWARDED
+
+__all__ = ["RELAY_KINDS", "RelayConsumerStats", "RelaySession"]
+
+logger = logging.getLogger("kiwoom_rt.relay")
+
+#: Relay status notices, as ``RelaySession.on_relay(kind=..., detail=...)``.
+RELAY_KINDS = ("relay_started", "relay_stopped", "relay_silent", "relay_back", "redis_lost", "redis_back",
+               "gap")
+
+
+@attrs.frozen(kw_only=True)
+class RelayConsumerStats(SessionStats):
+    """``RelaySession.stats()``: a live session's counters plus the relay's view. ``events``
+    counts what this consumer delivered; ``foreign`` the feed's events that were other
+    consumers' (not delivered, under ``receive="own"``)."""
+
+    #: feed entries not yet read by this consumer (Redis's consumer-group lag; None if unknown)
+    lag: int | None = None
+    #: seconds between the newest feed entry and the last one processed here
+    lag_seconds: float | None = None
+    #: entries the relay reported lost (buffer overflow while Redis was away)
+    relay_lost: int = 0
+    redis_up: bool = False
+    relay_alive: bool = False
+    foreign: int = 0
+
+
+class RelaySession(SessionBase):
+    """A consumer of a relay, with the surface of ``RealtimeSession`` (``kiwoom_rt.Session``).
+
+    Signals (``on_0e``, ``signal(type)``, ``on_real``, ``on_condition``, the lifecycle signals),
+    ``subscribe``/``unsubscribe``/``conditions``/``search``/``watch_condition`` with the same
+    handles and the same validation, dispatchers (``QtDispatcher``, ``TkDispatcher``,
+    ``QueueDispatcher``), ``stats()`` and ``close()``. Upstream disconnects and reconnects arrive
+    as ``on_disconnected`` and ``on_connected``, and ``state`` follows the relay's session
+    (CONNECTING until the relay says it is connected). The relay's own state arrives on
+    ``on_relay(kind=..., detail=...)`` with ``kind`` one of ``RELAY_KINDS``
+    (``redis_lost``/``redis_back``, ``relay_silent``/``relay_back``,
+    ``relay_started``/``relay_stopped``, and ``gap`` with the count the relay lost).
+
+    ``receive="own"`` (the default) delivers the events of this consumer's (item, type) pairs
+    and the hits of its watches, as a live session would; ``receive="all"`` delivers the whole
+    feed (recorders, dashboards).
+
+    ``name`` identifies the consumer. A named consumer keeps its place in Redis, so
+    ``start_from="last"`` resumes after the last entry it processed (``"now"``, the default,
+    starts from the present; subscribe before ``start()`` so the backlog is judged by your
+    subscriptions). Without a name, a unique one is made and forgotten at ``close()``.
+    Receivers run on the consumer's reading thread unless a ``dispatcher`` is given; a slow
+    receiver leaves the backlog in Redis (see ``stats().lag``), nothing is dropped.
+
+    A request asked before the relay runs, or while it restarts, is asked again when the relay
+    announces it started, and is answered then.
+    """
+
+    def __init__(self, redis_url: str, *, name: str | None = None, prefix: str = "kiwoom-rt",
+                 start_from: str = "now", receive: str = "own", dispatcher: BindableDispatcher | None = None,
+                 queue_size: int = 100_000, lease: float = 15.0, silence: float = 3.0, batch: int = 1000,
+                 timeout: float = 5.0) -> None:
+        if start_from not in ("now", "last"):
+            raise ValueError('start_from must be "now" or "last"')
+        if start_from == "last" and not name:
+            raise ValueError('start_from="last" needs a name: the place is kept under it')
+        if receive not in ("own", "all"):
+            raise ValueError('receive must be "own" (what this consumer asked for) or "all" (the whole feed)')
+        super().__init__(dispatcher=dispatcher, queue_size=queue_size)
+        self.redis_url = redis_url
+        self.keys = RelayKeys(prefix)
+        self.ephemeral = not name
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.start_from = start_from
+        #: "own": events of this consumer's own (item, type) pairs and hits of its own watches, as a
+        #: live session delivers them; "all": the relay's whole feed (recorders, dashboards)
+        self.receive = receive
+        self.lease = lease
+        self.silence = silence
+        self.batch = batch
+        self.timeout = timeout
+        #: the relay's state: receiver(session, kind=..., detail=...)
+        self.on_relay = self._signals.extra_signal(RelayStatus.signal, ("kind", "detail"))
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._playback = Playback(self._dispatcher, self._stop, label=f"relay session {self.name}",
+                                  batch=min(1000, queue_size // 4), hits=self._condition_hits, keep=self._keep_own)
+        self._thread: threading.Thread | None = None
+        self._client: Any | None = None
+        self._state = SessionState.NEW
+        self._requests = itertools.count(1)
+        self._resend: dict[int, dict[bytes, bytes]] = {}  # requests not answered yet, as sent
+        self._watch_requests: dict[int, str] = {}  # request id -> the seq it watches
+        self._pairs: set[tuple[str, str]] = set()
+        self._wanted_pairs: frozenset[tuple[str, str]] = frozenset()
+        self._any_item_types: frozenset[str] = frozenset()  # account and market types: any item
+        self._delivered: dict[str, int] = {}  # events delivered, per type
+        self._foreign = 0
+        self._relay_id: str | None = None
+        self._entries = 0
+        self._relay_lost = 0
+        self._redis_up = False
+        self._relay_alive = False
+        self._silent = False
+        self._last_seen = 0.0
+        self._last_time: float | None = None
+        self._connections = 0
+        self._reconnects = 0
+
+    def __repr__(self) -> str:
+        return f"<RelaySession {self.name} {redact_url(self.redis_url)} prefix={self.keys.prefix} {self._state}>"
+
+    @property
+    def state(self) -> SessionState:
+        """NEW; CONNECTING until the relay says its session is connected; CONNECTED while it is;
+        RECONNECTING while it is not (a relay that stops or restarts included); CLOSED."""
+        return self._state
+
+    # --- life ------------------------------------------------------------------------------------
+
+    def start(self, timeout: float | None = None) -> RelaySession:
+        """Reach Redis, take this consumer's place in the feed, and start reading."""
+        if self._state is not SessionState.NEW:
+            raise RuntimeError(f"relay session already {self._state}")
+        client = client_for(self.redis_url, timeout or self.timeout)
+        try:
+            client.ping()
+            self._join(client)
+        except ANY_REDIS_ERROR as exc:
+            client.close()
+            raise ConnectError(f"cannot reach Redis at {redact_url(self.redis_url)}: {exc}") from None
+        self._client = client
+        self._redis_up = True
+        self._last_seen = time.monotonic()
+        self._state = SessionState.CONNECTING
+        self._dispatcher.start()
+        self._resend_pending()  # requests made before start()
+        self._thread = threading.Thread(target=self._run, name=f"kiwoom-rt-relay-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _join(self, client: Any) -> None:
+        """Create this consumer's group (at the present), or move it there for ``"now"``. The
+        group is told how many entries precede the present, so Redis can report its lag."""
+        feed, group = self.keys.feed, self.name
+        try:
+            added = int(client.xinfo_stream(feed).get("entries-added") or 0)
+        except redis.ResponseError:  # no feed yet
+            added = 0
+        try:
+            client.xgroup_create(feed, group, id="$", mkstream=True, entries_read=added)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+            if self.start_from == "now":
+                client.xgroup_setid(feed, group, id="$", entries_read=added)
+            else:
+                self._check_retention(client)
+
+    def _check_retention(self, client: Any) -> None:
+        """Resuming: say so if entries after our place were trimmed away before we came back."""
+        for group in client.xinfo_groups(self.keys.feed):
+            if group.get("name") == self.name.encode():
+                last = group.get("last-delivered-id", b"0-0")
+                first = client.xinfo_stream(self.keys.feed).get("first-entry")
+                if first and id_tuple(first[0]) > id_tuple(last) and id_tuple(last) != (0, 0):
+                    self._relay_notice("gap", {"lost": None, "reason": "entries after this consumer's place "
+                                                                       "were trimmed (retention)"})
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Leave the relay (it releases this consumer's items) and stop reading."""
+        if self._state is SessionState.CLOSED:
+            return
+        was_running = self._state is not SessionState.NEW
+        self._state = SessionState.CLOSED
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        client = self._client
+        if client is not None and was_running:
+            try:
+                client.xadd(self.keys.control, control_message(self.name, "leave"))
+                if self.ephemeral:
+                    client.xgroup_destroy(self.keys.feed, self.name)
+            except ANY_REDIS_ERROR:
+                pass
+            client.close()
+        self._dispatcher.stop(timeout)
+        self._fail_all(SessionClosedError("the relay session was closed"))
+
+    # --- requests (SessionBase calls these) -----------------------------------------------------------
+
+    def _submit_subscribe(self, handle: Subscription, refresh: bool) -> None:
+        with self._lock:
+            self._pairs |= {(item, kind) for item in handle.items for kind in handle.types}
+            self._wanted_changed()
+        self._request("subscribe", handle, items=handle.items, types=handle.types)
+
+    def _submit_unsubscribe(self, handle: PendingRequest) -> None:
+        with self._lock:
+            self._pairs -= {(item, kind) for item in handle.items for kind in handle.types}
+            self._wanted_changed()
+        self._request("unsubscribe", handle, items=handle.items, types=handle.types)
+
+    def _submit_watch(self, watch: ConditionWatch) -> None:
+        self._request("watch", watch, seq=watch.seq)
+
+    def _submit_cancel_watch(self, seq: str) -> None:
+        self._send(control_message(self.name, "unwatch", seq=seq))
+
+    def _submit_query(self, handle: ConditionRequest[Any]) -> None:
+        self._request("query", handle, seq=handle.seq)
+
+    def _request(self, op: str, handle: Pending[Any], **fields: Any) -> None:
+        request = next(self._requests)
+        message = control_message(self.name, op, request, **fields)
+        if isinstance(handle, ConditionWatch):
+            self._watch_requests[request] = handle.seq
+        else:
+            self._keep(request, handle)
+        with self._lock:
+            self._resend[request] = message
+        self._send(message)
+
+    def _send(self, message: dict[bytes, bytes]) -> bool:
+        client = self._client
+        if client is None:
+            return False  # sent at start, with the lease
+        try:
+            client.xadd(self.keys.control, message, maxlen=100_000, approximate=True)
+            return True
+        except ANY_REDIS_ERROR:
+            return False  # resent when Redis is back (pending requests) or with the next lease
+
+    def _lease(self) -> dict[bytes, bytes]:
+        with self._lock:
+            pairs = sorted(self._pairs)
+        return control_message(self.name, "lease", pairs=pairs, seqs=sorted(self._watches),
+                               ephemeral=self.ephemeral)
+
+    def _resend_pending(self) -> None:
+        with self._lock:
+            messages = list(self._resend.values())
+        for message in messages:
+            self._send(message)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        client = client_for(self.redis_url, max(self.timeout, 2.0))
+        try:
+            self._read(client)
+        except Exception as exc:  # a bug: report it, never die silently
+            logger.exception("relay session %s stopped reading", self.name)
+            self._playback.report(ProtocolError(f"relay reader failed: {exc}", b""))
+        finally:
+            client.close()
+
+    def _read(self, client: Any) -> None:
+        backoff = Backoff()
+        next_lease = 0.0
+        block_ms = int(min(0.25, self.silence / 3) * 1000)
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_lease and self._send(self._lease()):
+                next_lease = now + self.lease / 3
+            try:
+                answer = client.xreadgroup(self.name, "reader", {self.keys.feed: ">"}, count=self.batch,
+                                           block=block_ms)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._rejoin(client)
+                continue
+            except REDIS_ERRORS as exc:
+                self._redis_lost(exc)
+                backoff.wait(self._stop)
+                continue
+            if not self._redis_up:
+                self._redis_up = True
+                self._relay_notice("redis_back", {})
+                self._resend_pending()
+                next_lease = 0.0
+            backoff.reset()
+            entries = [entry for _, found in answer or () for entry in found]
+            if entries:
+                self._last_seen = time.monotonic()
+                if not self._relay_alive:
+                    self._relay_alive = True
+                    if self._silent:  # announced as silent before: announce the return
+                        self._silent = False
+                        self._relay_notice("relay_back", {})
+                self._process(entries)
+                try:
+                    client.xack(self.keys.feed, self.name, *[entry_id for entry_id, _ in entries])
+                except REDIS_ERRORS:
+                    pass  # acked with the next batch's place; the group already moved on
+            elif self._relay_alive and time.monotonic() - self._last_seen > self.silence:
+                self._relay_alive = False
+                self._silent = True
+                self._relay_notice("relay_silent", {"seconds": round(time.monotonic() - self._last_seen, 1)})
+
+    def _rejoin(self, client: Any) -> None:
+        """The feed or our group vanished (Redis restarted without its data): join again."""
+        try:
+            client.xgroup_create(self.keys.feed, self.name, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._relay_notice("gap", {"lost": None, "reason": "the feed was recreated (Redis lost its data)"})
+
+    def _redis_lost(self, exc: BaseException) -> None:
+        if self._redis_up:
+            self._redis_up = False
+            logger.warning("relay session %s: Redis unreachable: %s", self.name, exc)
+            self._relay_notice("redis_lost", {"reason": str(exc)})
+
+    def _process(self, entries: list[tuple[bytes, Mapping[bytes, bytes]]]) -> None:
+        playback = self._playback
+        for _, fields in entries:
+            try:
+                entry = read_entry(fields)
+            except (ValueError, TypeError) as exc:
+                playback.report(ProtocolError(f"malformed relay entry: {exc}", b""))
+                continue
+            self._entries += len(entry.frames) or 1
+            if entry.kind == "real":
+                self._last_time = entry.time
+                playback.frames(entry.frames, entry.time)  # anything but REAL was the relay's business
+            else:
+                self._control_entry(entry)
+        playback.flush()
+
+    # --- what this consumer delivers -----------------------------------------------------------------
+
+    def _wanted_changed(self) -> None:
+        """Snapshots of what this consumer wants, for the reading thread (lock held)."""
+        self._wanted_pairs = frozenset(self._pairs)
+        self._any_item_types = frozenset(kind for item, kind in self._pairs if not item)
+
+    def _keep_own(self, events: list[Any]) -> list[Any]:
+        """The events to deliver: this consumer's own, unless it asked for the whole feed."""
+        if self.receive == "all":
+            kept = events
+        else:
+            pairs, any_item, watches = self._wanted_pairs, self._any_item_types, self._watches
+            kept = [event for event in events
+                    if (event.item, event.type) in pairs or event.type in any_item
+                    or (event.type == "02" and event.seq in watches)]
+            self._foreign += len(events) - len(kept)
+        delivered = self._delivered
+        for event in kept:
+            delivered[event.type] = delivered.get(event.type, 0) + 1
+        return kept
+
+    def _condition_hits(self, hits: list[Any]) -> None:
+        for event in hits:
+            watch = self._watches.get(event.seq or "")
+            if watch is not None and watch.ready and not watch.error:  # before the reply, its list rules
+                members = apply_hit(watch.members, event)
+                if members is not None:
+                    watch.set_members(members)
+
+    # --- the relay's notices and replies -------------------------------------------------------------
+
+    def _control_entry(self, entry: FeedEntry) -> None:
+        body = entry.body
+        if entry.kind == "reply":
+            if body.get("to") == self.name:
+                self._reply(body)
+            return
+        name = str(body.get("name", ""))
+        relay = body.get("relay")
+        if name in FORWARDED:
+            kwargs = body.get("kwargs") or {}
+            self._upstream(name, kwargs if isinstance(kwargs, dict) else {})
+        elif name == "relay_alive":
+            if relay != self._relay_id and self._relay_id is not None:
+                self._relay_restarted(relay)
+            self._upstream_state(body.get("upstream"))
+        elif name == "relay_started":
+            # A relay reads requests from its own start on: whatever we asked before that (or
+            # before a restart) is asked again now, so it is answered within a heartbeat.
+            self._relay_restarted(relay)
+            self._relay_notice("relay_started", {"relay": relay})
+        elif name == "relay_stopped":
+            if self._state is SessionState.CONNECTED:
+                self._state = SessionState.RECONNECTING
+            self._relay_notice("relay_stopped", {"relay": relay})
+        elif name == "gap":
+            lost = body.get("lost")
+            self._relay_lost += int(lost) if isinstance(lost, int) else 0
+            self._relay_notice("gap", {"lost": lost, "reason": "the relay's buffer overflowed while Redis was away"})
+        if self._relay_id is None and isinstance(relay, str):
+            self._relay_id = relay
+
+    def _relay_restarted(self, relay: Any) -> None:
+        """A new relay instance: it knows nothing of us; re-send what we want and wait for."""
+        self._relay_id = relay if isinstance(relay, str) else None
+        self._send(self._lease())
+        self._resend_pending()
+
+    def _upstream_state(self, state: Any) -> None:
+        """The relay's session state, from its heartbeat (a consumer may join a running relay)."""
+        if self._state is SessionState.CLOSED or not isinstance(state, str):
+            return
+        self._state = SessionState.CONNECTED if state == "connected" else SessionState.RECONNECTING
+
+    def _upstream(self, name: str, kwargs: dict[str, Any]) -> None:
+        notice: Notice
+        if name == "on_connected":
+            self._connections += 1
+            notice = Connected()
+        elif name == "on_login":
+            self._upstream_state("connected")
+            notice = LoggedIn(kwargs.get("extra") or {})
+        elif name == "on_disconnected":
+            self._upstream_state("disconnected")
+            notice = Disconnected(kwargs.get("code"), str(kwargs.get("reason") or ""), bool(kwargs.get("will_retry")))
+        elif name == "on_reconnecting":
+            self._reconnects += 1
+            notice = Reconnecting(int(kwargs.get("attempt") or 0), float(kwargs.get("delay") or 0.0))
+        elif name == "on_gave_up":
+            self._upstream_state("gave_up")
+            notice = GaveUp(KiwoomError(str(kwargs.get("error", ""))))
+        else:
+            notice = SystemMessage(str(kwargs.get("code") or ""), str(kwargs.get("message") or ""))
+        self._playback.notify(notice)
+
+    def _reply(self, body: Mapping[str, Any]) -> None:
+        request = body.get("id")
+        if not isinstance(request, int):
+            return
+        with self._lock:
+            self._resend.pop(request, None)
+        ok, code, message = bool(body.get("ok")), body.get("code"), str(body.get("message") or "")
+        number = code if isinstance(code, int) else None
+        seq = self._watch_requests.pop(request, None)
+        if seq is not None:
+            if ok:
+                self._finish(WatchMembers(seq, frozenset(str(m) for m in body.get("members") or ())))
+            else:
+                self._finish(WatchFailed(seq, ConditionError(number, message, seq=seq)))
+            return
+        handle = self._pending.get(request)
+        if isinstance(handle, ConditionRequest):
+            if not ok:
+                self._finish(Failed(request, ConditionError(number, message, trnm=handle.trnm, seq=handle.seq)))
+                return
+            try:
+                rows = body.get("result") or []
+                result: Any = [parse_hit(row) for row in rows] if handle.seq else parse_conditions(rows)
+            except ValueError as exc:
+                self._finish(Failed(request, ProtocolError(f"relay reply with unusable rows ({exc})", repr(body))))
+                return
+            self._finish(Completed(request, result))
+        elif ok:
+            self._finish(Completed(request))
+        else:
+            self._finish(Failed(request, SubscribeError(number, message)))
+
+    def _relay_notice(self, kind: str, detail: dict[str, Any]) -> None:
+        logger.info("relay session %s: %s %s", self.name, kind, detail or "")
+        self._playback.notify(RelayStatus(kind, detail))
+
+    # --- numbers -----------------------------------------------------------------------------------
+
+    def stats(self) -> RelayConsumerStats:
+        """Counters, plus the backlog Redis holds for this consumer (``lag``, ``lag_seconds``)."""
+        lag: int | None = None
+        lag_seconds: float | None = None
+        client = self._client
+        if client is not None and self._state is not SessionState.CLOSED:
+            try:
+                for group in client.xinfo_groups(self.keys.feed):
+                    if group.get("name") == self.name.encode():
+                        raw_lag = group.get("lag")
+                        lag = int(raw_lag) if raw_lag is not None else None
+                        last_read = id_tuple(group.get("last-delivered-id", b"0-0"))
+                        newest = client.xinfo_stream(self.keys.feed).get("last-generated-id", b"0-0")
+                        lag_seconds = max(0.0, (id_tuple(newest)[0] - last_read[0]) / 1000)
+            except ANY_REDIS_ERROR:
+                pass
+        intake = self._playback.intake
+        counts = dict(self._delivered)
+        return RelayConsumerStats(
+            state=self._state.value, frames=self._entries, real_frames=intake.real_frames, events=counts,
+            events_total=sum(counts.values()), decode_errors=self._playback.decode_errors,
+            dropped=self._dispatcher.dropped, queue_depth=self._dispatcher.depth, connections=self._connections,
+            reconnects=self._reconnects, pending_requests=len(self._resend), last_frame_time=self._last_time,
+            lag=lag, lag_seconds=lag_seconds, relay_lost=self._relay_lost, redis_up=self._redis_up,
+            relay_alive=self._relay_alive, foreign=self._foreign)
