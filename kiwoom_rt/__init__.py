@@ -20,13 +20,13 @@ imports Qt or Tk.
 from typing import TYPE_CHECKING, Any
 
 from ._core import SessionState
-from ._handles import PendingRequest, Subscription
+from ._handles import ConditionWatch, PendingRequest, Subscription
 from ._signals import SessionSignal
 from ._stats import SessionStats
 from ._surface import Session
 from ._version import __version__
 from .backoff import ReconnectPolicy
-from .conditions import Condition, ConditionHit, ConditionWatch
+from .conditions import Condition, ConditionHit
 from .errors import (
     AuthError,
     ConditionError,

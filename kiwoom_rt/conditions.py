@@ -14,11 +14,10 @@ from typing import Any
 
 import attrs
 
-from ._handles import ConditionWatch
 from .events import strip_market_prefix
 from .values import is_blank, parse_abs_int, parse_rate, parse_signed_int
 
-__all__ = ["Condition", "ConditionHit", "ConditionWatch", "parse_conditions", "parse_hit"]
+__all__ = ["Condition", "ConditionHit", "parse_conditions", "parse_hit"]  # and ConditionWatch, on first use
 
 
 @attrs.frozen(slots=True)
@@ -87,3 +86,13 @@ def parse_hit(row: Mapping[str, Any]) -> ConditionHit:
                         _optional(row.get("13"), parse_signed_int), _optional(row.get("16"), parse_abs_int),
                         _optional(row.get("17"), parse_abs_int), _optional(row.get("18"), parse_abs_int),
                         MappingProxyType(dict(row)))
+
+
+def __getattr__(name: str) -> Any:
+    """``ConditionWatch`` lives with the other handles (``kiwoom_rt._handles``); this path keeps
+    working without making this pure module import them."""
+    if name == "ConditionWatch":
+        from ._handles import ConditionWatch
+
+        return ConditionWatch
+    raise AttributeError(f"module 'kiwoom_rt.conditions' has no attribute {name!r}")

@@ -44,7 +44,7 @@ import attrs
 
 from .fids import FIELDS, TYPE_NAMES
 from .values import (
-    _TIME_CACHE,
+    TIME_CACHE,
     is_blank,
     parse_abs_int,
     parse_abs_number,
@@ -263,7 +263,7 @@ def _lazy_price(raw: str) -> int | None:
 
 
 def _lazy_time(raw: str) -> _dt.time | None:
-    value = _TIME_CACHE.get(raw) if type(raw) is str else None
+    value = TIME_CACHE.get(raw) if type(raw) is str else None
     if value is None:
         if type(raw) is str and not raw.strip():
             return None

@@ -11,6 +11,7 @@ import datetime as _dt
 from typing import NamedTuple
 
 __all__ = [
+    "TIME_CACHE",
     "Price",
     "is_blank",
     "parse_abs_int",
@@ -104,14 +105,15 @@ def parse_price(raw: str) -> Price:
     return Price(value, direction)
 
 
-_TIME_CACHE: dict[str, _dt.time] = {}
+#: Parsed HHmmss times by their text (at most 86,400 canonical keys): shared with the event readers.
+TIME_CACHE: dict[str, _dt.time] = {}
 
 
 def parse_hhmmss(raw: str) -> _dt.time:
     """``"165208"`` -> ``datetime.time(16, 52, 8)``. Cached: at most 86,400 distinct values."""
     if type(raw) is not str:
         raise ValueError(f"not a string: {raw!r}")
-    cached = _TIME_CACHE.get(raw)
+    cached = TIME_CACHE.get(raw)
     if cached is not None:
         return cached
     text = raw.strip()
@@ -119,5 +121,5 @@ def parse_hhmmss(raw: str) -> _dt.time:
         raise ValueError(f"not an HHmmss time: {raw!r}")
     value = _dt.time(int(text[0:2]), int(text[2:4]), int(text[4:6]))  # ValueError if out of range
     if raw == text:  # cache only canonical keys so the cache stays bounded
-        _TIME_CACHE[raw] = value
+        TIME_CACHE[raw] = value
     return value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
@@ -107,9 +106,8 @@ def test_session_renews_the_token_after_an_auth_refusal(rest_sim: SimServer) -> 
     session.on_login.connect(logins)
     try:
         session.start()
-        provider.revoke()  # the server now refuses the cached token
-        provider._token = Token(first_token := "revoked-token-value", "bearer",
-                                dt.datetime.now(KST) + dt.timedelta(hours=1))
+        first_token = provider()  # cached
+        rest_sim.revoke_token(first_token)  # the server now refuses it; the provider does not know
         rest_sim.drop_all()
         logins.wait_for(2)
         assert provider.issued == 2  # invalidated by the session, then issued afresh

@@ -309,13 +309,12 @@ def test_connect_and_disconnect_while_sending(make_session: Factory) -> None:
 
 def test_receivers_run_on_the_thread_that_read_the_events_in_both_modes(
         sim: SimServer, make_session: Factory) -> None:
-    threaded, inline = make_session(sim), make_session(sim, inline=True)
+    sim.add_token("second-token", appkey="second-app")  # one session per app key
+    threaded, inline = make_session(sim), make_session(sim, token="second-token", inline=True)
     a, b = Collector(), Collector()
     threaded.on_0e.connect(a)
     inline.on_0e.connect(b)
-    sim.add_token("second-token", appkey="second-app")
     threaded.start()
-    inline._token_source = "second-token"
     inline.start()
     sim.push(quote_frame("005930"))
     a.wait_for(1)

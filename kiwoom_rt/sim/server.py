@@ -1,9 +1,12 @@
 """A Kiwoom-compatible realtime WebSocket server on loopback, for tests, examples and demos.
 
-Built on the ``websockets`` library's sans-I/O ``ServerProtocol`` driven by asyncio streams on a
-background thread. The same port also answers the REST token endpoints (``POST /oauth2/token``,
-``POST /oauth2/revoke``), which the handshake parser of ``websockets`` would refuse (it only takes
-the GET upgrade), so the listener reads the request head and hands WebSocket upgrades over.
+This module is the simulator's I/O: the ``websockets`` library's sans-I/O ``ServerProtocol``
+driven by asyncio streams on a background thread, PINGs, the login watchdog, the market tick,
+and the controls a test uses. What the server decides is elsewhere: ``_kiwoom`` (logins,
+registrations, condition search) and ``_feed`` (which REAL frames a client is owed). The same
+port also answers the REST token endpoints (``POST /oauth2/token``, ``POST /oauth2/revoke``),
+which the handshake parser of ``websockets`` would refuse (it only takes the GET upgrade), so the
+listener reads the request head and hands WebSocket upgrades over.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from ..fids import TYPE_NAMES as _TYPE_NAME
-from ..protocol import KNOWN_TYPES
+from ._feed import MarketFeed
+from ._kiwoom import KICKED_MSG, NO_LOGIN_MSG, ClientState, Effects, KiwoomLogic, system
 from .conditions import SimConditions
-from .market import AfterHoursMarket, RegularMarket, SimClock, in_after_hours, in_regular_session, session_notices
+from .market import AfterHoursMarket, RegularMarket, SimClock, session_notices
 from .tokens import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN, TokenStore, serve_token_request
 
 __all__ = ["DEFAULT_APPKEY", "DEFAULT_SECRETKEY", "DEFAULT_TOKEN", "WS_PATH", "SimServer"]
@@ -39,47 +42,18 @@ T = TypeVar("T")
 
 WS_PATH = "/api/dostk/websocket"
 
-LOGIN_REFUSED_MSG = "토큰 인증에 실패했습니다. 접속을 종료합니다 [CODE=8005, MESSAGE=Token이 유효하지 않습니다]"
-NO_LOGIN_MSG = "Websocket 연결 시 유효한 Token 정보가 없습니다. 연결을 종료합니다."
-KICKED_MSG = "동일한 App key로 접속이 되어 기존 세션을 종료합니다."
-NO_HEARTBEAT_MSG = "Heartbeat 응답이 없어 연결을 종료합니다."
-_NO_ACCOUNT_PUSH = frozenset({"00", "04", "0s"})  # order/balance events and notices: not streamed
 
-
-class _Conn:
-    """One client connection (lives on the server's event loop)."""
+class _Conn(ClientState):
+    """One client connection: what the server knows of it, and its socket (the event loop's)."""
 
     def __init__(self, index: int, protocol: ServerProtocol, writer: asyncio.StreamWriter) -> None:
+        super().__init__()
         self.index = index
         self.protocol = protocol
         self.writer = writer
-        self.appkey: str | None = None
-        self.logged_in = False
-        self.silent = False
-        self.closed = False
-        self.unanswered_pings = 0
-        self.pings_echoed = 0
-        self.registrations: dict[str, set[tuple[str, str]]] = {}
         self.received: list[str | bytes] = []
         self.sent_log: list[tuple[float, str]] = []  # (time, frame) of every non-REAL frame sent
         self.received_log: list[tuple[float, str | bytes]] = []
-        self.credit = 0.0
-        self.cursor = 0
-        self._pairs: list[tuple[str, str]] | None = None
-        self.listed = False  # sent CNSRLST: realtime condition searches are accepted
-        self.watching: set[str] = set()  # condition seqs searched in realtime
-
-    def data_pairs(self) -> list[tuple[str, str]]:
-        if self._pairs is None:
-            pairs = {pair for group in self.registrations.values() for pair in group}
-            self._pairs = sorted(p for p in pairs if p[1] not in _NO_ACCOUNT_PUSH)
-        return self._pairs
-
-    def registrations_changed(self) -> None:
-        self._pairs = None
-
-    def wants(self, type_code: str) -> bool:
-        return any(t == type_code for group in self.registrations.values() for _, t in group)
 
     def flush(self) -> None:
         for chunk in self.protocol.data_to_send():
@@ -185,34 +159,53 @@ class SimServer:
         self.ping_interval = ping_interval
         self.max_missed_pings = max_missed_pings
         self.login_timeout = login_timeout
-        self.market = AfterHoursMarket(seed)
-        self.regular = RegularMarket(seed)
+        self.feed = MarketFeed(seed, rate=rate, batch=batch)
         self.conditions = SimConditions(conditions, seed=seed, page_size=condition_page_size)
+        self.kiwoom = KiwoomLogic(self.tokens, self.conditions, max_items_per_reg=max_items_per_reg)
         self.condition_churn = condition_churn  # random entries/exits per second, across conditions
-        self._refuse_conditions = 0
-        self._hold_conditions = False
         self.clock = clock or SimClock()
-        self.rate = rate
-        self.batch = max(1, batch)
         self.ack_delay = ack_delay
-        self.max_items_per_reg = max_items_per_reg
         self.tick = tick
         self.ssl_context = ssl_context  # serve wss:// (and https:// token endpoints) with it
         self.write_buffer_limit = 8 * 1024 * 1024
         # counters (written on the loop thread, read anywhere)
         self.connections_total = 0
-        self.login_attempts = 0
-        self.logins = 0
         self.events_sent = 0
         self.events_skipped = 0  # not generated because a client was not reading (backpressure)
-        self._refuse_logins = 0
-        self._hold_logins = False
         self._conns: list[_Conn] = []
         self._history: list[_Conn] = []  # every connection ever, by index
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def market(self) -> AfterHoursMarket:
+        """The after-hours market (0E totals)."""
+        return self.feed.market
+
+    @property
+    def regular(self) -> RegularMarket:
+        """The regular-session market (0B trades, 0D books)."""
+        return self.feed.regular
+
+    @property
+    def rate(self) -> float:
+        """Events per second per connection, across its registrations."""
+        return self.feed.rate
+
+    @property
+    def batch(self) -> int:
+        """Entries per REAL frame."""
+        return self.feed.batch
+
+    @property
+    def logins(self) -> int:
+        return self.kiwoom.logins
+
+    @property
+    def login_attempts(self) -> int:
+        return self.kiwoom.login_attempts
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -313,7 +306,7 @@ class SimServer:
     def _targets(self, conn: int | None) -> list[_Conn]:
         if conn is not None:
             return [self._history[conn]]  # connection numbers are positions in the history
-        return [c for c in self._conns if c.logged_in and not c.closed and not c.silent]
+        return [c for c in self._conns if c.live]
 
     def push(self, frame: Mapping[str, Any] | str | bytes, *, conn: int | None = None,
              text: bool = False) -> int:
@@ -403,25 +396,25 @@ class SimServer:
     def hold_condition_replies(self, hold: bool = True) -> None:
         """Receive condition search requests but answer none while ``hold`` (a reply in flight)."""
         def run() -> None:
-            self._hold_conditions = hold
+            self.kiwoom.hold_conditions = hold
         self._call(run)
 
     def refuse_next_condition_requests(self, count: int = 1) -> None:
         """Refuse the next ``count`` condition search requests (non-zero return_code)."""
         def run() -> None:
-            self._refuse_conditions += count
+            self.kiwoom.refuse_conditions += count
         self._call(run)
 
     def refuse_next_logins(self, count: int = 1) -> None:
         """Refuse the next ``count`` LOGINs as an invalid token would be (805004, R10004, close)."""
         def run() -> None:
-            self._refuse_logins += count
+            self.kiwoom.refuse_logins += count
         self._call(run)
 
     def hold_logins(self, hold: bool = True) -> None:
         """Leave LOGINs unanswered (a server that accepts the socket but never logs anyone in)."""
         def run() -> None:
-            self._hold_logins = hold
+            self.kiwoom.hold_logins = hold
         self._call(run)
 
     def add_token(self, token: str, appkey: str = DEFAULT_APPKEY) -> None:
@@ -435,9 +428,9 @@ class SimServer:
     def set_rate(self, rate: float, batch: int | None = None) -> None:
         """Change the events per second per connection (and entries per frame) while running."""
         def run() -> None:
-            self.rate = rate
+            self.feed.rate = rate
             if batch is not None:
-                self.batch = max(1, batch)
+                self.feed.batch = max(1, batch)
         self._call(run)
 
     # -- observations ---------------------------------------------------------------------------
@@ -573,132 +566,41 @@ class SimServer:
             message = json.loads(text)
         except ValueError:
             message = text
-        if message == "PING" or (isinstance(message, dict) and message.get("trnm") == "PING"):
-            conn.unanswered_pings = 0
-            conn.pings_echoed += 1
-            return
-        if not isinstance(message, dict):
-            return
-        trnm = message.get("trnm")
-        if trnm == "LOGIN":
-            self._on_login(conn, message)
-        elif trnm in ("REG", "REMOVE"):
-            if not conn.logged_in:
-                self._refuse(conn, NO_LOGIN_MSG)
-                return
-            if self.ack_delay:
-                await asyncio.sleep(self.ack_delay)
-            conn.send_text(json.dumps(self._on_registration(conn, trnm, message), ensure_ascii=False))
-        elif trnm in ("CNSRLST", "CNSRREQ", "CNSRCLR"):
-            if not conn.logged_in:
-                self._refuse(conn, NO_LOGIN_MSG)
-                return
-            if self._hold_conditions:
-                return  # received (see frames_received), never answered
-            conn.send_text(json.dumps(self._on_condition(conn, trnm, message), ensure_ascii=False))
+        if self.ack_delay and isinstance(message, dict) and message.get("trnm") in ("REG", "REMOVE"):
+            await asyncio.sleep(self.ack_delay)
+        self._carry_out(conn, self.kiwoom.on_message(conn, message, self._conns))
 
-    def _on_condition(self, conn: _Conn, trnm: str, message: dict[str, Any]) -> dict[str, Any]:
-        book = self.conditions
-        seq = str(message.get("seq", "")).strip()
-        if self._refuse_conditions > 0:
-            self._refuse_conditions -= 1
-            return book.refusal(trnm, seq, "조건검색 요청이 거부되었습니다 (simulated refusal)")
-        if trnm == "CNSRLST":
-            conn.listed = True
-            return book.list_reply()
-        if seq not in book.conditions:
-            return book.refusal(trnm, seq, f"조건검색식을 찾을 수 없습니다 (seq {seq!r})")
-        if trnm == "CNSRCLR":
-            conn.watching.discard(seq)
-            return book.clear_reply(seq)
-        if str(message.get("search_type")) == "1":
-            if not conn.listed:
-                return book.refusal(trnm, seq, "조건검색 목록 조회를 먼저 진행해 주세요")
-            conn.watching.add(seq)
-            return book.realtime_reply(seq)
-        return book.search_reply(seq, str(message.get("next_key") or ""))
+    def _carry_out(self, conn: _Conn, effects: Effects) -> None:
+        for frame in effects.replies:
+            conn.send_text(frame)
+        for other in effects.kicked:
+            if isinstance(other, _Conn):
+                other.send_text(system("R10001", KICKED_MSG))
+                other.close(1000)
+        if effects.close:
+            conn.close(1000)
 
     def _push_condition_hit(self, seq: str, code: str, entered: bool) -> None:
-        frame = json.dumps(SimConditions.hit_frame(seq, code, entered, self.clock.now()), ensure_ascii=False)
+        frame = self.feed.condition_hit(seq, code, entered, self.clock.now())
         for conn in self._conns:
-            if conn.logged_in and not conn.closed and not conn.silent and seq in conn.watching:
+            if conn.live and seq in conn.watching:
                 conn.send_text(frame, log=False)
-
-    def _on_login(self, conn: _Conn, message: dict[str, Any]) -> None:
-        self.login_attempts += 1
-        if self._hold_logins:
-            return
-        appkey = self.tokens.appkey_for(message.get("token"))
-        if self._refuse_logins > 0:
-            self._refuse_logins -= 1
-            appkey = None
-        if appkey is None:
-            conn.send_text(json.dumps({"trnm": "LOGIN", "return_code": 805004,
-                                       "return_msg": LOGIN_REFUSED_MSG}, ensure_ascii=False))
-            self._refuse(conn, NO_LOGIN_MSG)
-            return
-        for other in self._conns:
-            if other is not conn and other.logged_in and other.appkey == appkey and not other.closed:
-                other.send_text(json.dumps({"trnm": "SYSTEM", "code": "R10001", "message": KICKED_MSG},
-                                           ensure_ascii=False))
-                other.close(1000)
-        conn.appkey = appkey
-        conn.logged_in = True
-        self.logins += 1
-        conn.send_text(json.dumps({"trnm": "LOGIN", "return_code": 0, "return_msg": "", "sor_yn": "Y"}))
-
-    def _refuse(self, conn: _Conn, message: str) -> None:
-        conn.send_text(json.dumps({"trnm": "SYSTEM", "code": "R10004", "message": message},
-                                  ensure_ascii=False))
-        conn.close(1000)
-
-    def _on_registration(self, conn: _Conn, trnm: str, message: dict[str, Any]) -> dict[str, Any]:
-        def reply(code: int, msg: str) -> dict[str, Any]:
-            return {"trnm": trnm, "return_code": code, "return_msg": msg}
-
-        grp_no = message.get("grp_no")
-        data = message.get("data")
-        if not isinstance(grp_no, str) or not 1 <= len(grp_no) <= 4 or not isinstance(data, list):
-            return reply(1, "요청 형식이 올바르지 않습니다")
-        pairs: set[tuple[str, str]] = set()
-        for entry in data:
-            items = entry.get("item") if isinstance(entry, dict) else None
-            types = entry.get("type") if isinstance(entry, dict) else None
-            if not isinstance(items, list) or not isinstance(types, list):
-                return reply(1, "요청 형식이 올바르지 않습니다")
-            if len(items) > self.max_items_per_reg:
-                return reply(1, f"등록 가능한 종목 수({self.max_items_per_reg})를 초과했습니다")
-            for type_code in types:
-                if type_code not in KNOWN_TYPES:
-                    return reply(1, f"유효하지 않은 실시간 항목입니다: {type_code}")
-            pairs.update((str(i), t) for i in items for t in types)
-        group = conn.registrations.setdefault(grp_no, set())
-        if trnm == "REG":
-            if message.get("refresh") == "0":
-                group.clear()
-            group |= pairs
-        else:
-            group -= pairs
-        conn.registrations_changed()
-        return reply(0, "")
 
     async def _ping_loop(self, conn: _Conn) -> None:
         while not conn.closed:
             await asyncio.sleep(self.ping_interval)
             if conn.silent or conn.closed:
                 continue
-            if conn.unanswered_pings >= self.max_missed_pings:
-                conn.send_text(json.dumps({"trnm": "SYSTEM", "code": "R10002",
-                                           "message": NO_HEARTBEAT_MSG}, ensure_ascii=False))
+            frame, close = self.kiwoom.ping_due(conn, self.max_missed_pings)
+            conn.send_text(frame)
+            if close:
                 conn.close(1000)
                 return
-            conn.unanswered_pings += 1
-            conn.send_text('{"trnm":"PING"}')
 
     async def _login_watchdog(self, conn: _Conn) -> None:
         await asyncio.sleep(self.login_timeout)
         if not conn.logged_in and not conn.closed and not conn.silent:
-            self._refuse(conn, NO_LOGIN_MSG)
+            self._carry_out(conn, self.kiwoom.refuse(NO_LOGIN_MSG))
 
     async def _market_loop(self) -> None:
         last_wall = time.monotonic()
@@ -709,7 +611,10 @@ class SimServer:
             elapsed, last_wall = now_wall - last_wall, now_wall
             now = self.clock.now()
             for _, code in session_notices(last_clock, now):
-                self._broadcast_notice(code, now)
+                notice = self.feed.session_notice(code, now)
+                for conn in self._conns:
+                    if conn.live and conn.wants("0s"):
+                        conn.send_text(notice, log=False)
             last_clock = now
             if self.condition_churn and self.conditions.random_change_due(self.condition_churn * elapsed):
                 change = self.conditions.random_change()
@@ -719,49 +624,14 @@ class SimServer:
                 if conn.logged_in and not conn.silent and conn.writable:
                     self._stream(conn, elapsed, now)
 
-    def _broadcast_notice(self, code: str, now: dt.datetime) -> None:
-        values = {"215": code, "20": now.strftime("%H%M%S"), "214": "000000"}
-        frame = json.dumps({"trnm": "REAL", "data": [
-            {"type": "0s", "name": "장시작시간", "item": "", "values": values}]}, ensure_ascii=False)
-        for conn in self._conns:
-            if conn.logged_in and not conn.closed and not conn.silent and conn.wants("0s"):
-                conn.send_text(frame, log=False)
-
     def _stream(self, conn: _Conn, elapsed: float, now: dt.datetime) -> None:
-        pairs = conn.data_pairs()
-        if not pairs:
-            conn.credit = 0.0
-            return
-        conn.credit = min(conn.credit + self.rate * elapsed, self.rate + self.batch)
-        count = int(conn.credit)
+        count = self.feed.owed(conn, elapsed)
         if count <= 0:
             return
-        conn.credit -= count
         if conn.writer.transport.get_write_buffer_size() > self.write_buffer_limit:
             self.events_skipped += count
             return
-        moment = now.timetz().replace(tzinfo=None)
-        after_hours = in_after_hours(moment)
-        regular = in_regular_session(moment)
-        entries: list[dict[str, Any]] = []
-        for _ in range(count * 2):  # skip pairs outside their hours, but never loop forever
-            if len(entries) >= count:
-                break
-            item, type_code = pairs[conn.cursor % len(pairs)]
-            conn.cursor += 1
-            if type_code == "0E":
-                if not after_hours:
-                    continue
-                values = self.market.quote(item, now)
-            elif type_code in ("0B", "0D"):
-                if not regular:
-                    continue
-                values = self.regular.trade(item, now) if type_code == "0B" else self.regular.book(item, now)
-            else:
-                values = self.market.other(type_code, item, now)
-            entries.append({"type": type_code, "name": _TYPE_NAME.get(type_code, ""),
-                            "item": item, "values": values})
-        for start in range(0, len(entries), self.batch):
-            chunk = entries[start:start + self.batch]
-            conn.send_text(json.dumps({"trnm": "REAL", "data": chunk}, ensure_ascii=False), log=False)
-        self.events_sent += len(entries)
+        frames, events = self.feed.frames(conn, count, now)
+        for frame in frames:
+            conn.send_text(frame, log=False)
+        self.events_sent += events

@@ -1,0 +1,383 @@
+"""The commands: each runs one session (live, replayed or relayed) and prints what it sees."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from .. import protocol
+from .._surface import Session
+from ..session import MOCK_URL, PRODUCTION_URL, RealtimeSession
+from ._boards import AfterHoursBoard, Board, RegularBoard
+from ._format import clock, number, printer, signed
+from ._parser import PROG, UsageError, parse_items, parse_types
+
+__all__ = ["COMMANDS", "DEMO_ITEMS"]
+
+DEMO_ITEMS = ["005930", "000660", "035420", "035720", "005380", "051910", "006400", "000270"]
+
+
+def report_lifecycle(session: Session) -> None:
+    """Tell the user on stderr about reconnects and bad frames (the library's log stays quiet)."""
+
+    def reconnecting(s: Any, attempt: int, delay: float) -> None:
+        print(f"{PROG}: connection lost; reconnecting (attempt {attempt}, in {delay:.1f} s)", file=sys.stderr)
+
+    def error(s: Any, error: BaseException) -> None:
+        print(f"{PROG}: warning: {error}", file=sys.stderr)
+
+    session.on_reconnecting.connect(reconnecting)
+    session.on_error.connect(error)
+
+
+def stop_when_given_up(stop: threading.Event, failure: list[BaseException]) -> Callable[..., None]:
+    def gave_up(session: Any, error: BaseException) -> None:
+        failure.append(error)
+        stop.set()
+
+    return gave_up
+
+
+def _session(args: argparse.Namespace, url: str, token: str | Callable[[], str], **options: Any) -> RealtimeSession:
+    """The command's session, through --proxy if given."""
+    return RealtimeSession(token, url=url, proxy=getattr(args, "proxy", None), **options)
+
+
+def _target(args: argparse.Namespace) -> tuple[str, str | Callable[[], str]]:
+    """(url, token source) from --mock/--prod/--url and the environment."""
+    if args.url:
+        url = args.url
+    elif args.mock:
+        url = MOCK_URL
+    elif args.prod:
+        url = PRODUCTION_URL
+    else:
+        raise UsageError("say where to connect: --mock, --prod, --url URL or --sim")
+    token = os.environ.get("KIWOOM_TOKEN", "").strip()
+    if token:
+        return url, token
+    if os.environ.get("KIWOOM_APPKEY", "").strip() and os.environ.get("KIWOOM_SECRETKEY", "").strip():
+        from ..auth import TokenProvider
+
+        base_url = None
+        if args.url:
+            parts = urlsplit(args.url)
+            base_url = f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
+        return url, TokenProvider(mock=bool(args.mock), base_url=base_url, proxy=args.proxy)
+    raise UsageError("missing credentials: set KIWOOM_TOKEN, or KIWOOM_APPKEY and KIWOOM_SECRETKEY")
+
+
+@contextlib.contextmanager
+def _connection(args: argparse.Namespace) -> Iterator[tuple[str, str | Callable[[], str]]]:
+    """(url, token source) for the command; with --sim, a simulator runs for the command's life."""
+    if getattr(args, "sim", False):
+        from ..sim import DEFAULT_TOKEN, SimServer
+
+        with SimServer(rate=20) as sim:
+            yield sim.url, DEFAULT_TOKEN
+        return
+    yield _target(args)
+
+
+@contextlib.contextmanager
+def _source(args: argparse.Namespace) -> Iterator[Any]:
+    """The command's session: a relay consumer with --relay, else a live session."""
+    relay_url = getattr(args, "relay", None)
+    if relay_url:
+        if any(getattr(args, name, None) for name in ("mock", "prod", "url", "sim", "proxy")):
+            raise UsageError("--relay reads from a relay: it takes no --mock/--prod/--url/--sim/--proxy")
+        from ..relay import RelaySession
+
+        yield RelaySession(relay_url, prefix=args.prefix)
+        return
+    with _connection(args) as (url, token):
+        yield _session(args, url, token)
+
+
+def _run_until(stop: threading.Event, duration: float | None) -> None:
+    """Block until ``stop`` or ``duration``; Ctrl-C ends it too (KeyboardInterrupt)."""
+    deadline = None if duration is None else time.monotonic() + duration
+    while not stop.is_set():
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return
+        stop.wait(0.25 if remaining is None else min(0.25, remaining))
+
+
+def _live(args: argparse.Namespace, setup: Callable[[Session, threading.Event], None],
+          begin: Callable[[RealtimeSession], None]) -> int:
+    """Run one session until --duration, Ctrl-C or giving up: ``setup`` connects receivers before
+    the start, ``begin`` makes the requests once logged in."""
+    stop = threading.Event()
+    failure: list[BaseException] = []
+    with _source(args) as session:
+        setup(session, stop)
+        session.on_gave_up.connect(stop_when_given_up(stop, failure))
+        try:
+            session.start(timeout=args.timeout)
+            report_lifecycle(session)  # from now on: start() itself reports its failures
+            begin(session)
+            _run_until(stop, args.duration)
+        finally:
+            session.close()
+    if failure:
+        raise failure[0]
+    return 0
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    if args.condition is not None and args.relay:
+        raise UsageError("--condition lists conditions from Kiwoom: use it without --relay")
+    if args.condition is not None:
+        return _watch_condition(args)
+    if not args.items:
+        raise UsageError("say which items to watch (or --condition SEQ)")
+    items, types = parse_items(args.items), parse_types(args.type)
+
+    def setup(session: Session, stop: threading.Event) -> None:
+        show = printer(args.json, stop)
+        for type_code in types:
+            session.signal(type_code).connect(show)
+
+    def begin(session: Session) -> None:
+        session.subscribe(items, types).wait(args.timeout)
+
+    return _live(args, setup, begin)
+
+
+def _watch_condition(args: argparse.Namespace) -> int:
+    """A live membership board of one condition: the members, then every entry and exit."""
+    seq = args.condition
+
+    def show(sender: str, event: Any) -> None:
+        mark = "+" if event.entered else "-"
+        what = "entered" if event.entered else "left"
+        note = " (found on reconnect)" if event.resync else ""
+        print(f"{clock(event.time)}  {mark} {event.code:<8} {what} condition {sender}{note}", flush=True)
+
+    def begin(session: Session) -> None:
+        names = {c.seq: c.name for c in session.conditions(timeout=args.timeout)}
+        if seq not in names:
+            raise UsageError(f"no condition {seq!r} (there are: {', '.join(sorted(names)) or 'none'})")
+        watch = session.watch_condition(seq).wait(args.timeout)
+        print(f"condition {seq} {names[seq]}: {len(watch.members)} members: "
+              f"{' '.join(sorted(watch.members)) or '-'}", flush=True)
+
+    def setup(session: Session, stop: threading.Event) -> None:
+        session.on_condition.connect(show, sender=seq)
+
+    return _live(args, setup, begin)
+
+
+def run_conditions(args: argparse.Namespace) -> int:
+    with _connection(args) as (url, token), _session(args, url, token) as session:
+        for condition in session.conditions(timeout=args.timeout):
+            print(f"{condition.seq:>4}  {condition.name}")
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    with _connection(args) as (url, token), _session(args, url, token) as session:
+        hits = session.search(args.seq, timeout=args.timeout)
+    print(f"{'code':<8}{'name':<14}{'price':>10}{'change':>9}{'rate':>8}{'volume':>12}")
+    for hit in hits:
+        rate = "-" if hit.rate is None else f"{hit.rate:+.2f}"
+        print(f"{hit.code:<8}{hit.name[:12]:<14}{number(hit.price):>10}{signed(hit.change):>9}{rate:>8}"
+              f"{number(hit.volume):>12}")
+    print(f"{len(hits)} stocks in condition {args.seq}", file=sys.stderr)
+    return 0
+
+
+def run_record(args: argparse.Namespace) -> int:
+    items, types = parse_items(args.items), parse_types(args.type)
+    with _connection(args) as (url, token):
+        return _record(args, items, types, url, token)
+
+
+def _record(args: argparse.Namespace, items: list[str], types: list[str], url: str,
+            token: str | Callable[[], str]) -> int:
+    from ..recording import Recorder
+
+    stop = threading.Event()
+    failure: list[BaseException] = []
+    recorder = Recorder(args.out, meta={"url": url, "items": items, "types": types})
+    session = _session(args, url, token, frame_hook=recorder)
+    session.on_gave_up.connect(stop_when_given_up(stop, failure))
+    try:
+        session.start(timeout=args.timeout)
+        report_lifecycle(session)  # from now on: start() itself reports its failures
+        session.subscribe(items, types).wait(args.timeout)
+        print(f"recording {len(items)} items ({' '.join(types)}) to {args.out}; Ctrl-C stops", file=sys.stderr)
+        _run_until(stop, args.duration)
+    finally:
+        session.close()
+        recorder.close()
+        print(f"{recorder.frames_written} frames recorded", file=sys.stderr)
+    if failure:
+        raise failure[0]
+    return 0
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from ..recording import ReplaySession
+
+    types = parse_types(args.type) if args.type else None
+    replay = ReplaySession(args.file, speed=None if args.max else args.speed)
+    stop = threading.Event()
+    show = printer(args.json, stop)
+    if types is None:
+        replay.on_real.connect(show)
+    else:
+        for type_code in types:
+            replay.signal(type_code).connect(show)
+    errors: list[BaseException] = []
+    replay.on_error.connect(lambda s, error: errors.append(error))
+    replay.start()
+    try:
+        while not replay.wait(0.25) and not stop.is_set():
+            pass
+    finally:
+        replay.close()
+    if replay.error is not None:
+        raise replay.error
+    stats = replay.stats()
+    print(f"{stats['events_total']} events from {stats['frames']} frames", file=sys.stderr)
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ..queued import QueueDispatcher
+    from ..sim import DEFAULT_TOKEN, SimClock, SimServer
+
+    items = parse_items(args.items or DEMO_ITEMS)
+    tty = sys.stdout.isatty() if args.board is None else args.board
+    # the regular session (trades and books) runs 09:00-15:30 KST; the default clock is 16:00
+    clock = SimClock(dt.time(10, 0)) if args.regular else None
+    types = ["0B", "0D"] if args.regular else ["0E"]
+    with SimServer(rate=args.rate, clock=clock) as sim:
+        dispatcher = QueueDispatcher(conflate=tty)  # receivers run here, on the main thread
+        session = RealtimeSession(DEFAULT_TOKEN, url=sim.url, dispatcher=dispatcher)
+        board: Board | None = None
+        if tty:
+            board = RegularBoard(items) if args.regular else AfterHoursBoard(items)
+        stop = threading.Event()
+        receiver = board.update if board is not None else printer(False, stop)
+        for type_code in types:
+            session.signal(type_code).connect(receiver)
+        try:
+            session.start(timeout=args.timeout)
+            session.subscribe(items, types).wait(args.timeout)
+            if not tty:
+                what = "trades (0B) and order books (0D)" if args.regular else "after-hours quotes (0E)"
+                print(f"live {what} from the built-in simulator at {sim.url}", flush=True)
+            deadline = None if args.duration is None else time.monotonic() + args.duration
+            while (deadline is None or time.monotonic() < deadline) and not stop.is_set():
+                dispatcher.drain()
+                if board is not None:
+                    board.draw(session)
+                stop.wait(0.2)
+            dispatcher.drain()
+        finally:
+            session.close()
+            if board is not None:
+                board.draw(session, final=True)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..frames import export
+
+    type_code = args.type
+    if type_code not in protocol.KNOWN_TYPES and type_code != "02":
+        raise UsageError(f"unknown realtime type {type_code!r} (known: {' '.join(sorted(protocol.KNOWN_TYPES))})")
+    if not os.path.exists(args.recording):
+        raise UsageError(f"no such recording: {args.recording}")
+    errors: list[BaseException] = []
+    rows = export(args.recording, args.out, type_code, errors=errors)
+    if errors:
+        print(f"{PROG}: warning: {len(errors)} frames or entries could not be decoded; first: {errors[0]}",
+              file=sys.stderr)
+    print(f"{rows} {type_code} rows written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def run_token(args: argparse.Namespace) -> int:
+    from ..auth import issue_token, revoke_token
+
+    base_url = args.base_url
+    if args.action == "issue":
+        token = issue_token(mock=args.mock, base_url=base_url, timeout=args.timeout, proxy=args.proxy)
+        if args.json:
+            print(json.dumps({"token": token.token, "token_type": token.token_type,
+                              "expires_at": token.expires_at.isoformat()}))
+        else:
+            print(token.token)
+            print(f"expires {token.expires_at.isoformat()}", file=sys.stderr)
+        return 0
+    value = args.token or os.environ.get("KIWOOM_TOKEN", "").strip()
+    if not value:
+        raise UsageError("which token? pass it, or set KIWOOM_TOKEN")
+    revoke_token(value, mock=args.mock, base_url=base_url, timeout=args.timeout, proxy=args.proxy)
+    print("revoked", file=sys.stderr)
+    return 0
+
+
+def run_relay(args: argparse.Namespace) -> int:
+    """One Kiwoom session, published to Redis Streams for any number of consumers."""
+    from .._redact import redact_url
+    from ..relay import Relay
+
+    redis_url = args.redis or os.environ.get("KIWOOM_RT_REDIS", "")
+    if not redis_url:
+        raise UsageError("say which Redis: --redis redis://HOST:6379/0 (or set KIWOOM_RT_REDIS)")
+    maxlen = args.maxlen or int(args.retention * args.expected_rate)
+    with _connection(args) as (url, token):
+        relay = Relay.for_url(redis_url, token, url=url, proxy=args.proxy, prefix=args.prefix, maxlen=maxlen,
+                              buffer=args.buffer, lease=args.lease)
+        relay.start(timeout=args.timeout)
+        report_lifecycle(relay.session)
+        print(f"relay {relay.id}: {url} -> {redact_url(redis_url)} (prefix {args.prefix}, keeps ~{maxlen:,} "
+              f"frames); Ctrl-C stops", file=sys.stderr, flush=True)
+        stop = threading.Event()
+        failure: list[BaseException] = []
+        relay.session.on_gave_up.connect(stop_when_given_up(stop, failure))
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        try:
+            while not stop.is_set():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                stop.wait(args.every if remaining is None else min(args.every, remaining))
+                stats = relay.stats()
+                print(f"{time.strftime('%H:%M:%S')}  frames {stats.frames:,}  published {stats.published:,}  "
+                      f"buffered {stats.buffered:,}  lost {stats.lost:,}  consumers {stats.consumers}  "
+                      f"pairs {stats.wanted_pairs}  redis {'up' if stats.redis_up else 'DOWN'}", flush=True)
+        finally:
+            relay.close()
+    if failure:
+        raise failure[0]
+    return 0
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    from ..sim.__main__ import serve
+
+    result: int = serve(args)
+    return result
+
+
+#: Each command and the function that runs it.
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": run_demo, "watch": run_watch, "record": run_record, "conditions": run_conditions,
+    "search": run_search, "replay": run_replay, "export": run_export, "token": run_token, "relay": run_relay,
+    "sim": run_sim,
+}
