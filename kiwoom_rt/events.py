@@ -28,8 +28,8 @@ reports the problems then, in one ``DecodeError`` per entry. The values a field 
 either way; an event built with its constructor holds every field from the start.
 
 Field tables (FID, Korean name) come from ``kiwoom_rt.fids``, generated from Kiwoom's published
-spec; a headline field declares its FID with ``_fid`` below, and ``kiwoom_rt._builders`` turns
-those declarations into the decoder for each class.
+spec; a headline field declares its FID and kind with ``_fid`` below, and that declaration is
+what its lazy reader (``_LazyField``) and the careful full typing (``careful_values``) parse by.
 """
 
 from __future__ import annotations
@@ -162,8 +162,8 @@ def split_item(item: str) -> tuple[str, str]:
 # Field declarations
 # ---------------------------------------------------------------------------------------------
 
-#: How a headline field is parsed. Each kind names a strict parser (used on the careful path and
-#: by the generic ``*_of`` methods); kiwoom_rt._builders inlines the same rules on the fast path.
+#: How a headline field is parsed. Each kind names a strict parser: the lazy field readers, the
+#: careful full typing (``careful_values``) and the generic ``*_of`` methods all use them.
 PRICE: Final = "price"  # absolute int: "-20800" -> 20800
 NUMBER: Final = "number"  # absolute float (index values, NAV): "-1762.61" -> 1762.61
 INT: Final = "int"  # signed int: "-50" -> -50, "+82" -> 82

@@ -94,7 +94,7 @@ class ConditionReply:
 
 @attrs.frozen(slots=True)
 class Unknown:
-    """A well-formed frame with a ``trnm`` this library does not handle (e.g. CNSRLST)."""
+    """A well-formed frame with a ``trnm`` this library does not know (a new server message)."""
 
     trnm: str
     raw: Mapping[str, Any]

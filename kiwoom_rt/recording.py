@@ -152,7 +152,10 @@ def read_recording(path: str | os.PathLike[str]) -> Iterator[tuple[float, bytes]
                 except (ValueError, KeyError, TypeError) as exc:
                     raise RecordingError(f"{path}, line {number}: unreadable entry ({exc})") from None
                 yield received_at, frame
-        except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        except EOFError:  # gzip without its end marker: still being written, or the writer died
+            logger.warning("%s: ends without gzip's end marker (still recording, or the recorder stopped): "
+                           "read up to the last complete line", path)
+        except (OSError, UnicodeDecodeError, zlib.error) as exc:
             raise RecordingError(f"{path}, line {number}: {exc}") from None
 
 

@@ -1,0 +1,94 @@
+"""One session surface: the same requests, good and bad, through a live session, a replay and a
+relay consumer give the same outcomes, and each kind of session satisfies ``kiwoom_rt.Session``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiwoom_rt import RealtimeSession, Recorder, ReplaySession, Session, SessionClosedError, SessionState
+from kiwoom_rt.sim import DEFAULT_TOKEN, SimServer
+
+from .helpers import RedisServer
+from .test_session import quote_frame
+
+#: (what is asked, what must come of it): "done" (its wait returned), or the exception raised.
+REQUESTS: list[tuple[str, Callable[[Any], Any], str]] = [
+    ("subscribe one item", lambda s: s.subscribe(["005930"]).wait(10), "done"),
+    ("subscribe two types", lambda s: s.subscribe(["000660", "005930_NX"], ["0B", "0D"]).wait(10), "done"),
+    ("subscribe one item as a string", lambda s: s.subscribe("035420", "0E", grp_no="2").wait(10), "done"),
+    ("unsubscribe", lambda s: s.unsubscribe(["005930"]).wait(10), "done"),
+    ("watch a condition", lambda s: s.watch_condition("4").wait(10), "done"),
+    ("a malformed item", lambda s: s.subscribe(["00593O!"]), "ValueError"),
+    ("no item at all", lambda s: s.subscribe([]), "ValueError"),
+    ("an item that is not a string", lambda s: s.subscribe([5930]), "TypeError"),
+    ("an unknown type", lambda s: s.subscribe(["005930"], ["ZZ"]), "ValueError"),
+    ("a malformed type", lambda s: s.subscribe(["005930"], ["0EE"]), "ValueError"),
+    ("a group number too long", lambda s: s.subscribe(["005930"], grp_no="12345"), "ValueError"),
+    ("unsubscribe a malformed item", lambda s: s.unsubscribe(["a b"]), "ValueError"),
+    ("watch a malformed seq", lambda s: s.watch_condition("abc"), "ValueError"),
+    ("watch a seq that is not a string", lambda s: s.watch_condition(4), "ValueError"),
+    ("search a malformed seq", lambda s: s.search("12345"), "ValueError"),
+]
+
+
+def outcome(request: Callable[[Any], Any], session: Any) -> str:
+    try:
+        request(session)
+    except Exception as exc:
+        return type(exc).__name__
+    return "done"
+
+
+@contextmanager
+def live(sim: SimServer, tmp_path: Path, redis_server: RedisServer) -> Iterator[Any]:
+    with RealtimeSession(DEFAULT_TOKEN, url=sim.url) as session:
+        yield session
+
+
+@contextmanager
+def replay(sim: SimServer, tmp_path: Path, redis_server: RedisServer) -> Iterator[Any]:
+    path = tmp_path / "day.jsonl"
+    recorder = Recorder(path)
+    with RealtimeSession(DEFAULT_TOKEN, url=sim.url, frame_hook=recorder) as recording:
+        recording.subscribe(["005930"]).wait(5)
+        sim.push(quote_frame("005930"))
+        sim.wait_until(lambda: recording.stats().real_frames >= 1)
+    recorder.close()
+    with ReplaySession(path, speed=None) as session:
+        yield session
+
+
+@contextmanager
+def relayed(sim: SimServer, tmp_path: Path, redis_server: RedisServer) -> Iterator[Any]:
+    pytest.importorskip("redis")
+    from kiwoom_rt.relay import Relay, RelaySession
+
+    with Relay.for_url(redis_server.url, DEFAULT_TOKEN, url=sim.url, heartbeat=0.2), \
+            RelaySession(redis_server.url) as session:
+        yield session
+
+
+KINDS = {"live": live, "replay": replay, "relay": relayed}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_the_same_requests_have_the_same_outcomes(kind: str, sim: SimServer, tmp_path: Path,
+                                                  redis_server: RedisServer, no_thread_leak: None) -> None:
+    with KINDS[kind](sim, tmp_path, redis_server) as session:
+        assert isinstance(session, Session)
+        assert session.state in (SessionState.CONNECTING, SessionState.CONNECTED, SessionState.FINISHED)
+        got = [(name, outcome(request, session)) for name, request, _ in REQUESTS]
+        assert got == [(name, expected) for name, _, expected in REQUESTS]
+        assert isinstance(session.stats().events, dict)
+    assert session.state is SessionState.CLOSED
+    with pytest.raises(SessionClosedError):
+        session.subscribe(["005930"])
+    with pytest.raises(SessionClosedError):
+        session.watch_condition("4")
+    with pytest.raises(ValueError, match="malformed item"):  # a bad request is judged first
+        session.subscribe(["00593O!"])
