@@ -142,6 +142,9 @@ def run_client(server: Server, client: str, scenario: Scenario, args: argparse.N
         frames = int(args.rate * args.seconds)
         query = f"shape={shape}&items={items}&rate={args.rate}&seconds={args.seconds}"
     env = dict(os.environ, NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+    if client.endswith("-before"):
+        env["PYTHONPATH"] = args.before  # the older checkout's kiwoom_rt comes first
+        client = client.removesuffix("-before")
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         env.pop(name, None)
     if cafile is not None:
@@ -173,9 +176,9 @@ def print_tables(scenarios: list[Scenario], results: dict[tuple[str, str], list[
     floods = [s for s in scenarios if s.mode == "flood"]
     if floods:
         print("Floods, events/s (share delivered); ratios: ours / kiwoom-client, ours / the best peer\n")
-        print("| shape | server | main | " + " | ".join(CLIENTS) + " | default / kc | default / best | "
-              "fast / kc | fast / best |")
-        print("|" + "---|" * (len(CLIENTS) + 7))
+        ratio_heads = [f"{ours} / {peer}" for ours in OURS for peer in ("kc", "best")]
+        print("| shape | server | main | " + " | ".join(CLIENTS) + " | " + " | ".join(ratio_heads) + " |")
+        print("|" + "---|" * (len(CLIENTS) + 3 + len(ratio_heads)))
         for s in floods:
             cells = []
             for client in CLIENTS:
@@ -193,8 +196,9 @@ def print_tables(scenarios: list[Scenario], results: dict[tuple[str, str], list[
     paced = [s for s in scenarios if s.mode == "paced"]
     if paced:
         print("\nPaced 5,000 frames/s, receive latency p50 / p99 (ms); ratio: our p99 / the best peer's p99\n")
-        print("| shape | server | main | " + " | ".join(CLIENTS) + " | default / best | fast / best |")
-        print("|" + "---|" * (len(CLIENTS) + 5))
+        print("| shape | server | main | " + " | ".join(CLIENTS) + " | "
+              + " | ".join(f"{ours} / best" for ours in OURS) + " |")
+        print("|" + "---|" * (len(CLIENTS) + 3 + len(OURS)))
         for s in paced:
             cells = [f"{median(results[(s.name, c)], 'p50_ms'):.2f} / {median(results[(s.name, c)], 'p99_ms'):.2f}"
                      for c in CLIENTS]
@@ -234,11 +238,17 @@ def main() -> int:
     parser.add_argument("--tls", action="store_true", help="wss:// with a local self-signed certificate")
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--clients", nargs="+", choices=CLIENTS, help="run only these clients")
+    parser.add_argument("--before", metavar="CHECKOUT",
+                        help="also run kiwoom-rt from this older checkout (a git worktree) in the same run, as "
+                             "kiwoom-rt-before and kiwoom-rt-fast-before")
     parser.add_argument("--only", action="append", metavar="TEXT",
                         help='run only scenarios whose name contains TEXT (repeatable), e.g. --only "busy"')
     args = parser.parse_args()
     if args.clients:
         CLIENTS[:] = [c for c in CLIENTS if c in args.clients]
+    if args.before:
+        CLIENTS.extend(["kiwoom-rt-before", "kiwoom-rt-fast-before"])
+        OURS.extend(["kiwoom-rt-before", "kiwoom-rt-fast-before"])
 
     scenarios = all_scenarios(args.tls)
     if args.only:

@@ -89,9 +89,10 @@ def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any, codes: list[str],
     def close() -> None:
         stats = session.stats()
         session.close()
-        RECORDS.update(handovers=stats.handovers, reads=stats.reads, frames=stats.frames,
-                       frames_per_read=round(stats.frames / stats.reads, 1) if stats.reads else None,
-                       bytes_per_read=round(stats.bytes_read / stats.reads) if stats.reads else None,
+        reads = getattr(stats, "reads", 0)  # (older releases do not count reads)
+        RECORDS.update(handovers=stats.handovers, reads=reads, frames=stats.frames,
+                       frames_per_read=round(stats.frames / reads, 1) if reads else None,
+                       bytes_per_read=round(stats.bytes_read / reads) if reads else None,
                        dropped=stats.dropped, decode_errors=stats.decode_errors)
 
     return close

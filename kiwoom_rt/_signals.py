@@ -310,23 +310,26 @@ class SignalSet(SignalAttributes):
         real_all = on_real.for_every_sender() if on_real._entries else ()
         real_each = on_real if real_all is None else None
         last_type = None
-        sig: SessionSignal | None = None
+        sig = on_real  # (the current type's signal, once one is found)
         every: tuple[Any, ...] | None = ()
         for event in events:
             type_code = event.type
             if type_code != last_type:
                 last_type = type_code
-                sig = type_signals.get(type_code)
-                every = sig.for_every_sender() if sig is not None and sig._entries else ()
+                found = type_signals.get(type_code)
+                every = ()
+                if found is not None and found._entries:
+                    sig = found
+                    every = found.for_every_sender()
             if every:
                 item = event.item
                 for receiver in every:
                     try:
                         receiver(item, event=event)
                     except Exception as exc:  # isolate: one bad receiver never stops the others
-                        sig.report_error(sig, receiver, exc)  # type: ignore[union-attr,arg-type]
+                        sig.report_error(sig, receiver, exc)
             elif every is None:
-                sig.deliver_event(event.item, event)  # type: ignore[union-attr]
+                sig.deliver_event(event.item, event)
             if real_all:
                 item = event.item
                 for receiver in real_all:
