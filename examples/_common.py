@@ -11,7 +11,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from kiwoom_rt import MOCK_URL, PRODUCTION_URL, AfterHoursQuote
+from kiwoom_rt import MOCK_URL, PRODUCTION_URL, US_MOCK_URL, US_PRODUCTION_URL, AfterHoursQuote
 
 COLUMNS = ["Code", "Market", "Ask total", "Ask change", "Bid total", "Bid change", "Quote time"]
 CHANGE_COLUMNS = (3, 5)  # coloured: up red, down blue (the Korean convention)
@@ -50,18 +50,25 @@ def add_feed_arguments(parser: argparse.ArgumentParser, *, rate: float = 10.0,
 
 @contextlib.contextmanager
 def feed(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
-    """Yield (url, token): Kiwoom's with the token from the environment, or the simulator's."""
+    """Yield (url, token): Kiwoom's with the token from the environment, or the simulator's.
+
+    ``args.us`` (an example of US stocks): the US socket, and on the simulator a clock in the US
+    regular session."""
+    us = getattr(args, "us", False)
     if args.mock or args.prod:
         token = os.environ.get("KIWOOM_TOKEN", "").strip()
         if not token:
             raise SystemExit("set KIWOOM_TOKEN to your access token for --mock/--prod")
-        yield (MOCK_URL if args.mock else PRODUCTION_URL), token
+        if us:
+            yield (US_MOCK_URL if args.mock else US_PRODUCTION_URL), token
+        else:
+            yield (MOCK_URL if args.mock else PRODUCTION_URL), token
         return
     import datetime as dt
 
-    from kiwoom_rt.sim import DEFAULT_TOKEN, SimClock, SimServer
+    from kiwoom_rt.sim import DEFAULT_TOKEN, SimClock, SimServer, us_clock
 
     # --regular: the simulator's clock starts in the regular session (trades and books flow)
-    clock = SimClock(dt.time(10, 0)) if getattr(args, "regular", False) else None
+    clock = us_clock() if us else SimClock(dt.time(10, 0)) if getattr(args, "regular", False) else None
     with SimServer(rate=args.rate, clock=clock, condition_churn=getattr(args, "churn", 0.5)) as sim:
-        yield sim.url, DEFAULT_TOKEN
+        yield (sim.us_url if us else sim.url), DEFAULT_TOKEN

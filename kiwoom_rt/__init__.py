@@ -9,7 +9,9 @@ Public API::
         session.subscribe(["005930"], ["0E", "0B"]).wait(5)
 
 Every realtime type arrives as its own typed class (``Trade`` for 0B, ``OrderBook`` for 0D, ...;
-``EVENT_TYPES`` maps each type code to its class), all sharing ``RealtimeEvent``. ``Session`` is
+``EVENT_TYPES`` maps each type code to its class), all sharing ``RealtimeEvent``. US stocks come
+from their own socket (``US_PRODUCTION_URL``): ``UsTrade`` (FE), ``UsOrderBook`` (FT), ``UsOrder``
+(F4), ``UsFill`` (F5), items as ``UsItem`` or ``"NASDAQ:NVDA"``. ``Session`` is
 what every kind of session offers: live (``RealtimeSession``), replayed (``ReplaySession``) or
 relayed (``kiwoom_rt.relay.RelaySession``).
 
@@ -66,11 +68,17 @@ from .events import (
     SectorIndex,
     StockInfo,
     Trade,
+    UsConditionEvent,
+    UsFill,
+    UsOrder,
+    UsOrderBook,
+    UsTrade,
     VolatilityInterruption,
 )
 from .queued import QueueDispatcher
 from .recording import Recorder, ReplaySession
-from .session import MOCK_URL, PRODUCTION_URL, RealtimeSession
+from .session import MOCK_URL, PRODUCTION_URL, US_MOCK_URL, US_PRODUCTION_URL, RealtimeSession
+from .us import UsItem
 from .values import Price
 
 if TYPE_CHECKING:
@@ -81,6 +89,8 @@ __all__ = [
     "EVENT_TYPES",
     "MOCK_URL",
     "PRODUCTION_URL",
+    "US_MOCK_URL",
+    "US_PRODUCTION_URL",
     "AfterHoursQuote",
     "AuthError",
     "Balance",
@@ -133,6 +143,12 @@ __all__ = [
     "Subscription",
     "TkDispatcher",
     "Trade",
+    "UsConditionEvent",
+    "UsFill",
+    "UsItem",
+    "UsOrder",
+    "UsOrderBook",
+    "UsTrade",
     "VolatilityInterruption",
     "__version__",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
-from .events import EVENT_TYPES, RealtimeEvent, careful_values, split_item
+from .events import EVENT_TYPES, RealtimeEvent, careful_values, item_parts
 
 __all__ = ["BUILDERS", "Builder", "careful_build", "decoded"]
 
@@ -37,10 +37,13 @@ def decoded(cls: type[RealtimeEvent], item: str, values: dict[str, Any], receive
 
 
 def careful_build(cls: type[RealtimeEvent], item: str, values: dict[str, Any],
-                  received_at: float) -> Any:
-    """Build ``cls`` typed in full: a blank or missing value is None, a bad one None plus a problem."""
+                  received_at: float, exchange: str | None = None) -> Any:
+    """Build ``cls`` typed in full: a blank or missing value is None, a bad one None plus a problem.
+
+    ``exchange`` is a US event's exchange (domestic events take theirs from the item)."""
     parsed, problems = careful_values(cls, values)
-    code, exchange = split_item(item)
+    code, split_exchange = item_parts(cls, item)
+    exchange = exchange if split_exchange is None else split_exchange
     event = cls(item, code, exchange, MappingProxyType(values), received_at, *parsed)
     if problems:
         return event, f"{cls.type} entry has unusable values: " + "; ".join(problems)

@@ -5,13 +5,15 @@ requests are known by the ids ``SessionCore`` gives them. The runtime calls:
 
 - ``list_conditions(request)``, ``search(seq, request)``, ``watch(seq)``, ``cancel(seq)``;
 - ``connection_ready()`` after every login, ``connection_lost()`` when a connection ends;
-- ``on_reply(reply)`` for every ``ConditionReply``, ``on_hit(event)`` for every type-02 event;
+- ``on_reply(reply)`` for every ``ConditionReply``, ``on_hit(event)`` for every type-02 (or S2)
+  event;
 - ``poll(now)`` for the frames due now (requests are paced), and ``next_send_at()`` for when to ask.
 
 They return actions (``kiwoom_rt._actions``): ``Completed``/``Failed`` for a request,
 ``WatchMembers``/``WatchFailed`` for a watch, ``MembershipChange`` found on a resync, ``Report``.
 
-Rules (docs/protocol.md, "Condition search"):
+Rules (docs/protocol.md, "Condition search"); the US socket follows them with its own spelling
+(``market="us"``: GCNSRLST, GCNSRREQ, GCNSRCLR; symbols kept as sent, decimal prices):
 
 - replies pair with requests by ``trnm`` plus the stripped ``seq``: one request per key is in
   flight at a time (so one CNSRLST), the others wait in order;
@@ -33,9 +35,9 @@ import attrs
 
 from . import protocol
 from ._actions import Completed, Failed, MembershipChange, Report, WatchFailed, WatchMembers
-from .conditions import parse_conditions, parse_hit
+from .conditions import member_code, parse_conditions, parse_hit
 from .errors import ConditionError, ConnectError, KiwoomError, ProtocolError
-from .events import ConditionEvent, strip_market_prefix
+from .events import ConditionEvent, UsConditionEvent
 from .messages import ConditionReply
 
 __all__ = ["ConditionCore", "apply_hit", "resync_event"]
@@ -43,10 +45,12 @@ __all__ = ["ConditionCore", "apply_hit", "resync_event"]
 Output = Completed | Failed | WatchMembers | WatchFailed | MembershipChange | Report
 
 
-def resync_event(change: MembershipChange, received_at: float) -> ConditionEvent:
-    """The ``ConditionEvent`` (``resync=True``) that signals a change found on a watch's resync."""
+def resync_event(change: MembershipChange, received_at: float, market: str = "kr") -> ConditionEvent:
+    """The ``ConditionEvent`` (``resync=True``) that signals a change found on a watch's resync
+    (a ``UsConditionEvent`` on the US socket, whose exchange a member list does not always give)."""
     values = MappingProxyType({"841": change.seq, "9001": change.code, "843": "I" if change.entered else "D"})
-    event = ConditionEvent(change.code, change.code, "KRX", values, received_at, change.seq, change.entered, None)
+    cls, exchange = (UsConditionEvent, None) if market == "us" else (ConditionEvent, "KRX")
+    event = cls(change.code, change.code, exchange, values, received_at, change.seq, change.entered, None)
     object.__setattr__(event, "resync", True)  # not an __init__ field: found by us, not pushed by Kiwoom
     return event
 
@@ -75,12 +79,12 @@ class _Outgoing:
     def key(self) -> tuple[str, str]:
         return self.trnm, self.seq
 
-    def frame(self) -> str:
+    def frame(self, market: str) -> str:
         if self.trnm == "CNSRLST":
-            return protocol.cnsrlst()
+            return protocol.cnsrlst(market)
         if self.trnm == "CNSRCLR":
-            return protocol.cnsrclr(self.seq)
-        return protocol.cnsrreq(self.seq, realtime=self.realtime, next_key=self.next_key)
+            return protocol.cnsrclr(self.seq, market)
+        return protocol.cnsrreq(self.seq, realtime=self.realtime, next_key=self.next_key, market=market)
 
     def finished(self, result: Any) -> list[Output]:
         return [Completed(request, result) for request in self.asked_by]
@@ -98,10 +102,11 @@ class _Watch:
 class ConditionCore:
     """Condition search state of one session (not thread-safe: the runtime holds its lock)."""
 
-    def __init__(self, *, rate: float = 5.0) -> None:
+    def __init__(self, *, rate: float = 5.0, market: str = "kr") -> None:
         if rate <= 0:
             raise ValueError("rate must be > 0 requests per second")
         self.rate = rate
+        self.market = market  # "us": G-prefixed requests, US symbols and decimal prices
         self._queue: deque[_Outgoing] = deque()
         self._in_flight: dict[tuple[str, str], _Outgoing] = {}
         self._sent_at: deque[float] = deque()
@@ -228,7 +233,7 @@ class ConditionCore:
             self._in_flight[outgoing.key] = outgoing
             self._sent_at.append(now)
             self.requests_sent += 1
-            frames.append(outgoing.frame())
+            frames.append(outgoing.frame(self.market))
         return frames
 
     # --- replies ------------------------------------------------------------------------------
@@ -254,7 +259,7 @@ class ConditionCore:
                 outgoing.next_key = reply.next_key
                 self._queue.appendleft(outgoing)  # the next page before anything else
                 return []
-            hits = [parse_hit(row) for row in outgoing.rows]
+            hits = [parse_hit(row, self.market) for row in outgoing.rows]
         except ValueError as exc:
             error = ProtocolError(f"{reply.trnm} reply has unusable data ({exc})", repr(reply))
             return [*outgoing.failed(error), Report(error)]
@@ -277,13 +282,7 @@ class ConditionCore:
         watch = self._watches.get(seq)
         if watch is None:  # cancelled meanwhile
             return []
-        codes = set()
-        for row in reply.data:
-            code = row.get("jmcode", row.get("9001")) if isinstance(row, dict) else None
-            if not isinstance(code, str) or not code.strip():
-                raise ValueError(f"a member row has no code: {row!r}")
-            codes.add(strip_market_prefix(code.strip()))
-        members = frozenset(codes)
+        members = frozenset(member_code(row, self.market) for row in reply.data)
         outputs: list[Output] = []
         if seq in self._resync:
             self._resync.discard(seq)

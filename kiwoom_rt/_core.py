@@ -43,6 +43,7 @@ from ._registrations import Registrations, Request, RequestPipeline, build_reque
 from .backoff import ReconnectPolicy
 from .errors import ConnectError, KiwoomError, LoginError, ProtocolError, SessionClosedError, SubscribeError
 from .messages import Ack, ConditionReply, LoginReply, Message, Ping, SystemNotice, Unknown
+from .us import MARKETS, US_ITEM_FORMATS
 
 __all__ = ["Outcome", "SessionCore", "SessionState", "StandbyPace"]
 
@@ -126,10 +127,16 @@ class SessionCore:
     def __init__(self, *, chunk_size: int = 100, policy: ReconnectPolicy | None = None,
                  reconnect_on_kicked: bool = False, login_timeout: float = 10.0, idle_timeout: float = 60.0,
                  ack_timeout: float = 10.0, random: Callable[[], float] | None = None,
-                 condition_rate: float = 5.0) -> None:
+                 condition_rate: float = 5.0, market: str = "kr", us_item_format: str = "object") -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be >= 1")
+        if market not in MARKETS:
+            raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
+        if us_item_format not in US_ITEM_FORMATS:
+            raise ValueError(f"us_item_format must be one of {US_ITEM_FORMATS}, got {us_item_format!r}")
         self.chunk_size = chunk_size
+        self.market = market
+        self.us_item_format = us_item_format
         self.policy = policy or ReconnectPolicy()
         self.reconnect_on_kicked = reconnect_on_kicked
         self.login_timeout = login_timeout
@@ -141,7 +148,7 @@ class SessionCore:
         self.pipeline = RequestPipeline()
         self._registering: dict[int, _Registering] = {}  # subscribe/unsubscribe calls not yet done
         self._next_request = 0
-        self.conditions = ConditionCore(rate=condition_rate)
+        self.conditions = ConditionCore(rate=condition_rate, market=market)
         self.ever_logged_in = False
         self._auth_retry_used = False
         self._attempt = 0
@@ -183,7 +190,8 @@ class SessionCore:
         request = self._request_id()
         self.registrations.add(grp_no, items, types, refresh)
         self._registering[request] = _Registering("REG", grp_no)
-        requests = build_requests("REG", grp_no, items, types, refresh, self.chunk_size, request)
+        requests = build_requests("REG", grp_no, items, types, refresh, self.chunk_size, request, market=self.market,
+                                  us_item_format=self.us_item_format)
         return request, self._submit(request, requests, now)
 
     def unsubscribe(self, grp_no: str, items: Sequence[str], types: Sequence[str],
@@ -194,7 +202,8 @@ class SessionCore:
         if not self.pipeline.open:
             return request, [Completed(request)]
         self._registering[request] = _Registering("REMOVE", grp_no)
-        requests = build_requests("REMOVE", grp_no, items, types, True, self.chunk_size, request)
+        requests = build_requests("REMOVE", grp_no, items, types, True, self.chunk_size, request, market=self.market,
+                                  us_item_format=self.us_item_format)
         return request, self._submit(request, requests, now)
 
     def _submit(self, request: int, requests: Sequence[Request], now: float) -> list[Action]:
@@ -312,7 +321,8 @@ class SessionCore:
         self._auth_retry_used = False
         self.state = SessionState.CONNECTED
         self.ever_logged_in = True
-        restore = self.registrations.restore_requests(self.chunk_size)
+        restore = self.registrations.restore_requests(self.chunk_size, market=self.market,
+                                                      us_item_format=self.us_item_format)
         done: list[int] = []
         for request, registering in self._registering.items():  # every one waits for a login now
             group = restore.get(registering.grp_no, [])

@@ -6,7 +6,7 @@ entry) it:
 
 - offers every frame to the ``frame_hook``, which may take a REAL frame undecoded;
 - decodes the rest (``protocol.decode_frames``), counts frames, REAL frames and events per type;
-- lets condition watches see type-02 hits before they are delivered (``hits``);
+- lets condition watches see condition hits (type 02, S2) before they are delivered (``hits``);
 - hands events to ``emit`` and everything else, in its place among them, to ``message`` (a
   non-REAL message to act on) or ``report`` (bad input: the owner counts, logs and signals it). A
   lazily typed event whose values turn out to be unusable reports through the same ``report``,
@@ -19,11 +19,12 @@ Nothing here touches a socket, a thread or a clock: the receive time is passed i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import protocol
 from .errors import KiwoomError, ProtocolError
+from .events import CONDITION_TYPES
 from .messages import Message
 
 __all__ = ["FrameHook", "Intake"]
@@ -45,18 +46,21 @@ class Intake:
       unknown), after every event that came before it was emitted;
     - ``report(error)``: bad input, after the events before it (the owner counts, logs and
       signals it; any thread, see the module docstring);
-    - ``hits(events)``: the type-02 events of a batch, before they are emitted;
-    - ``frame_hook``: see ``FrameHook``; a hook that raises is reported and the frame decoded.
+    - ``hits(events)``: the condition hits (02, S2) of a batch, before they are emitted;
+    - ``frame_hook``: see ``FrameHook``; a hook that raises is reported and the frame decoded;
+    - ``us``: on the US socket, the exchange of each subscribed symbol (``{"NVDA": "NASDAQ"}``)
+      for entries that do not name theirs (the owner may replace it, or update it in place).
     """
 
     def __init__(self, *, emit: Callable[[list[Any]], None], report: Callable[[KiwoomError], None],
                  message: Callable[[Message], None] | None = None,
                  hits: Callable[[list[Any]], None] | None = None,
-                 frame_hook: FrameHook | None = None) -> None:
+                 frame_hook: FrameHook | None = None, us: Mapping[str, str] | None = None) -> None:
         self.frames = 0  # frames received (text and binary)
         self.real_frames = 0
         self.counts: dict[str, int] = {}  # events per realtime type
         self.frame_hook = frame_hook
+        self.us = us
         self._emit = emit
         self._report = report
         self._message = message
@@ -71,12 +75,13 @@ class Intake:
             if not frames:
                 return
         counts = self.counts
-        hits_before = counts.get("02", 0)
+        hits_before = counts.get("02", 0) + counts.get("S2", 0)
         events: list[Any] = []
-        real, found = _decode_frames(frames, events, received_at=received_at, counts=counts, report=self._report)
+        real, found = _decode_frames(frames, events, received_at=received_at, counts=counts, report=self._report,
+                                     us=self.us)
         self.real_frames += real
-        if self._hits is not None and counts.get("02", 0) != hits_before:
-            self._hits([event for event in events if event.type == "02"])
+        if self._hits is not None and counts.get("02", 0) + counts.get("S2", 0) != hits_before:
+            self._hits([event for event in events if event.type in CONDITION_TYPES])
         if found is None:
             self._emit(events)
             return

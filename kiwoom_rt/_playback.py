@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._delivery import Dispatcher
@@ -32,13 +32,14 @@ class Playback:
     events before they are queued (a relay consumer updates its condition watches there);
     ``message(message)`` receives the non-REAL messages among the frames, in their place;
     ``keep(events)`` returns the events to deliver (a relay consumer's own); ``label`` starts the
-    log line of a report.
+    log line of a report; ``us``: see ``Intake`` (given when the frames are the US socket's).
     """
 
     def __init__(self, dispatcher: Dispatcher, stop: threading.Event, *, label: str, batch: int = 1000,
                  hits: Callable[[list[Any]], None] | None = None,
                  message: Callable[[Message], None] | None = None,
-                 keep: Callable[[list[Any]], list[Any]] | None = None) -> None:
+                 keep: Callable[[list[Any]], list[Any]] | None = None,
+                 us: Mapping[str, str] | None = None) -> None:
         self._dispatcher = dispatcher
         self._stop = stop
         self._label = label
@@ -48,7 +49,7 @@ class Playback:
         self._reader: int | None = None  # the thread that hands frames over
         self._errors_lock = threading.Lock()
         self.decode_errors = 0  # bad input reported (by the reading thread, or a receiver's)
-        self.intake = Intake(emit=self._queue, report=self.report, message=message, hits=hits)
+        self.intake = Intake(emit=self._queue, report=self.report, message=message, hits=hits, us=us)
 
     def frames(self, frames: Sequence[bytes], received_at: float) -> None:
         """Decode frames received together; their events are delivered once a batch is full, or

@@ -36,11 +36,13 @@ class Request:
 
 
 def build_requests(kind: str, grp_no: str, items: Sequence[str], types: Sequence[str], refresh: bool,
-                   chunk_size: int, asked_by: int | None = None) -> list[Request]:
+                   chunk_size: int, asked_by: int | None = None, *, market: str = "kr",
+                   us_item_format: str = "object") -> list[Request]:
     """REG/REMOVE requests for ``items`` in chunks of at most ``chunk_size`` items.
 
     Only the first REG chunk carries ``refresh=False`` (it replaces the group); the later chunks
-    keep what the first one registered.
+    keep what the first one registered. ``market="us"``: items are canonical US items
+    (``"NASDAQ:NVDA"``), sent in ``us_item_format`` (``protocol.reg``).
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
@@ -48,15 +50,18 @@ def build_requests(kind: str, grp_no: str, items: Sequence[str], types: Sequence
     for start in range(0, len(items), chunk_size):
         chunk = tuple(items[start:start + chunk_size])
         keep = refresh or start > 0
-        frame = (protocol.reg(chunk, types, grp_no, keep) if kind == "REG"
-                 else protocol.remove(chunk, types, grp_no))
+        frame = (protocol.reg(chunk, types, grp_no, keep, market=market, us_item_format=us_item_format)
+                 if kind == "REG" else
+                 protocol.remove(chunk, types, grp_no, market=market, us_item_format=us_item_format))
         requests.append(Request(kind, grp_no, chunk, tuple(types), keep, frame,
                                 [asked_by] if asked_by is not None else []))
     return requests
 
 
 class Registrations:
-    """What the user wants registered, by group: {grp_no: {(item, type), ...}}."""
+    """What the user wants registered, by group: {grp_no: {(item, type), ...}}.
+
+    Items are the session's canonical strings (``"005930"``, ``"NASDAQ:NVDA"``)."""
 
     def __init__(self) -> None:
         self._groups: dict[str, set[Pair]] = {}
@@ -80,7 +85,8 @@ class Registrations:
         """A copy: {grp_no: {(item, type), ...}} (empty groups left out)."""
         return {grp_no: set(pairs) for grp_no, pairs in self._groups.items() if pairs}
 
-    def restore_requests(self, chunk_size: int) -> dict[str, list[Request]]:
+    def restore_requests(self, chunk_size: int, *, market: str = "kr",
+                         us_item_format: str = "object") -> dict[str, list[Request]]:
         """REG requests that rebuild every wanted registration on a fresh connection, by group.
 
         Items sharing the same set of types go together, so 500 items of 0E make five requests.
@@ -96,7 +102,7 @@ class Registrations:
             requests: list[Request] = []
             for types_key in sorted(by_types):
                 requests += build_requests("REG", grp_no, sorted(by_types[types_key]), types_key,
-                                           True, chunk_size)
+                                           True, chunk_size, market=market, us_item_format=us_item_format)
             if requests:
                 result[grp_no] = requests
         return result

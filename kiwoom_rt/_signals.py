@@ -27,6 +27,7 @@ import blinker
 from . import protocol
 from ._notices import NOTICES, ErrorReport, Notice
 from .errors import ReceiverError
+from .events import CONDITION_TYPES
 
 __all__ = ["DATA_KWARGS", "LIFECYCLE_SIGNALS", "SessionSignal", "SignalAttributes", "SignalSet"]
 
@@ -234,7 +235,7 @@ class SignalAttributes:
 
     on_real: SessionSignal
     on_0e: SessionSignal
-    on_condition: SessionSignal  # condition search hits (type 02), with the condition's seq as sender
+    on_condition: SessionSignal  # condition search hits (type 02 or S2), with the condition's seq as sender
     on_connected: SessionSignal
     on_login: SessionSignal
     on_disconnected: SessionSignal
@@ -298,7 +299,7 @@ class SignalSet(SignalAttributes):
 
     def deliver_events(self, events: Sequence[Any]) -> None:
         """Every event to its type's signal and to ``on_real``, in order; condition hits (type
-        02) also to ``on_condition``, with the condition's seq as the sender.
+        02, S2 on the US socket) also to ``on_condition``, with the condition's seq as the sender.
 
         The hot path of every session. Receivers that hear every sender (the usual case) are
         looked up once per run of one type, not once per event; each call is still isolated.
@@ -339,7 +340,7 @@ class SignalSet(SignalAttributes):
                         on_real.report_error(on_real, receiver, exc)
             elif real_each is not None:
                 real_each.deliver_event(event.item, event)
-            if type_code == "02" and on_condition._entries:
+            if type_code in CONDITION_TYPES and on_condition._entries:
                 on_condition.deliver_event(event.seq, event)
 
     def deliver_notice(self, notice: Notice) -> None:

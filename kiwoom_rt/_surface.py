@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any, Protocol, Self, runtime_checkable
+from types import MappingProxyType
+from typing import Any, Final, Protocol, Self, runtime_checkable
 
 from . import protocol
 from ._actions import Completed, Failed, WatchFailed, WatchMembers
@@ -24,8 +25,15 @@ from ._signals import SessionSignal, SignalAttributes, SignalSet
 from ._stats import SessionStats
 from .conditions import Condition, ConditionHit
 from .errors import SessionClosedError
+from .us import MARKETS, UsItem, parse_us_item
 
-__all__ = ["Session", "SessionBase"]
+__all__ = ["DEFAULT_TYPES", "Item", "Session", "SessionBase"]
+
+#: An item as a session takes it: a domestic code, or on the US socket a ``UsItem`` or
+#: ``"NASDAQ:NVDA"``.
+Item = str | UsItem
+#: The realtime type ``subscribe`` registers when none is named, by socket.
+DEFAULT_TYPES: Final = MappingProxyType({"kr": ("0E",), "us": ("FE",)})
 
 
 @runtime_checkable
@@ -51,16 +59,19 @@ class Session(Protocol):
     @property
     def state(self) -> SessionState: ...
 
+    @property
+    def market(self) -> str: ...
+
     def signal(self, type_code: str) -> SessionSignal: ...
 
     def start(self, timeout: float = 10.0) -> Self: ...
 
     def close(self, timeout: float = 5.0) -> None: ...
 
-    def subscribe(self, items: Iterable[str] | str, types: Iterable[str] | str = ("0E",), *,
+    def subscribe(self, items: Iterable[Item] | Item, types: Iterable[str] | str | None = None, *,
                   grp_no: str = "1", refresh: bool = True) -> Subscription: ...
 
-    def unsubscribe(self, items: Iterable[str] | str, types: Iterable[str] | str = ("0E",), *,
+    def unsubscribe(self, items: Iterable[Item] | Item, types: Iterable[str] | str | None = None, *,
                     grp_no: str = "1") -> PendingRequest: ...
 
     def conditions(self, timeout: float = 10.0) -> list[Condition]: ...
@@ -80,7 +91,13 @@ class SessionBase(SignalAttributes):
     """The shared implementation of ``Session`` (see the module docstring)."""
 
     def __init__(self, *, dispatcher: BindableDispatcher | None = None, queue_size: int = 100_000,
-                 overflow: str = "block") -> None:
+                 overflow: str = "block", market: str = "kr") -> None:
+        if market not in MARKETS:
+            raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
+        self._market = market
+        #: On the US socket: the exchange of every symbol subscribed so far, for pushes that do
+        #: not name theirs (read by the intake on the reading thread; only ever added to).
+        self._us_exchanges: dict[str, str] = {}
         if queue_size < 1:
             raise ValueError("queue_size must be >= 1")
         if overflow not in OVERFLOW_POLICIES:
@@ -139,6 +156,11 @@ class SessionBase(SignalAttributes):
 
     # --- the surface ------------------------------------------------------------------------------
 
+    @property
+    def market(self) -> str:
+        """``"kr"`` for the domestic socket, ``"us"`` for the US one (``/api/us/websocket``)."""
+        return self._market
+
     def signal(self, type_code: str) -> SessionSignal:
         """The data signal of one realtime type (case-sensitive: ``"0G"`` is not ``"0g"``).
 
@@ -158,23 +180,29 @@ class SessionBase(SignalAttributes):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def subscribe(self, items: Iterable[str] | str, types: Iterable[str] | str = ("0E",), *,
+    def subscribe(self, items: Iterable[Item] | Item, types: Iterable[str] | str | None = None, *,
                   grp_no: str = "1", refresh: bool = True) -> Subscription:
         """Register ``items`` for realtime ``types`` in group ``grp_no``; returns a handle.
 
+        Items: domestic codes (``"005930"``, ``"005930_NX"``) on the domestic socket; on the US
+        socket ``UsItem``s or ``"NASDAQ:NVDA"`` strings (kept as ``"NASDAQ:NVDA"`` in the
+        handle). ``types`` defaults to 0E on the domestic socket and FE on the US one.
         Callable before ``start``, while connected or while reconnecting, from any thread. The
         registration is remembered and restored after every reconnect. ``refresh=False`` replaces
         what the group had. ``handle.wait(timeout)`` returns once the server acknowledged it.
-        Raises ``ValueError``/``TypeError`` for a malformed request (nothing is sent), and
-        ``SessionClosedError`` once the session is closed.
+        Raises ``ValueError``/``TypeError`` for a malformed request, or an item of the other
+        socket (nothing is sent), and ``SessionClosedError`` once the session is closed.
         """
         item_list, type_list = self.check_request(items, types, grp_no)
         self._check_open()
+        if self._market == "us":
+            for item in map(parse_us_item, item_list):
+                self._us_exchanges[item.symbol] = item.exchange
         handle = Subscription(grp_no, tuple(item_list), tuple(type_list), self.unsubscribe)
         self._submit_subscribe(handle, refresh)
         return handle
 
-    def unsubscribe(self, items: Iterable[str] | str, types: Iterable[str] | str = ("0E",), *,
+    def unsubscribe(self, items: Iterable[Item] | Item, types: Iterable[str] | str | None = None, *,
                     grp_no: str = "1") -> PendingRequest:
         """Send REMOVE for ``items`` x ``types`` and forget them (they are not restored later)."""
         item_list, type_list = self.check_request(items, types, grp_no)
@@ -228,15 +256,19 @@ class SessionBase(SignalAttributes):
         if self._accepting():
             self._submit_cancel_watch(seq)
 
-    @staticmethod
-    def check_request(items: Iterable[str] | str, types: Iterable[str] | str,
+    def check_request(self, items: Iterable[Item] | Item, types: Iterable[str] | str | None,
                       grp_no: str) -> tuple[list[str], list[str]]:
-        """The request's items and types, validated and without duplicates (ValueError/TypeError)."""
-        item_list = protocol.check_items(items)
+        """The request's items (canonical strings) and types, validated for this session's socket
+        and without duplicates (ValueError/TypeError)."""
+        item_list = protocol.check_items(items, self._market)
+        if types is None:
+            types = DEFAULT_TYPES[self._market]
         type_list = protocol.check_types(types)
-        unknown = [t for t in type_list if t not in protocol.KNOWN_TYPES]
+        known = protocol.types_of(self._market)
+        unknown = [t for t in type_list if t not in known]
         if unknown:
-            raise ValueError(f"unknown realtime type {unknown[0]!r}; known: {sorted(protocol.KNOWN_TYPES)}")
+            where = "the US socket" if self._market == "us" else "the domestic socket"
+            raise ValueError(f"unknown realtime type {unknown[0]!r} on {where}; known: {sorted(known)}")
         protocol.check_grp_no(grp_no)
         return list(dict.fromkeys(item_list)), list(dict.fromkeys(type_list))
 

@@ -53,12 +53,15 @@ from .values import (
     parse_signed_int,
     parse_text,
     parse_unsigned_int,
+    parse_yyyymmdd,
 )
 
 __all__ = [
+    "CONDITION_TYPES",
     "EVENT_TYPES",
     "FIELD_NAMES",
     "TYPE_NAMES",
+    "US_EVENT_TYPES",
     "AfterHoursQuote",
     "Balance",
     "BestQuote",
@@ -82,9 +85,15 @@ __all__ = [
     "SectorIndex",
     "StockInfo",
     "Trade",
+    "UsConditionEvent",
+    "UsFill",
+    "UsOrder",
+    "UsOrderBook",
+    "UsTrade",
     "VolatilityInterruption",
     "fid_for",
     "headline_fields",
+    "item_parts",
     "split_item",
 ]
 
@@ -173,6 +182,8 @@ TIME: Final = "time"  # HHmmss -> datetime.time
 TEXT: Final = "text"  # stripped string
 ENTERED: Final = "entered"  # condition search: I -> True, D -> False
 DURATION: Final = "duration"  # HHmmss remaining -> datetime.timedelta
+DATE: Final = "date"  # YYYYMMDD -> datetime.date
+SIDE: Final = "side"  # US orders: "01"/"1" -> "sell", "02"/"2" -> "buy"
 
 
 def _parse_entered(raw: str) -> bool:
@@ -182,6 +193,16 @@ def _parse_entered(raw: str) -> bool:
     if text == "D":
         return False
     raise ValueError(f"not I or D: {raw!r}")
+
+
+_SIDES: Final = MappingProxyType({"01": "sell", "1": "sell", "02": "buy", "2": "buy"})
+
+
+def _parse_side(raw: str) -> str:
+    side = _SIDES.get(raw.strip())
+    if side is None:
+        raise ValueError(f"not a side code (01 sell, 02 buy): {raw!r}")
+    return side
 
 
 def _parse_duration(raw: str) -> _dt.timedelta:
@@ -200,6 +221,8 @@ PARSERS: Final[Mapping[str, Any]] = MappingProxyType({
     TEXT: parse_text,
     ENTERED: _parse_entered,
     DURATION: _parse_duration,
+    DATE: parse_yyyymmdd,
+    SIDE: _parse_side,
 })
 
 
@@ -262,6 +285,22 @@ def _lazy_price(raw: str) -> int | None:
     return value
 
 
+#: Decimal prices (US stocks, index values) recur the same way: cached by their text likewise.
+_NUMBER_CACHE: dict[str, float] = {}
+
+
+def _lazy_number(raw: str) -> float | None:
+    value = _NUMBER_CACHE.get(raw) if type(raw) is str else None
+    if value is None:
+        if type(raw) is str and not raw.strip():
+            return None
+        value = parse_abs_number(raw)
+        if len(_NUMBER_CACHE) >= _PRICE_CACHE_LIMIT:
+            _NUMBER_CACHE.clear()
+        _NUMBER_CACHE[raw] = value
+    return value
+
+
 def _lazy_time(raw: str) -> _dt.time | None:
     value = TIME_CACHE.get(raw) if type(raw) is str else None
     if value is None:
@@ -276,6 +315,7 @@ def _lazy_time(raw: str) -> _dt.time | None:
 _LAZY_PARSERS: Final[Mapping[str, Any]] = MappingProxyType({
     **{kind: _blank_or(parse) for kind, parse in PARSERS.items()},
     PRICE: _lazy_price,
+    NUMBER: _lazy_number,
     TIME: _lazy_time,
 })
 
@@ -398,7 +438,7 @@ class RealtimeEvent:
 
     item: str
     code: str
-    exchange: str
+    exchange: str | None  # None only on the US socket, when nothing said which exchange
     values: Mapping[str, str] = attrs.field(hash=False)
     received_at: float = attrs.field(eq=False)
 
@@ -410,7 +450,8 @@ class RealtimeEvent:
         parts = [f"item={self.item!r}"]
         for field in headline_fields(type(self)):
             value = getattr(self, field.attr)
-            parts.append(f"{field.attr}={value.isoformat() if isinstance(value, _dt.time) else value!r}")
+            shown = value.isoformat() if isinstance(value, (_dt.time, _dt.date)) else repr(value)
+            parts.append(f"{field.attr}={shown}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
     @property
@@ -609,9 +650,12 @@ class BestQuote(RealtimeEvent):
 
 
 class BookLevel(NamedTuple):
-    """One price level of an order book: absolute price, resting quantity, signed change."""
+    """One price level of an order book: absolute price, resting quantity, signed change.
 
-    price: int
+    The price is an int on the domestic socket (won) and a float on the US socket (dollars).
+    """
+
+    price: float
     quantity: int
     change: int
 
@@ -627,8 +671,9 @@ BID_FIDS: Final = (
 )
 
 
-def book_side(values: Mapping[str, str], fids: tuple[tuple[str, ...], ...]) -> tuple[BookLevel, ...]:
-    """The levels of one side of a 0D book that have a price, best first.
+def book_side(values: Mapping[str, str], fids: tuple[tuple[str, ...], ...],
+              parse_price: Any = parse_abs_int) -> tuple[BookLevel, ...]:
+    """The levels of one side of a 0D (or FT) book that have a price, best first.
 
     A blank or zero price is an empty level: skipped, and the levels after it are kept. A blank
     quantity or change is 0. A level with an unusable value is skipped and logged (decoding has
@@ -641,14 +686,14 @@ def book_side(values: Mapping[str, str], fids: tuple[tuple[str, ...], ...]) -> t
         if is_blank(raw_price):
             continue
         try:
-            price = parse_abs_int(raw_price)  # type: ignore[arg-type]
+            price = parse_price(raw_price)
             if price == 0:
                 continue
             raw_quantity, raw_change = get(quantity_fid), get(change_fid)
             quantity = 0 if is_blank(raw_quantity) else parse_signed_int(raw_quantity)  # type: ignore[arg-type]
             change = 0 if is_blank(raw_change) else parse_signed_int(raw_change)  # type: ignore[arg-type]
         except ValueError as exc:
-            logger.warning("0D book level %s/%s/%s skipped: %s", price_fid, quantity_fid, change_fid, exc)
+            logger.warning("book level %s/%s/%s skipped: %s", price_fid, quantity_fid, change_fid, exc)
             continue
         levels.append(BookLevel(price, quantity, change))
     return tuple(levels)
@@ -997,14 +1042,203 @@ class ConditionEvent(RealtimeEvent):
 ConditionEvent.resync = False  # what a decoded hit (no __init__ ran) reads
 
 
+# ---------------------------------------------------------------------------------------------
+# The US socket (/api/us/websocket)
+# ---------------------------------------------------------------------------------------------
+
+class _UsItemPart:
+    """``code`` or ``exchange`` of a US event: the symbol as pushed (never stripped) and, when
+    the decoder found none (no ``stexTp``, no subscription), no exchange."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        state = obj.__dict__
+        state.setdefault("code", state["item"])
+        state.setdefault("exchange", None)
+        return state["code"] if self.index == 0 else state["exchange"]
+
+
+@attrs.frozen(slots=False, repr=False)
+class UsTrade(RealtimeEvent):
+    """Type FE 미국주식 실시간 체결가: one US trade.
+
+    ``item`` and ``code`` are the symbol as pushed (``"NVDA"``); ``exchange`` is ``NASDAQ``,
+    ``NYSE`` or ``AMEX``. Prices are floats in USD: ``price``, ``open``, ``high``, ``low``,
+    ``best_ask`` and ``best_bid`` absolute, ``change`` and ``rate`` signed. ``volume`` keeps the
+    sign as sent. ``time`` is FID 20 and ``local_time`` FID 51020 (현지 체결시간); Kiwoom does not
+    say which clock FID 20 follows (its example has the same value in both). ``session_code``
+    (FID 290, 장구분) is the raw code: its meanings are not published.
+    """
+
+    type: ClassVar[str] = "FE"
+    name: ClassVar[str] = TYPE_NAMES["FE"]
+
+    time: _dt.time | None = _fid("20", TIME)
+    local_time: _dt.time | None = _fid("51020", TIME)
+    trade_date: _dt.date | None = _fid("22", DATE)
+    price: float | None = _fid("10", NUMBER)
+    change: float | None = _fid("11", RATE)
+    rate: float | None = _fid("12", RATE)
+    volume: int | None = _fid("15", INT)
+    cumulative_volume: int | None = _fid("13", UINT)
+    cumulative_amount: float | None = _fid("14", NUMBER)
+    open: float | None = _fid("16", NUMBER)
+    high: float | None = _fid("17", NUMBER)
+    low: float | None = _fid("18", NUMBER)
+    best_ask: float | None = _fid("27", NUMBER)
+    best_bid: float | None = _fid("28", NUMBER)
+    strength: float | None = _fid("228", RATE)
+    session_code: str | None = _fid("290", TEXT)
+
+
+@attrs.frozen(slots=False, repr=False)
+class UsOrderBook(RealtimeEvent):
+    """Type FT 미국주식 10호가: the ten-level US book, in the FID layout of domestic 0D.
+
+    ``asks`` and ``bids`` hold the levels that have a price, best first (``BookLevel`` with a
+    float price), parsed on first use and cached as for ``OrderBook``. Totals are unsigned,
+    their changes signed.
+    """
+
+    type: ClassVar[str] = "FT"
+    name: ClassVar[str] = TYPE_NAMES["FT"]
+
+    time: _dt.time | None = _fid("21", TIME)
+    ask_total: int | None = _fid("121", UINT)
+    ask_total_change: int | None = _fid("122", INT)
+    bid_total: int | None = _fid("125", UINT)
+    bid_total_change: int | None = _fid("126", INT)
+
+    @property
+    def asks(self) -> tuple[BookLevel, ...]:
+        """Ask (sell) levels with a price, lowest first."""
+        state = self.__dict__
+        levels: tuple[BookLevel, ...] | None = state.get("_asks")
+        if levels is None:
+            levels = state["_asks"] = book_side(self.values, ASK_FIDS, parse_abs_number)
+        return levels
+
+    @property
+    def bids(self) -> tuple[BookLevel, ...]:
+        """Bid (buy) levels with a price, highest first."""
+        state = self.__dict__
+        levels: tuple[BookLevel, ...] | None = state.get("_bids")
+        if levels is None:
+            levels = state["_bids"] = book_side(self.values, BID_FIDS, parse_abs_number)
+        return levels
+
+
+@attrs.frozen(slots=False, repr=False)
+class UsOrder(RealtimeEvent):
+    """Type F4 미국주식 실시간 주문 확인: one of your US orders was sent, amended or cancelled.
+
+    ``side`` is ``"buy"`` or ``"sell"`` (FID 907: 01 sell, 02 buy); ``order_kind`` is FID 905 as
+    sent (10 new, 11 amend, 12 cancel); ``status`` is Kiwoom's text (주문전송, ...). Prices are
+    floats in ``currency`` (FID 8043, ``USD``); Kiwoom zero-pads them (``"0000198.4200"``).
+    """
+
+    type: ClassVar[str] = "F4"
+    name: ClassVar[str] = TYPE_NAMES["F4"]
+
+    account: str | None = _fid("9201", TEXT)
+    order_no: str | None = _fid("9203", TEXT)
+    original_order_no: str | None = _fid("904", TEXT)
+    symbol: str | None = _fid("9001", TEXT)
+    stock_name: str | None = _fid("302", TEXT)
+    side: str | None = _fid("907", SIDE)
+    order_kind: str | None = _fid("905", TEXT)
+    trade_kind: str | None = _fid("906", TEXT)
+    quantity: int | None = _fid("900", UINT)
+    price: float | None = _fid("901", NUMBER)
+    stop_price: float | None = _fid("50810", NUMBER)
+    status: str | None = _fid("913", TEXT)
+    time: _dt.time | None = _fid("908", TIME)
+    currency: str | None = _fid("8043", TEXT)
+
+
+@attrs.frozen(slots=False, repr=False)
+class UsFill(RealtimeEvent):
+    """Type F5 미국주식 실시간 체결: a US order's fill, and the holding and P&L after it.
+
+    The order fields are those of ``UsOrder``. ``fill_price`` and ``fill_quantity`` are zero (or
+    None) until something fills; ``holding_quantity`` and ``average_price`` are the position after
+    this event; ``pnl`` (FID 8018) and ``pnl_rate`` (8019) are signed.
+    """
+
+    type: ClassVar[str] = "F5"
+    name: ClassVar[str] = TYPE_NAMES["F5"]
+
+    account: str | None = _fid("9201", TEXT)
+    order_no: str | None = _fid("9203", TEXT)
+    original_order_no: str | None = _fid("904", TEXT)
+    symbol: str | None = _fid("9001", TEXT)
+    stock_name: str | None = _fid("302", TEXT)
+    side: str | None = _fid("907", SIDE)
+    order_kind: str | None = _fid("905", TEXT)
+    quantity: int | None = _fid("900", UINT)
+    price: float | None = _fid("901", NUMBER)
+    status: str | None = _fid("913", TEXT)
+    time: _dt.time | None = _fid("908", TIME)
+    currency: str | None = _fid("8043", TEXT)
+    fill_no: str | None = _fid("909", TEXT, often_blank=True)
+    fill_price: float | None = _fid("910", NUMBER, often_blank=True)
+    fill_quantity: int | None = _fid("911", UINT, often_blank=True)
+    unfilled_quantity: int | None = _fid("902", UINT)
+    holding_quantity: int | None = _fid("930", INT)
+    average_price: float | None = _fid("931", NUMBER)
+    pnl: float | None = _fid("8018", RATE)
+    pnl_rate: float | None = _fid("8019", RATE)
+
+
+@attrs.frozen(slots=False, repr=False)
+class UsConditionEvent(ConditionEvent):
+    """Type S2 (US 조건검색): a US stock entered or left a watched condition ``seq``.
+
+    A ``ConditionEvent`` (same fields, same ``on_condition`` signal) whose ``code`` is the symbol
+    as pushed. A US session reads hits pushed as ``02`` as this type too.
+    """
+
+    type: ClassVar[str] = "S2"
+    name: ClassVar[str] = TYPE_NAMES["S2"]
+
+
+#: The condition hit types: 02 on the domestic socket, S2 on the US one.
+CONDITION_TYPES: Final = frozenset({"02", "S2"})
+
+#: The event classes of the US socket, by type code.
+US_EVENT_TYPES: Final[Mapping[str, type[RealtimeEvent]]] = MappingProxyType({
+    cls.type: cls for cls in (UsTrade, UsOrderBook, UsOrder, UsFill, UsConditionEvent)
+})
+
+for _cls in US_EVENT_TYPES.values():
+    _cls.code = _UsItemPart(0)  # type: ignore[assignment]
+    _cls.exchange = _UsItemPart(1)  # type: ignore[assignment]
+
+
+def item_parts(cls: type[RealtimeEvent], item: str) -> tuple[str, str | None]:
+    """(code, exchange) of an item of ``cls``: split by the domestic rules (``split_item``), or
+    for a US type the symbol as it is and no exchange (the caller knows it, if anyone does)."""
+    if cls.type in US_EVENT_TYPES:
+        return item, None
+    return split_item(item)
+
+
+
 #: {type code: event class} for every published realtime type.
+_DOMESTIC_CLASSES: tuple[type[RealtimeEvent], ...] = (
+    OrderExecution, Balance, IndicativePrice, Trade, BestQuote, OrderBook, AfterHoursQuote,
+    Brokers, EtfNav, ExpectedTrade, GoldPrice, SectorIndex, SectorBreadth, StockInfo,
+    ElwTheoretical, MarketSession, ElwIndicator, ProgramTrading, VolatilityInterruption,
+    ConditionEvent,
+)
 EVENT_TYPES: Final[Mapping[str, type[RealtimeEvent]]] = MappingProxyType({
-    cls.type: cls for cls in (
-        OrderExecution, Balance, IndicativePrice, Trade, BestQuote, OrderBook, AfterHoursQuote,
-        Brokers, EtfNav, ExpectedTrade, GoldPrice, SectorIndex, SectorBreadth, StockInfo,
-        ElwTheoretical, MarketSession, ElwIndicator, ProgramTrading, VolatilityInterruption,
-        ConditionEvent,
-    )
+    cls.type: cls for cls in (*_DOMESTIC_CLASSES, *US_EVENT_TYPES.values())
 })
 
 

@@ -8,9 +8,10 @@ kiwoom_rt`` never imports it.
     trades.groupby("code")["volume"].sum()
 
 Columns: ``item``, ``code``, ``exchange``, ``received_at`` (a UTC timestamp), then the typed
-headline fields of the type in declaration order. ``OrderBook`` adds its levels, flattened:
-``ask_price_1`` ... ``ask_change_10`` and ``bid_price_1`` ... ``bid_change_10`` (empty levels
-are missing values). Times stay ``datetime.time`` in KST; missing values are None/NaN.
+headline fields of the type in declaration order. ``OrderBook`` and ``UsOrderBook`` add their
+levels, flattened: ``ask_price_1`` ... ``ask_change_10`` and ``bid_price_1`` ... ``bid_change_10``
+(empty levels are missing values). Times stay ``datetime.time`` as sent; missing values are
+None/NaN. A recording of the US socket is read as a US session reads it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._intake import Intake
 from .events import (
+    DATE,
     DURATION,
     ENTERED,
     EVENT_TYPES,
@@ -29,15 +31,18 @@ from .events import (
     NUMBER,
     PRICE,
     RATE,
+    SIDE,
     TEXT,
     TIME,
     UINT,
     OrderBook,
     RealEvent,
     RealtimeEvent,
+    UsOrderBook,
     headline_fields,
 )
-from .recording import read_recording
+from .recording import read_header, read_recording, recording_market
+from .us import parse_us_item
 
 if TYPE_CHECKING:
     import pandas
@@ -46,6 +51,7 @@ __all__ = ["columns", "export", "iter_events", "to_frame"]
 
 _BASE = ("item", "code", "exchange", "received_at")
 _BOOK_LEVELS = 10
+_BOOKS = (OrderBook, UsOrderBook)
 
 
 def _book_columns() -> list[str]:
@@ -59,7 +65,7 @@ def columns(type_code: str) -> list[str]:
     if cls is None:
         return [*_BASE, "type", "values"]
     names = [*_BASE, *(field.attr for field in headline_fields(cls))]
-    if cls is OrderBook:
+    if cls in _BOOKS:
         names += _book_columns()
     return names
 
@@ -69,7 +75,7 @@ def _row(event: RealtimeEvent) -> list[Any]:
     if isinstance(event, RealEvent):
         return [*row, event.type, dict(event.values)]
     row += [getattr(event, field.attr) for field in headline_fields(type(event))]
-    if isinstance(event, OrderBook):
+    if isinstance(event, _BOOKS):
         for levels in (event.asks, event.bids):
             for index in range(_BOOK_LEVELS):
                 row += levels[index] if index < len(levels) else (None, None, None)
@@ -106,12 +112,14 @@ def iter_events(recording: str | os.PathLike[str], types: Sequence[str] | None =
 
     Frames or entries that cannot be decoded are added to ``errors`` when given. An entry with
     some unusable values is still yielded, as live, and its ``DecodeError`` is added when one of
-    those fields is first read (events are typed lazily).
+    those fields is first read (events are typed lazily). A recording of the US socket (its
+    header says so) is read as a US session reads it.
     """
     wanted = None if types is None else set(types)
     decoded: list[RealtimeEvent] = []
     found: list[BaseException] = errors if errors is not None else []
-    intake = Intake(emit=decoded.extend, report=found.append)  # the live session's intake
+    us = _us_exchanges(read_header(recording))
+    intake = Intake(emit=decoded.extend, report=found.append, us=us)  # the live session's intake
     for received_at, frame in read_recording(recording):
         intake.take((frame,), received_at)
         for event in decoded:
@@ -120,18 +128,34 @@ def iter_events(recording: str | os.PathLike[str], types: Sequence[str] | None =
         decoded.clear()
 
 
+def _us_exchanges(header: dict[str, Any]) -> dict[str, str] | None:
+    """For a recording of the US socket: the exchanges of its recorded items (else None)."""
+    if recording_market(header) != "us":
+        return None
+    exchanges = {}
+    for item in header.get("items") or ():
+        try:
+            parsed = parse_us_item(item)
+        except ValueError:
+            continue
+        exchanges[parsed.symbol] = parsed.exchange
+    return exchanges
+
+
 def _arrow_table(type_code: str, rows: list[list[Any]]) -> Any:
     """A pyarrow table with a fixed schema per type, so every chunk of an export matches."""
     import pyarrow
 
     kinds = {PRICE: pyarrow.int64(), INT: pyarrow.int64(), UINT: pyarrow.int64(), NUMBER: pyarrow.float64(),
              RATE: pyarrow.float64(), TIME: pyarrow.time64("us"), TEXT: pyarrow.string(),
-             ENTERED: pyarrow.bool_(), DURATION: pyarrow.duration("us")}
+             ENTERED: pyarrow.bool_(), DURATION: pyarrow.duration("us"), DATE: pyarrow.date32(),
+             SIDE: pyarrow.string()}
     cls = EVENT_TYPES[type_code]
     types = [pyarrow.string(), pyarrow.string(), pyarrow.string(), pyarrow.timestamp("us", tz="UTC")]
     types += [kinds[field.kind] for field in headline_fields(cls)]
-    if cls is OrderBook:
-        types += [pyarrow.int64()] * len(_book_columns())
+    if cls in _BOOKS:
+        price = pyarrow.float64() if cls is UsOrderBook else pyarrow.int64()
+        types += [price if name.split("_")[1] == "price" else pyarrow.int64() for name in _book_columns()]
     names = columns(type_code)
     arrays = []
     for index, (name, arrow_type) in enumerate(zip(names, types, strict=True)):

@@ -74,6 +74,9 @@ class RealBatch:
 class ConditionReply:
     """The answer to CNSRLST, CNSRREQ or CNSRCLR (condition search).
 
+    ``trnm`` names the request answered, by its domestic name: the US socket's replies
+    (GCNSRLST or GCNSRLT, GCNSRREQ, GCNSRCLR) read as CNSRLST, CNSRREQ and CNSRCLR.
+
     ``seq`` is stripped (replies pad it with spaces; CNSRLST has none). ``data`` is the reply's
     ``data`` list as sent: ``[seq, name]`` pairs for CNSRLST, row objects for a one-shot search,
     ``{"jmcode": ...}`` objects for a realtime one. ``more`` is ``cont_yn == "Y"``.

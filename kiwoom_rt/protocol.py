@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
 from . import _json
 from .errors import DecodeError, ProtocolError
-from .events import EVENT_TYPES, RealEvent, RealtimeEvent, fast_constructor, split_item
-from .fids import TYPE_NAMES
+from .events import EVENT_TYPES, US_EVENT_TYPES, RealEvent, RealtimeEvent, fast_constructor, item_parts
+from .fids import TYPE_NAMES, WIRE_NAMES
 from .messages import Ack, ConditionReply, LoginReply, Message, Ping, RealBatch, SystemNotice, Unknown
+from .us import EXCHANGE_NAMES, US_TYPES, UsItem, check_us_items, wire_items
 
 __all__ = [
     "AUTH_RETRY_CODES",
     "KNOWN_TYPES",
+    "US_TYPES",
     "auth_failure_code",
     "check_grp_no",
     "check_items",
@@ -45,11 +47,18 @@ __all__ = [
     "login",
     "reg",
     "remove",
+    "types_of",
 ]
 
-#: Realtime type codes that REG accepts (case-sensitive: 0G and 0g differ). Type 02 has a table
-#: too, but condition hits come from a condition search request (CNSRREQ), never from REG.
-KNOWN_TYPES: Final = frozenset(TYPE_NAMES) - {"02"}
+#: Realtime type codes that REG accepts on the domestic socket (case-sensitive: 0G and 0g differ).
+#: Type 02 has a table too, but condition hits come from a condition search request (CNSRREQ),
+#: never from REG. The US socket's are ``US_TYPES`` (FE, FT, F4, F5).
+KNOWN_TYPES: Final = frozenset(TYPE_NAMES) - {"02", "S2"} - US_TYPES
+
+
+def types_of(market: str) -> frozenset[str]:
+    """The realtime types REG accepts on the ``"kr"`` or ``"us"`` socket."""
+    return US_TYPES if market == "us" else KNOWN_TYPES
 
 #: Kiwoom codes after which a fresh token is worth exactly one more LOGIN.
 AUTH_RETRY_CODES: Final = frozenset({8005, 8031, 8103})
@@ -64,7 +73,7 @@ _DECODE_ERRORS: tuple[type[BaseException], ...] = (*_json.DECODE_ERRORS, StopIte
 #: Without orjson: the standard library's C scanner, called directly on the hot path.
 _SCAN: Any = _json.SCANNER
 #: ``"name":"<a published type's name>",`` as Kiwoom writes it (dropped before scanning).
-_KNOWN_NAMES: Final = frozenset(f'"name":"{name}",'.encode() for name in TYPE_NAMES.values())
+_KNOWN_NAMES: Final = frozenset(f'"name":"{name}",'.encode() for name in (*TYPE_NAMES.values(), *WIRE_NAMES.values()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,16 +91,26 @@ def login(token: str) -> str:
     return _dumps({"trnm": "LOGIN", "token": token})
 
 
-def check_items(items: Iterable[str] | str) -> list[str]:
-    """Validate item codes; a single string is one item. Raises ValueError or TypeError."""
-    if isinstance(items, str):  # reg("005930", ...) means one item, not six
-        items = [items]
-    result = list(items)
-    for item in result:
+def check_items(items: Iterable[str | UsItem] | str | UsItem, market: str = "kr") -> list[str]:
+    """Validate item codes; a single string (or ``UsItem``) is one item. Raises ValueError or TypeError.
+
+    Domestic codes on the ``"kr"`` socket; on ``"us"``, US items (``UsItem`` or ``"NASDAQ:NVDA"``),
+    returned as their canonical strings (``kiwoom_rt.us``). Either refuses the other's items.
+    """
+    if market == "us":
+        return check_us_items(items)
+    given = [items] if isinstance(items, (str, UsItem)) else list(items)  # reg("005930") is one item, not six
+    result: list[str] = []
+    for item in given:
+        if isinstance(item, UsItem):
+            raise ValueError(f"{item!r} is a US item: subscribe it on a US session (US_PRODUCTION_URL)")
         if not isinstance(item, str):
             raise TypeError(f"item codes must be strings, got {item!r}")
         if not _ITEM_CODE.match(item):
+            if ":" in item:
+                raise ValueError(f"{item!r} looks like a US item: subscribe it on a US session (US_PRODUCTION_URL)")
             raise ValueError(f"malformed item code {item!r} (expected e.g. 005930, 005930_NX or 005930_AL)")
+        result.append(item)
     if not result:
         raise ValueError("at least one item is needed (use [''] for account and market types)")
     return result
@@ -117,24 +136,35 @@ def check_grp_no(grp_no: str) -> str:
     return grp_no
 
 
+def _wire(items: Iterable[str] | str, market: str, us_item_format: str) -> list[Any]:
+    checked = check_items(items, market)
+    return wire_items(checked, us_item_format) if market == "us" else checked
+
+
 def reg(
-    items: Iterable[str] | str, types: Iterable[str] | str, grp_no: str = "1", refresh: bool = True
+    items: Iterable[str] | str, types: Iterable[str] | str, grp_no: str = "1", refresh: bool = True, *,
+    market: str = "kr", us_item_format: str = "object",
 ) -> str:
-    """A REG frame. ``refresh=True`` keeps the group's earlier registrations, False replaces them."""
+    """A REG frame. ``refresh=True`` keeps the group's earlier registrations, False replaces them.
+
+    On the ``"us"`` socket, items are ``UsItem``s or ``"NASDAQ:NVDA"`` strings, sent as
+    ``{"jmcode": "NVDA", "stex_tp": "ND"}`` (or as ``"NVDA"`` with ``us_item_format="string"``).
+    """
     return _dumps({
         "trnm": "REG",
         "grp_no": check_grp_no(grp_no),
         "refresh": "1" if refresh else "0",
-        "data": [{"item": check_items(items), "type": check_types(types)}],
+        "data": [{"item": _wire(items, market, us_item_format), "type": check_types(types)}],
     })
 
 
-def remove(items: Iterable[str] | str, types: Iterable[str] | str, grp_no: str = "1") -> str:
-    """A REMOVE frame (no ``refresh`` key)."""
+def remove(items: Iterable[str] | str, types: Iterable[str] | str, grp_no: str = "1", *,
+           market: str = "kr", us_item_format: str = "object") -> str:
+    """A REMOVE frame (no ``refresh`` key); US items as ``reg`` sends them."""
     return _dumps({
         "trnm": "REMOVE",
         "grp_no": check_grp_no(grp_no),
-        "data": [{"item": check_items(items), "type": check_types(types)}],
+        "data": [{"item": _wire(items, market, us_item_format), "type": check_types(types)}],
     })
 
 
@@ -145,23 +175,32 @@ def check_seq(seq: str) -> str:
     return seq.strip()
 
 
-def cnsrlst() -> str:
-    """The condition list request (ka10171)."""
-    return _dumps({"trnm": "CNSRLST"})
+def _condition_trnm(trnm: str, market: str) -> str:
+    return "G" + trnm if market == "us" else trnm
 
 
-def cnsrreq(seq: str, *, realtime: bool, next_key: str = "", exchange: str = "K") -> str:
-    """A condition search (ka10172 one-shot, ka10173 realtime). ``next_key`` asks for the next page."""
-    frame: dict[str, Any] = {"trnm": "CNSRREQ", "seq": check_seq(seq), "search_type": "1" if realtime else "0",
-                             "stex_tp": exchange}
+def cnsrlst(market: str = "kr") -> str:
+    """The condition list request (ka10171; GCNSRLST, usa20280, on the US socket)."""
+    return _dumps({"trnm": _condition_trnm("CNSRLST", market)})
+
+
+def cnsrreq(seq: str, *, realtime: bool, next_key: str = "", exchange: str = "K", market: str = "kr") -> str:
+    """A condition search (ka10172 one-shot, ka10173 realtime). ``next_key`` asks for the next page.
+
+    On the US socket: GCNSRREQ (usa20281, usa20290), without ``stex_tp``.
+    """
+    frame: dict[str, Any] = {"trnm": _condition_trnm("CNSRREQ", market), "seq": check_seq(seq),
+                             "search_type": "1" if realtime else "0"}
+    if market != "us":
+        frame["stex_tp"] = exchange
     if not realtime:
         frame.update(cont_yn="Y" if next_key else "N", next_key=next_key)
     return _dumps(frame)
 
 
-def cnsrclr(seq: str) -> str:
-    """Stop a realtime condition search (ka10174)."""
-    return _dumps({"trnm": "CNSRCLR", "seq": check_seq(seq)})
+def cnsrclr(seq: str, market: str = "kr") -> str:
+    """Stop a realtime condition search (ka10174; GCNSRCLR, usa20291, on the US socket)."""
+    return _dumps({"trnm": _condition_trnm("CNSRCLR", market), "seq": check_seq(seq)})
 
 
 def echo_ping(ping: Ping) -> str | bytes:
@@ -229,7 +268,8 @@ Found = tuple[int, "Message | ProtocolError | DecodeError"]
 
 def decode_frames(frames: Iterable[str | bytes | bytearray | memoryview], events: list[Any], *,
                   received_at: float = 0.0, counts: dict[str, int] | None = None,
-                  report: Callable[[DecodeError], None] | None = None) -> tuple[int, list[Found] | None]:
+                  report: Callable[[DecodeError], None] | None = None,
+                  us: Mapping[str, str] | None = None) -> tuple[int, list[Found] | None]:
     """Decode ``frames`` in order; the hot path of every session, replay and export.
 
     The events of REAL frames are appended to ``events`` (and counted per type in ``counts``).
@@ -240,6 +280,10 @@ def decode_frames(frames: Iterable[str | bytes | bytearray | memoryview], events
 
     Events are typed lazily (``kiwoom_rt.events``); ``report`` receives the ``DecodeError`` of an
     entry whose values turn out to be unusable when a field is first read. Never raises.
+
+    ``us`` is given on the US socket: the exchange of each subscribed symbol (``{"NVDA":
+    "NASDAQ"}``), for entries that do not carry ``stexTp``. There, a type-02 hit reads as S2.
+    US entries of either socket get ``code`` (the symbol as pushed) and ``exchange`` here.
     """
     others: list[Found] | None = None
     real = 0
@@ -249,7 +293,9 @@ def decode_frames(frames: Iterable[str | bytes | bytearray | memoryview], events
     loads = _loads
     scan = _SCAN
     known_names = _KNOWN_NAMES
-    classes = _CLASSES
+    classes = _CLASSES if us is None else _US_CLASSES
+    us_types = _US_TYPE_CODES if us is None else _US_SOCKET_TYPE_CODES
+    us_names = EXCHANGE_NAMES
     new = _new_object
     set_state = _set_state
     proxy = MappingProxyType
@@ -310,7 +356,7 @@ def decode_frames(frames: Iterable[str | bytes | bytearray | memoryview], events
                         raise TypeError
                 except (KeyError, TypeError, IndexError):
                     try:
-                        event, problem = _decode_other(entry, received_at)
+                        event, problem = _decode_other(entry, received_at, us)
                     except DecodeError as exc:
                         problem = exc
                     else:
@@ -322,8 +368,20 @@ def decode_frames(frames: Iterable[str | bytes | bytearray | memoryview], events
                         others.append((len(events), problem))
                     continue
                 event = new(cls)
-                set_state(event, "__dict__", {"item": item, "values": proxy(values), "received_at": received_at,
-                                              "_report": report})
+                if type_code in us_types:  # a US event: its code is the symbol, its exchange from stexTp
+                    stex = entry.get("stexTp")
+                    exchange = us_names.get(stex) if type(stex) is str else None
+                    if exchange is None:  # no usable stexTp: the subscription, or nothing (and a report)
+                        exchange, problem = _us_exchange(entry, item, us)
+                        if problem is not None:
+                            others = others or []
+                            others.append((len(events) + 1, problem))
+                    set_state(event, "__dict__", {"item": item, "values": proxy(values), "received_at": received_at,
+                                                  "_report": report, "code": item, "exchange": exchange})
+                    type_code = cls.type  # 02 read as S2 on the US socket
+                else:
+                    set_state(event, "__dict__", {"item": item, "values": proxy(values), "received_at": received_at,
+                                                  "_report": report})
                 append(event)
                 if type_code == run_type:
                     run += 1
@@ -399,10 +457,17 @@ def is_real_frame(frame: bytes) -> bool:
     return type(obj) is dict and obj.get("trnm") == "REAL"
 
 
-_CONDITION_TRNMS = frozenset({"CNSRLST", "CNSRREQ", "CNSRCLR"})
+#: Condition search replies by ``trnm``, as the request they answer. The US socket's replies are
+#: G-prefixed; its list reply is documented as ``GCNSRLT`` in one table, and its search reply as
+#: ``CNSRREQ`` in another: every spelling is read.
+_CONDITION_TRNMS: Final = MappingProxyType({
+    "CNSRLST": "CNSRLST", "CNSRREQ": "CNSRREQ", "CNSRCLR": "CNSRCLR",
+    "GCNSRLST": "CNSRLST", "GCNSRLT": "CNSRLST", "GCNSRREQ": "CNSRREQ", "GCNSRCLR": "CNSRCLR",
+})
 
 
 def _condition_reply(trnm: str, obj: dict[str, Any], frame: str | bytes) -> ConditionReply:
+    trnm = _CONDITION_TRNMS[trnm]
     code = _return_code(obj, frame) if obj.get("return_code") is not None else 0
     data = obj.get("data")
     if data is None:
@@ -421,9 +486,30 @@ _new_batch: Callable[..., RealBatch] = fast_constructor(RealBatch)
 _new_object = object.__new__
 _set_state = object.__setattr__
 _CLASSES: dict[str, type[RealtimeEvent]] = dict(EVENT_TYPES)
+#: On the US socket a type-02 hit is a US one.
+_US_CLASSES: dict[str, type[RealtimeEvent]] = {**EVENT_TYPES, "02": US_EVENT_TYPES["S2"]}
+_US_TYPE_CODES: Final = frozenset(US_EVENT_TYPES)
+_US_SOCKET_TYPE_CODES: Final = _US_TYPE_CODES | {"02"}
 
 
-def _decode_other(entry: Any, received_at: float) -> tuple[RealtimeEvent, DecodeError | None]:
+def _us_exchange(entry: dict[str, Any], item: str,
+                 exchanges: Mapping[str, str] | None) -> tuple[str | None, DecodeError | None]:
+    """A US entry's exchange when its ``stexTp`` did not name one: ``stex_tp`` (the other
+    spelling), else the subscription's, else None; an unknown code is reported as well."""
+    stex = entry.get("stexTp", entry.get("stex_tp"))
+    exchange = EXCHANGE_NAMES.get(stex) if type(stex) is str else None
+    if exchange is not None:
+        return exchange, None
+    exchange = exchanges.get(item) if exchanges else None
+    if stex is None or (type(stex) is str and not stex.strip()):
+        return exchange, None
+    type_code = entry.get("type")
+    return exchange, DecodeError(f"{type_code} entry has an unknown stexTp {stex!r} (known: ND, NY, NA)", entry,
+                                 type=str(type_code), item=item)
+
+
+def _decode_other(entry: Any, received_at: float,
+                  us: Mapping[str, str] | None = None) -> tuple[RealtimeEvent, DecodeError | None]:
     """An entry of a type without a class (``RealEvent``), or a malformed entry (DecodeError)."""
     if type(entry) is not dict:
         raise DecodeError("REAL entry is not an object", entry)
@@ -437,7 +523,10 @@ def _decode_other(entry: Any, received_at: float) -> tuple[RealtimeEvent, Decode
     if type(values) is not dict:
         raise DecodeError("REAL entry has no values object", entry, type=type_code, item=item)
     name = entry.get("name")
-    code, exchange = split_item(item)
+    code, exchange = item_parts(RealEvent, item)
+    if us is not None:  # a US symbol is never split
+        stex = entry.get("stexTp", entry.get("stex_tp"))
+        code, exchange = item, EXCHANGE_NAMES.get(stex) if type(stex) is str else us.get(item)
     event = RealEvent(item, code, exchange, MappingProxyType(values), received_at, type_code,
                       name if type(name) is str and name else TYPE_NAMES.get(type_code, ""))
     bad = [fid for fid, value in values.items() if type(value) is not str]

@@ -1,14 +1,16 @@
 """Recording received frames to a file, and replaying them through the same signals.
 
 A recording is a JSON-lines file (gzip-compressed when its name ends in ``.gz``): a header line
-``{"kiwoom_rt_recording": 1, ...}``, then one line per received frame,
+``{"kiwoom_rt_recording": 1, ...}`` (with ``"market": "us"`` for the US socket's frames), then
+one line per received frame,
 ``{"t": <receive time, epoch seconds>, "frame": "<the frame's text>"}`` (``"frame_b64"`` for a
 frame that is not valid UTF-8).
 
 ``Recorder`` is a session's ``frame_hook``: the reading thread only appends to a list; a writer
 thread writes and flushes every ``flush_interval`` seconds, so a crash loses at most that much.
 
-``read_recording`` reads one back. ``ReplaySession`` (``kiwoom_rt.replay``, also importable
+``read_recording`` reads one back, ``read_header`` its header, ``recording_market`` which
+socket it came from. ``ReplaySession`` (``kiwoom_rt.replay``, also importable
 from here) plays it through the live session's surface.
 """
 
@@ -29,8 +31,9 @@ from typing import IO, Any, cast
 
 from . import _json
 from .errors import RecordingError
+from .us import MARKETS, market_of_url
 
-__all__ = ["Recorder", "ReplaySession", "read_recording"]
+__all__ = ["Recorder", "ReplaySession", "read_header", "read_recording", "recording_market"]
 
 logger = logging.getLogger("kiwoom_rt")
 FORMAT_VERSION = 1
@@ -45,10 +48,14 @@ def _open_text(path: Path, mode: str) -> IO[str]:
 
 
 class Recorder:
-    """Writes every frame a session receives, with its receive time, to a recording file."""
+    """Writes every frame a session receives, with its receive time, to a recording file.
+
+    ``market="us"`` marks a recording of the US socket (replays then read it as a US session
+    would); ``meta`` adds anything else to the header.
+    """
 
     def __init__(self, path: str | os.PathLike[str], *, flush_interval: float = 0.5,
-                 meta: dict[str, Any] | None = None) -> None:
+                 meta: dict[str, Any] | None = None, market: str | None = None) -> None:
         self.path = Path(path)
         self.flush_interval = flush_interval
         self.frames_written = 0
@@ -60,6 +67,8 @@ class Recorder:
         except OSError as exc:
             raise RecordingError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         header = {"kiwoom_rt_recording": FORMAT_VERSION, "started": time.time(), **(meta or {})}
+        if market is not None:
+            header["market"] = market
         self._file.write(json.dumps(header) + "\n")
         self._thread = threading.Thread(target=self._run, name="kiwoom-rt-recorder", daemon=True)
         self._thread.start()
@@ -114,6 +123,34 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The header of a recording (``{"kiwoom_rt_recording": 1, "started": ..., ...}``).
+
+    Raises ``RecordingError`` if the file is unreadable or not a recording."""
+    path = Path(path)
+    try:
+        with _open_text(path, "r") as file:
+            line = file.readline()
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        raise RecordingError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        header = json.loads(line)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or "kiwoom_rt_recording" not in header:
+        raise RecordingError(f"{path} is not a kiwoom-rt recording (no header line)")
+    return header
+
+
+def recording_market(header: dict[str, Any]) -> str:
+    """``"us"`` or ``"kr"``: the header's ``market``, else the socket its ``url`` names."""
+    market = header.get("market")
+    if market in MARKETS:
+        return str(market)
+    url = header.get("url")
+    return market_of_url(url) if isinstance(url, str) else "kr"
 
 
 def read_recording(path: str | os.PathLike[str]) -> Iterator[tuple[float, bytes]]:

@@ -26,7 +26,8 @@ from ._stats import SessionStats
 from ._surface import SessionBase
 from .errors import ConditionError, LoginError, RecordingError
 from .messages import LoginReply, Message, SystemNotice
-from .recording import read_recording
+from .recording import read_header, read_recording, recording_market
+from .us import parse_us_item
 
 __all__ = ["ReplaySession"]
 
@@ -50,16 +51,34 @@ class ReplaySession(SessionBase):
     Requests are accepted as live (a recording plays what it recorded): ``subscribe`` and
     ``unsubscribe`` are done at once, a watch starts empty and follows the recorded hits, and
     ``conditions()``/``search()``, which would have to ask Kiwoom, raise ``ConditionError``.
+
+    ``market`` is the socket the recording came from, as its header says (a recording of a US
+    session replays as a US session: ``UsItem``s, S2 hits); pass it to override.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, speed: float | None = 1.0, inline: bool = False,
-                 queue_size: int = 100_000, dispatcher: BindableDispatcher | None = None) -> None:
+                 queue_size: int = 100_000, dispatcher: BindableDispatcher | None = None,
+                 market: str | None = None) -> None:
         if speed is not None and speed <= 0:
             raise ValueError("speed must be > 0, or None for as fast as possible")
         if inline and dispatcher is not None:
             raise ValueError("inline=True and a dispatcher exclude each other")
+        header: dict[str, Any] = {}
+        if market is None:
+            try:
+                header = read_header(path)
+            except RecordingError:
+                pass  # start() says so, in the caller
         # inline or not, receivers run on the replay thread: a file has no PINGs to answer
-        super().__init__(dispatcher=dispatcher, queue_size=queue_size)
+        super().__init__(dispatcher=dispatcher, queue_size=queue_size,
+                         market=market if market is not None else recording_market(header))
+        if self.market == "us":  # the recorded subscriptions name their exchanges
+            for item in header.get("items") or ():
+                try:
+                    parsed = parse_us_item(item)
+                except ValueError:
+                    continue
+                self._us_exchanges[parsed.symbol] = parsed.exchange
         self.path = Path(path)
         self.speed = speed
         self._state = SessionState.NEW
@@ -68,7 +87,8 @@ class ReplaySession(SessionBase):
         self._thread: threading.Thread | None = None
         self._playback = Playback(self._dispatcher, self._stop, label=f"replay of {self.path.name}",
                                   batch=min(1000, queue_size // 4), message=self._replay_message,
-                                  hits=self._condition_hits)
+                                  hits=self._condition_hits,
+                                  us=self._us_exchanges if self.market == "us" else None)
         self.error: RecordingError | None = None
 
     def __repr__(self) -> str:

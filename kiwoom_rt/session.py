@@ -61,13 +61,22 @@ from ._urls import is_loopback
 from .backoff import ReconnectPolicy
 from .errors import ConnectError, KiwoomError, SessionClosedError
 from .messages import Message
+from .us import market_of_url
 
-__all__ = ["MOCK_URL", "PRODUCTION_URL", "RealtimeSession", "SessionState"]
+__all__ = ["MOCK_URL", "PRODUCTION_URL", "US_MOCK_URL", "US_PRODUCTION_URL", "RealtimeSession", "SessionState"]
 
 logger = logging.getLogger("kiwoom_rt")
 
+#: The domestic socket (KRX, NXT).
 PRODUCTION_URL = "wss://api.kiwoom.com:10000/api/dostk/websocket"
+#: The domestic socket of Kiwoom's mock trading server (모의투자).
 MOCK_URL = "wss://mockapi.kiwoom.com:10000/api/dostk/websocket"
+#: The US stock socket (미국주식): FE, FT, F4, F5 and US condition search. Same host, its own connection.
+US_PRODUCTION_URL = "wss://api.kiwoom.com:10000/api/us/websocket"
+US_MOCK_URL = "wss://mockapi.kiwoom.com:10000/api/us/websocket"
+"""The US path on Kiwoom's mock host. Derived, not published: Kiwoom's mock serves KRX items
+("KRX만 지원가능"), and whether it serves US realtime at all is unknown; a session on it may
+connect and then receive nothing, or be refused."""
 
 TokenSource = str | Callable[[], str]
 
@@ -104,6 +113,15 @@ class RealtimeSession(SessionBase):
     REAL frame takes it over: the session then does not decode it into events (the relay
     forwards frames this way); any other frame is decoded and handled as usual.
 
+    Market: a URL whose path ends in ``/api/us/websocket`` (``US_PRODUCTION_URL``) makes a US
+    session; ``market="us"`` or ``"kr"`` overrides that, and ``session.market`` says which. A US
+    session takes ``UsItem``s or ``"NASDAQ:NVDA"`` strings and types FE, FT, F4 and F5, and speaks
+    the US condition search (GCNSR*). One token may serve both sockets: run one session per
+    socket, in one process if you like. ``us_item_format`` says how REG sends US items:
+    ``"object"`` (default, Kiwoom's published examples: ``{"jmcode": "NVDA", "stex_tp": "ND"}``)
+    or ``"string"`` (``"NVDA"``, as two peer clients do). It is a safety valve for an item shape
+    no one has verified against the live server: switch it without waiting for a release.
+
     Proxy: ``proxy="http://user:password@proxy:3128"`` tunnels every connection through that HTTP
     proxy with CONNECT (TLS stays end to end and verified against Kiwoom's name). By default
     (``proxy=None``) the environment decides: ``HTTPS_PROXY`` for wss://, ``HTTP_PROXY`` for
@@ -134,6 +152,8 @@ class RealtimeSession(SessionBase):
         random_source: Callable[[], float] = random.random,
         condition_rate: float = 5.0,
         proxy: str | bool | None = None,
+        market: str | None = None,
+        us_item_format: str = "object",
     ) -> None:
         if not (isinstance(token, str) and token.strip()) and not callable(token):
             raise TypeError("token must be a non-empty str or a callable returning one")
@@ -157,11 +177,14 @@ class RealtimeSession(SessionBase):
         self.overflow = overflow
         self.settings = ConnectionSettings(url=url, connect_timeout=connect_timeout, max_frame_bytes=max_frame_bytes,
                                            ssl_context=ssl_context, proxy=choose_proxy(url, proxy))
+        market = market_of_url(url) if market is None else market
         self._core = SessionCore(chunk_size=chunk_size, policy=reconnect, reconnect_on_kicked=reconnect_on_kicked,
                                  login_timeout=login_timeout, idle_timeout=idle_timeout, ack_timeout=ack_timeout,
-                                 random=random_source, condition_rate=condition_rate)
+                                 random=random_source, condition_rate=condition_rate, market=market,
+                                 us_item_format=us_item_format)
+        self.us_item_format = us_item_format
         self._lock = threading.RLock()  # serialises calls into the core
-        super().__init__(dispatcher=dispatcher, queue_size=queue_size, overflow=overflow)
+        super().__init__(dispatcher=dispatcher, queue_size=queue_size, overflow=overflow, market=market)
         self._hands_over = dispatcher is None and not inline
 
         self._stop = threading.Event()
@@ -185,7 +208,8 @@ class RealtimeSession(SessionBase):
         self._batch: list[Any] = []  # events of the chunk being read
         # frames to events (and the frame, event and error counters)
         self._intake = Intake(emit=self._emit, report=self._report, message=self._on_message,
-                              hits=self._condition_hits, frame_hook=frame_hook)
+                              hits=self._condition_hits, frame_hook=frame_hook,
+                              us=self._us_exchanges if market == "us" else None)
         self._errors_lock = threading.Lock()
         self._decode_errors = 0  # bad input reported (from the reading thread, or a receiver's)
         self._handovers = 0
@@ -197,7 +221,8 @@ class RealtimeSession(SessionBase):
     def __repr__(self) -> str:
         proxy = self.settings.proxy
         via = f" via proxy {proxy.address}" if proxy is not None else ""
-        return f"<RealtimeSession {self.url}{via} {self._core.state}>"
+        market = " (US)" if self.market == "us" else ""
+        return f"<RealtimeSession {self.url}{market}{via} {self._core.state}>"
 
     @property
     def state(self) -> SessionState:
@@ -314,7 +339,7 @@ class RealtimeSession(SessionBase):
 
     def _deliver_resync(self, changes: Sequence[MembershipChange]) -> None:
         now = time.time()
-        events = [resync_event(change, now) for change in changes]
+        events = [resync_event(change, now, self.market) for change in changes]
         if threading.current_thread() is self._io_owner:
             self._batch.extend(events)
         else:

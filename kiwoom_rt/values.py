@@ -22,6 +22,7 @@ __all__ = [
     "parse_signed_int",
     "parse_text",
     "parse_unsigned_int",
+    "parse_yyyymmdd",
 ]
 
 
@@ -123,3 +124,13 @@ def parse_hhmmss(raw: str) -> _dt.time:
     if raw == text:  # cache only canonical keys so the cache stays bounded
         TIME_CACHE[raw] = value
     return value
+
+
+def parse_yyyymmdd(raw: str) -> _dt.date:
+    """``"20260630"`` -> ``datetime.date(2026, 6, 30)``."""
+    if type(raw) is not str:
+        raise ValueError(f"not a string: {raw!r}")
+    text = raw.strip()
+    if len(text) != 8 or not (text.isdigit() and text.isascii()):
+        raise ValueError(f"not a YYYYMMDD date: {raw!r}")
+    return _dt.date(int(text[0:4]), int(text[4:6]), int(text[6:8]))  # ValueError if out of range

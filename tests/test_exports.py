@@ -22,6 +22,9 @@ EXPECTED = [
     "SectorBreadth", "SectorIndex", "StockInfo", "Trade", "VolatilityInterruption",
     # one session surface (issue 19)
     "Session",
+    # the US socket (issue 20)
+    "US_PRODUCTION_URL", "US_MOCK_URL", "UsItem", "UsTrade", "UsOrderBook", "UsOrder", "UsFill",
+    "UsConditionEvent",
 ]
 
 
@@ -49,5 +52,6 @@ def test_internal_modules_are_private() -> None:
     import pkgutil
 
     public = {m.name for m in pkgutil.iter_modules(kiwoom_rt.__path__) if not m.name.startswith("_")}
-    assert public == {"auth", "backoff", "cli", "conditions", "errors", "events", "fids", "frames", "messages",
-                      "protocol", "qt", "queued", "recording", "relay", "replay", "session", "sim", "tk", "values"}
+    assert public == {"auth", "backoff", "cli", "conditions", "errors", "events", "fids", "frames",
+                      "messages", "protocol", "qt", "queued", "recording", "relay", "replay", "session", "sim", "tk",
+                      "us", "values"}

@@ -1,5 +1,5 @@
-"""The FID tables are Kiwoom's published ones: regenerated from the vendored spec
-(tests/data/realtime_spec.json, the single source), they are identical."""
+"""The FID tables are Kiwoom's published ones: regenerated from the vendored specs
+(tests/data/realtime_spec.json, and us_realtime_spec.json for the US socket), they are identical."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from kiwoom_rt.sim import spec_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDORED_SPEC = ROOT / "tests" / "data" / "realtime_spec.json"
+VENDORED_US_SPEC = ROOT / "tests" / "data" / "us_realtime_spec.json"
 
 
 def _generator():  # type: ignore[no-untyped-def]
@@ -29,20 +30,31 @@ def _generator():  # type: ignore[no-untyped-def]
 def test_tables_match_the_published_spec() -> None:
     generator = _generator()
     spec = json.loads(VENDORED_SPEC.read_text("utf-8"))
-    tables = generator.realtime_tables(spec)
+    us_spec = json.loads(VENDORED_US_SPEC.read_text("utf-8"))
+    tables = {**generator.realtime_tables(spec), **generator.us_tables(us_spec)}
     assert set(fids.FIELDS) == set(tables) == {
         "00", "04", "0A", "0B", "0C", "0D", "0E", "0F", "0G", "0H", "0I", "0J", "0U", "0g",
-        "0m", "0s", "0u", "0w", "1h", "02"}  # 02: condition hits, published inside ka10173
+        "0m", "0s", "0u", "0w", "1h", "02",  # 02: condition hits, published inside ka10173
+        "FE", "FT", "F4", "F5", "S2"}  # the US socket; S2: its condition hits (usa20290)
     for type_code, (name, fields) in tables.items():
         assert fids.TYPE_NAMES[type_code] == name
         assert list(fids.FIELDS[type_code]) == [tuple(f) for f in fields]
-    assert (ROOT / "kiwoom_rt" / "fids.py").read_text("utf-8") == generator.render_fids(tables)
+    assert fids.WIRE_NAMES == {"FE": "미국체결", "FT": "미국10호가", "F4": "해외주식주문", "F5": "해외주식체결"}
+    assert (ROOT / "kiwoom_rt" / "fids.py").read_text("utf-8") == generator.render_fids(
+        tables, generator.us_wire_names(us_spec))
+
+
+def test_us_tables_have_the_published_fids() -> None:
+    assert len(fids.FIELDS["FE"]) == 18
+    assert len(fids.FIELDS["FT"]) == 65  # ten levels of price, quantity and change, four totals, the time
+    assert {fid for fid, _, _ in fids.FIELDS["S2"]} == {"841", "9001", "843", "20", "907"}
 
 
 def test_simulator_examples_match_the_published_spec() -> None:
     generator = _generator()
     spec = json.loads(VENDORED_SPEC.read_text("utf-8"))
-    assert generator.example_values(spec) == spec_examples.EXAMPLE_VALUES
+    us_spec = json.loads(VENDORED_US_SPEC.read_text("utf-8"))
+    assert {**generator.example_values(spec), **generator.us_example_values(us_spec)} == spec_examples.EXAMPLE_VALUES
 
 
 def test_0e_table_is_the_after_hours_order_book_totals() -> None:

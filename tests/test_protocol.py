@@ -142,9 +142,9 @@ def test_system_notice_accepts_both_key_styles(frame: str) -> None:
 
 
 def test_unknown_trnm_is_kept() -> None:
-    message = protocol.decode('{"trnm":"GCNSRLST","return_code":0,"data":[]}')
+    message = protocol.decode('{"trnm":"XCNSRLST","return_code":0,"data":[]}')
     assert isinstance(message, Unknown)
-    assert message.trnm == "GCNSRLST"
+    assert message.trnm == "XCNSRLST"
     assert message.raw["data"] == []
 
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def quiet_sim() -> Iterator[SimServer]:
     """A simulator that streams nothing by itself: the tests push numbered frames."""
-    with SimServer(rate=0.0, ping_interval=10.0) as sim:
+    with SimServer(rate=0.0, ping_interval=10.0, condition_churn=0.0) as sim:
         yield sim
 
 

@@ -22,7 +22,7 @@ from .test_session import quote_frame
 
 @pytest.fixture
 def quiet_sim() -> Iterator[SimServer]:
-    with SimServer(rate=0.0, ping_interval=10.0) as sim:
+    with SimServer(rate=0.0, ping_interval=10.0, condition_churn=0.0) as sim:
         yield sim
 
 

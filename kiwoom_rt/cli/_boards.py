@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from .._surface import Session
-from ..events import AfterHoursQuote, OrderBook, RealtimeEvent, Trade
+from ..events import AfterHoursQuote, OrderBook, RealtimeEvent, Trade, UsOrderBook, UsTrade
 from ._format import clock, number, signed
 
-__all__ = ["AfterHoursBoard", "Board", "RegularBoard"]
+__all__ = ["AfterHoursBoard", "Board", "RegularBoard", "UsBoard"]
 
 
 class Board:
@@ -30,7 +30,7 @@ class Board:
         color = self.UP if value and value > 0 else self.DOWN if value and value < 0 else ""
         return f"{color}{text}{self.RESET}" if color else text
 
-    def _change(self, value: int | None, width: int) -> str:
+    def _change(self, value: float | None, width: int) -> str:
         return self._colored(f"{signed(value):>{width}}", value)
 
     def draw(self, session: Session, final: bool = False) -> None:
@@ -75,13 +75,13 @@ class RegularBoard(Board):
 
     def __init__(self, items: list[str]) -> None:
         super().__init__(items)
-        self.trades: dict[str, Trade] = {}
-        self.books: dict[str, OrderBook] = {}
+        self.trades: dict[str, Trade | UsTrade] = {}
+        self.books: dict[str, OrderBook | UsOrderBook] = {}
 
     def update(self, item: str, event: RealtimeEvent) -> None:
-        if isinstance(event, Trade):
+        if isinstance(event, (Trade, UsTrade)):
             self.trades[item] = event
-        elif isinstance(event, OrderBook):
+        elif isinstance(event, (OrderBook, UsOrderBook)):
             self.books[item] = event
 
     def lines(self) -> list[str]:
@@ -106,3 +106,9 @@ class RegularBoard(Board):
                          f"{self._change(level.change, 9)}")
         lines.append(f"{'ask total ' + number(book.ask_total):>21}  {'':>10}  bid total {number(book.bid_total)}")
         return lines
+
+
+class UsBoard(RegularBoard):
+    """The US board: last trade per symbol (FE) and the first symbol's ten-level book (FT)."""
+
+    TITLE = "US trades (FE) and the order book (FT)"

@@ -14,16 +14,23 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import protocol
 from .._surface import Session
-from ..session import MOCK_URL, PRODUCTION_URL, RealtimeSession
-from ._boards import AfterHoursBoard, Board, RegularBoard
+from ..events import EVENT_TYPES
+from ..session import MOCK_URL, PRODUCTION_URL, US_MOCK_URL, US_PRODUCTION_URL, RealtimeSession
+from ..us import parse_us_item
+from ._boards import AfterHoursBoard, Board, RegularBoard, UsBoard
 from ._format import clock, number, printer, signed
 from ._parser import PROG, UsageError, parse_items, parse_types
 
-__all__ = ["COMMANDS", "DEMO_ITEMS"]
+__all__ = ["COMMANDS", "DEMO_ITEMS", "DEMO_US_ITEMS"]
 
 DEMO_ITEMS = ["005930", "000660", "035420", "035720", "005380", "051910", "006400", "000270"]
+DEMO_US_ITEMS = ["NASDAQ:NVDA", "NASDAQ:AAPL", "NASDAQ:MSFT", "NASDAQ:TSLA", "NYSE:KO", "NYSE:JPM", "AMEX:SPY",
+                 "NASDAQ:COIN"]
+
+
+def _market(args: argparse.Namespace) -> str:
+    return "us" if getattr(args, "us", False) else "kr"
 
 
 def report_lifecycle(session: Session) -> None:
@@ -48,18 +55,19 @@ def stop_when_given_up(stop: threading.Event, failure: list[BaseException]) -> C
 
 
 def _session(args: argparse.Namespace, url: str, token: str | Callable[[], str], **options: Any) -> RealtimeSession:
-    """The command's session, through --proxy if given."""
-    return RealtimeSession(token, url=url, proxy=getattr(args, "proxy", None), **options)
+    """The command's session, through --proxy if given (a US session with --us, whatever the URL)."""
+    return RealtimeSession(token, url=url, proxy=getattr(args, "proxy", None), market=_market(args), **options)
 
 
 def _target(args: argparse.Namespace) -> tuple[str, str | Callable[[], str]]:
     """(url, token source) from --mock/--prod/--url and the environment."""
+    us = _market(args) == "us"
     if args.url:
         url = args.url
     elif args.mock:
-        url = MOCK_URL
+        url = US_MOCK_URL if us else MOCK_URL
     elif args.prod:
-        url = PRODUCTION_URL
+        url = US_PRODUCTION_URL if us else PRODUCTION_URL
     else:
         raise UsageError("say where to connect: --mock, --prod, --url URL or --sim")
     token = os.environ.get("KIWOOM_TOKEN", "").strip()
@@ -78,12 +86,14 @@ def _target(args: argparse.Namespace) -> tuple[str, str | Callable[[], str]]:
 
 @contextlib.contextmanager
 def _connection(args: argparse.Namespace) -> Iterator[tuple[str, str | Callable[[], str]]]:
-    """(url, token source) for the command; with --sim, a simulator runs for the command's life."""
+    """(url, token source) for the command; with --sim, a simulator runs for the command's life
+    (with --us: its US socket, on a clock in the US regular session)."""
     if getattr(args, "sim", False):
-        from ..sim import DEFAULT_TOKEN, SimServer
+        from ..sim import DEFAULT_TOKEN, SimServer, us_clock
 
-        with SimServer(rate=20) as sim:
-            yield sim.url, DEFAULT_TOKEN
+        us = _market(args) == "us"
+        with SimServer(rate=20, clock=us_clock() if us else None) as sim:
+            yield sim.us_url if us else sim.url, DEFAULT_TOKEN
         return
     yield _target(args)
 
@@ -97,7 +107,7 @@ def _source(args: argparse.Namespace) -> Iterator[Any]:
             raise UsageError("--relay reads from a relay: it takes no --mock/--prod/--url/--sim/--proxy")
         from ..relay import RelaySession
 
-        yield RelaySession(relay_url, prefix=args.prefix)
+        yield RelaySession(relay_url, prefix=args.prefix, market=_market(args))
         return
     with _connection(args) as (url, token):
         yield _session(args, url, token)
@@ -141,7 +151,7 @@ def run_watch(args: argparse.Namespace) -> int:
         return _watch_condition(args)
     if not args.items:
         raise UsageError("say which items to watch (or --condition SEQ)")
-    items, types = parse_items(args.items), parse_types(args.type)
+    items, types = parse_items(args.items, _market(args)), parse_types(args.type, _market(args))
 
     def setup(session: Session, stop: threading.Event) -> None:
         show = printer(args.json, stop)
@@ -198,7 +208,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_record(args: argparse.Namespace) -> int:
-    items, types = parse_items(args.items), parse_types(args.type)
+    items, types = parse_items(args.items, _market(args)), parse_types(args.type, _market(args))
     with _connection(args) as (url, token):
         return _record(args, items, types, url, token)
 
@@ -209,7 +219,7 @@ def _record(args: argparse.Namespace, items: list[str], types: list[str], url: s
 
     stop = threading.Event()
     failure: list[BaseException] = []
-    recorder = Recorder(args.out, meta={"url": url, "items": items, "types": types})
+    recorder = Recorder(args.out, meta={"url": url, "items": items, "types": types}, market=_market(args))
     session = _session(args, url, token, frame_hook=recorder)
     session.on_gave_up.connect(stop_when_given_up(stop, failure))
     try:
@@ -230,7 +240,10 @@ def _record(args: argparse.Namespace, items: list[str], types: list[str], url: s
 def run_replay(args: argparse.Namespace) -> int:
     from ..recording import ReplaySession
 
-    types = parse_types(args.type) if args.type else None
+    types = list(args.type) if args.type else None
+    for type_code in types or ():
+        if type_code not in EVENT_TYPES:
+            raise UsageError(f"unknown realtime type {type_code!r} (known: {' '.join(sorted(EVENT_TYPES))})")
     replay = ReplaySession(args.file, speed=None if args.max else args.speed)
     stop = threading.Event()
     show = printer(args.json, stop)
@@ -256,19 +269,24 @@ def run_replay(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from ..queued import QueueDispatcher
-    from ..sim import DEFAULT_TOKEN, SimClock, SimServer
+    from ..sim import DEFAULT_TOKEN, SimClock, SimServer, us_clock
 
-    items = parse_items(args.items or DEMO_ITEMS)
+    market = _market(args)
+    items = parse_items(args.items or (DEMO_US_ITEMS if args.us else DEMO_ITEMS), market)
     tty = sys.stdout.isatty() if args.board is None else args.board
-    # the regular session (trades and books) runs 09:00-15:30 KST; the default clock is 16:00
-    clock = SimClock(dt.time(10, 0)) if args.regular else None
-    types = ["0B", "0D"] if args.regular else ["0E"]
+    # the regular session (trades and books) runs 09:00-15:30 KST; the default clock is 16:00;
+    # the US board runs in the US regular session (10:30 US Eastern)
+    clock = us_clock() if args.us else SimClock(dt.time(10, 0)) if args.regular else None
+    types = ["FE", "FT"] if args.us else ["0B", "0D"] if args.regular else ["0E"]
     with SimServer(rate=args.rate, clock=clock) as sim:
         dispatcher = QueueDispatcher(conflate=tty)  # receivers run here, on the main thread
-        session = RealtimeSession(DEFAULT_TOKEN, url=sim.url, dispatcher=dispatcher)
+        session = RealtimeSession(DEFAULT_TOKEN, url=sim.us_url if args.us else sim.url, dispatcher=dispatcher)
         board: Board | None = None
         if tty:
-            board = RegularBoard(items) if args.regular else AfterHoursBoard(items)
+            if args.us:  # the board is keyed by what events carry: the symbol
+                board = UsBoard([parse_us_item(item).symbol for item in items])
+            else:
+                board = RegularBoard(items) if args.regular else AfterHoursBoard(items)
         stop = threading.Event()
         receiver = board.update if board is not None else printer(False, stop)
         for type_code in types:
@@ -277,8 +295,9 @@ def run_demo(args: argparse.Namespace) -> int:
             session.start(timeout=args.timeout)
             session.subscribe(items, types).wait(args.timeout)
             if not tty:
-                what = "trades (0B) and order books (0D)" if args.regular else "after-hours quotes (0E)"
-                print(f"live {what} from the built-in simulator at {sim.url}", flush=True)
+                what = ("US trades (FE) and order books (FT)" if args.us else
+                        "trades (0B) and order books (0D)" if args.regular else "after-hours quotes (0E)")
+                print(f"live {what} from the built-in simulator at {session.url}", flush=True)
             deadline = None if args.duration is None else time.monotonic() + args.duration
             while (deadline is None or time.monotonic() < deadline) and not stop.is_set():
                 dispatcher.drain()
@@ -297,8 +316,8 @@ def run_export(args: argparse.Namespace) -> int:
     from ..frames import export
 
     type_code = args.type
-    if type_code not in protocol.KNOWN_TYPES and type_code != "02":
-        raise UsageError(f"unknown realtime type {type_code!r} (known: {' '.join(sorted(protocol.KNOWN_TYPES))})")
+    if type_code not in EVENT_TYPES:
+        raise UsageError(f"unknown realtime type {type_code!r} (known: {' '.join(sorted(EVENT_TYPES))})")
     if not os.path.exists(args.recording):
         raise UsageError(f"no such recording: {args.recording}")
     errors: list[BaseException] = []
@@ -342,7 +361,7 @@ def run_relay(args: argparse.Namespace) -> int:
     maxlen = args.maxlen or int(args.retention * args.expected_rate)
     with _connection(args) as (url, token):
         relay = Relay.for_url(redis_url, token, url=url, proxy=args.proxy, prefix=args.prefix, maxlen=maxlen,
-                              buffer=args.buffer, lease=args.lease)
+                              buffer=args.buffer, lease=args.lease, session_options={"market": _market(args)})
         relay.start(timeout=args.timeout)
         report_lifecycle(relay.session)
         print(f"relay {relay.id}: {url} -> {redact_url(redis_url)} (prefix {args.prefix}, keeps ~{maxlen:,} "

@@ -10,19 +10,38 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..events import AfterHoursQuote, OrderBook, RealEvent, RealtimeEvent, Trade, headline_fields
+from ..events import (
+    AfterHoursQuote,
+    OrderBook,
+    RealEvent,
+    RealtimeEvent,
+    Trade,
+    UsOrderBook,
+    UsTrade,
+    headline_fields,
+)
 
 __all__ = ["clock", "format_json", "format_line", "json_value", "number", "printer", "show_value", "signed"]
 
 
-def signed(value: int | None) -> str:
+def _decimal(value: float, sign: str = "") -> str:
+    """A dollar amount: two decimals, up to four when they matter (``0.1234``)."""
+    text = f"{value:{sign},.4f}"
+    return text[:-2] if text.endswith("00") else text
+
+
+def signed(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:+,}" if value else "0"
+    if not value:
+        return "0"
+    return _decimal(value, "+") if isinstance(value, float) else f"{value:+,}"
 
 
-def number(value: int | None) -> str:
-    return "-" if value is None else f"{value:,}"
+def number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return _decimal(value) if isinstance(value, float) else f"{value:,}"
 
 
 def clock(value: dt.time | None) -> str:
@@ -38,7 +57,7 @@ def show_value(value: object) -> str:
         return f"{value:,}"
     if isinstance(value, float):
         return f"{value:g}"
-    if isinstance(value, dt.time):
+    if isinstance(value, (dt.time, dt.date)):
         return value.isoformat()
     return str(value)
 
@@ -54,11 +73,11 @@ def format_line(event: RealtimeEvent) -> str:
         return f"{event.type} {event.name} {event.item}  {fields}"
     when = getattr(event, "time", None)
     head = f"{clock(when if isinstance(when, dt.time) else None)}  {event.code:>6} {event.exchange}  {event.type}"
-    if isinstance(event, Trade):
+    if isinstance(event, (Trade, UsTrade)):
         return (f"{head} trade {number(event.price):>9} {signed(event.change):>8} ({show_value(event.rate)}%)  "
                 f"vol {signed(event.volume):>7}  cum {number(event.cumulative_volume)}  "
                 f"ask {number(event.best_ask)} bid {number(event.best_bid)}")
-    if isinstance(event, OrderBook):
+    if isinstance(event, (OrderBook, UsOrderBook)):
         ask = event.asks[0] if event.asks else None
         bid = event.bids[0] if event.bids else None
         best = (f"ask {number(ask.price) if ask else '-'} x {number(ask.quantity) if ask else '-'}  "
@@ -72,7 +91,7 @@ def format_line(event: RealtimeEvent) -> str:
 
 
 def json_value(value: object) -> object:
-    if isinstance(value, dt.time):
+    if isinstance(value, (dt.time, dt.date)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
@@ -86,7 +105,7 @@ def format_json(event: RealtimeEvent) -> str:
                               "values": dict(event.values)}
     for field in headline_fields(type(event)):
         record[field.attr] = json_value(getattr(event, field.attr))
-    if isinstance(event, OrderBook):
+    if isinstance(event, (OrderBook, UsOrderBook)):
         record["asks"] = [list(level) for level in event.asks]
         record["bids"] = [list(level) for level in event.bids]
     return json.dumps(record, ensure_ascii=False)

@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from .. import protocol
 
-__all__ = ["PROG", "Parser", "UsageError", "add_proxy", "add_relay_source", "add_target", "build",
+__all__ = ["PROG", "Parser", "UsageError", "add_proxy", "add_relay_source", "add_target", "add_us", "build",
            "parse_items", "parse_types"]
 
 PROG = "kiwoom-rt"
@@ -24,19 +24,30 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
-def parse_types(values: Sequence[str] | None) -> list[str]:
-    types = list(values or ["0E"])
+def parse_types(values: Sequence[str] | None, market: str = "kr") -> list[str]:
+    """The --type values (default 0E, or FE on the US socket), each known on that socket."""
+    types = list(values or ["FE" if market == "us" else "0E"])
+    known = protocol.types_of(market)
     for type_code in types:
-        if type_code not in protocol.KNOWN_TYPES:
-            raise UsageError(f"unknown realtime type {type_code!r} (known: {' '.join(sorted(protocol.KNOWN_TYPES))})")
+        if type_code not in known:
+            where = " on the US socket" if market == "us" else ""
+            hint = "; US types need --us" if market != "us" and type_code in protocol.US_TYPES else ""
+            raise UsageError(f"unknown realtime type {type_code!r}{where} (known: {' '.join(sorted(known))}){hint}")
     return types
 
 
-def parse_items(values: Sequence[str]) -> list[str]:
+def parse_items(values: Sequence[str], market: str = "kr") -> list[str]:
+    """Item codes of the socket: 005930 (domestic), NASDAQ:NVDA (US, with --us)."""
     try:
-        return protocol.check_items(list(values))
+        return protocol.check_items(list(values), market)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        hint = " (US items need --us)" if market != "us" and any(":" in v for v in values) else ""
+        raise UsageError(f"{exc}{hint}") from None
+
+
+def add_us(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--us", action="store_true",
+                        help="the US stock socket (/api/us/websocket): items like NASDAQ:NVDA, types FE FT F4 F5")
 
 
 def add_target(parser: argparse.ArgumentParser) -> None:
@@ -77,15 +88,19 @@ def build(runners: Mapping[str, Callable[[argparse.Namespace], int]]) -> argpars
                       help="the regular session: trades (0B) and a ten-level order book (0D)")
     demo.add_argument("--board", action=argparse.BooleanOptionalAction, default=None,
                       help="refreshing board (default: when stdout is a terminal)")
+    demo.add_argument("--us", action="store_true",
+                      help="US stocks: trades (FE) and a ten-level book (FT) on the simulator's US socket")
     demo.set_defaults(func=runners["demo"], timeout=10.0)
 
     for name, text in (("watch", "print decoded events"), ("record", "record every received frame to a file")):
         sub = commands.add_parser(name, help=text)
         if name == "record":
             sub.add_argument("out", help="recording file (.jsonl, or .jsonl.gz to compress)")
-        sub.add_argument("items", nargs="*" if name == "watch" else "+", help="item codes, e.g. 005930 005930_NX")
-        sub.add_argument("--type", action="append", help="realtime type (repeatable; default 0E)")
+        sub.add_argument("items", nargs="*" if name == "watch" else "+",
+                         help="item codes, e.g. 005930 005930_NX (with --us: NASDAQ:NVDA NYSE:KO)")
+        sub.add_argument("--type", action="append", help="realtime type (repeatable; default 0E, or FE with --us)")
         add_target(sub)
+        add_us(sub)
         if name == "watch":
             add_relay_source(sub)
             sub.add_argument("--json", action="store_true", help="JSON lines instead of text")
@@ -97,12 +112,14 @@ def build(runners: Mapping[str, Callable[[argparse.Namespace], int]]) -> argpars
 
     conditions = commands.add_parser("conditions", help="list your condition searches (조건검색)")
     add_target(conditions)
+    add_us(conditions)
     conditions.add_argument("--timeout", type=float, default=10.0)
     conditions.set_defaults(func=runners["conditions"])
 
     search = commands.add_parser("search", help="run condition SEQ once and print its stocks")
     search.add_argument("seq")
     add_target(search)
+    add_us(search)
     search.add_argument("--timeout", type=float, default=10.0)
     search.set_defaults(func=runners["search"])
 
@@ -136,7 +153,9 @@ def build(runners: Mapping[str, Callable[[argparse.Namespace], int]]) -> argpars
     relay.add_argument("--redis", metavar="URL", help="redis://[:password@]HOST:6379/0 or rediss:// for TLS "
                                                       "(default: KIWOOM_RT_REDIS)")
     add_target(relay)
-    relay.add_argument("--prefix", default="kiwoom-rt", help="key prefix, to run several relays on one Redis")
+    add_us(relay)
+    relay.add_argument("--prefix", default="kiwoom-rt", help="key prefix, to run several relays on one Redis "
+                                                             "(a domestic and a US relay need two)")
     relay.add_argument("--retention", type=float, default=3600.0, help="seconds of feed to keep (default 3600)")
     relay.add_argument("--expected-rate", type=float, default=5000.0,
                        help="frames per second the retention is sized for (default 5000)")

@@ -145,9 +145,10 @@ class ControlMessage:
     ephemeral: bool = False
 
 
-def read_control(fields: Mapping[bytes, bytes]) -> ControlMessage:
-    """A control entry back as a ``ControlMessage``; raises ``ValueError`` if malformed (the
-    relay reports and skips it)."""
+def read_control(fields: Mapping[bytes, bytes], market: str = "kr") -> ControlMessage:
+    """A control entry back as a ``ControlMessage``; raises ``ValueError`` if malformed, or if its
+    items are not of the relay's socket (``market``: domestic codes, or ``"NASDAQ:NVDA"``); the
+    relay reports and skips it."""
     raw = fields.get(b"m")
     if raw is None:
         raise ValueError("control entry without a message")
@@ -158,7 +159,7 @@ def read_control(fields: Mapping[bytes, bytes]) -> ControlMessage:
     if not isinstance(consumer, str) or not consumer or op not in CONTROL_OPS:
         raise ValueError(f"control message without a consumer or with an unknown op {op!r}")
     try:
-        items = tuple(protocol.check_items(body.get("items") or [])) if body.get("items") else ()
+        items = tuple(protocol.check_items(body.get("items") or [], market)) if body.get("items") else ()
         types = tuple(protocol.check_types(body.get("types") or [])) if body.get("types") else ()
         pairs = frozenset((str(i), str(t)) for i, t in body.get("pairs") or [])
     except (TypeError, ValueError) as exc:

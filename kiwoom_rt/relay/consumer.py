@@ -42,6 +42,8 @@ from .._stats import SessionStats
 from .._surface import SessionBase
 from ..conditions import parse_conditions, parse_hit
 from ..errors import ConditionError, ConnectError, KiwoomError, ProtocolError, SessionClosedError, SubscribeError
+from ..events import CONDITION_TYPES
+from ..us import parse_us_item
 from ._redis import ANY_REDIS_ERROR, REDIS_ERRORS, Backoff, client_for, id_tuple
 from ._wire import FeedEntry, RelayKeys, control_message, read_entry
 from .publisher import FORWARDED
@@ -50,9 +52,12 @@ __all__ = ["RELAY_KINDS", "RelayConsumerStats", "RelaySession"]
 
 logger = logging.getLogger("kiwoom_rt.relay")
 
+#: US types of the whole account: an order or fill of any symbol reaches whoever asked for them.
+ACCOUNT_TYPES = frozenset({"F4", "F5"})
+
 #: Relay status notices, as ``RelaySession.on_relay(kind=..., detail=...)``.
 RELAY_KINDS = ("relay_started", "relay_stopped", "relay_silent", "relay_back", "redis_lost", "redis_back",
-               "gap")
+               "gap", "wrong_market")
 
 
 @attrs.frozen(kw_only=True)
@@ -83,7 +88,12 @@ class RelaySession(SessionBase):
     (CONNECTING until the relay says it is connected). The relay's own state arrives on
     ``on_relay(kind=..., detail=...)`` with ``kind`` one of ``RELAY_KINDS``
     (``redis_lost``/``redis_back``, ``relay_silent``/``relay_back``,
-    ``relay_started``/``relay_stopped``, and ``gap`` with the count the relay lost).
+    ``relay_started``/``relay_stopped``, ``gap`` with the count the relay lost, and
+    ``wrong_market`` when the relay serves the other socket).
+
+    ``market="us"`` makes a consumer of a US relay (``kiwoom-rt relay --us``): it subscribes
+    ``UsItem``s or ``"NASDAQ:NVDA"`` and types FE, FT, F4, F5, as a US ``RealtimeSession`` does.
+    A domestic and a US relay can share one Redis under two prefixes.
 
     ``receive="own"`` (the default) delivers the events of this consumer's (item, type) pairs
     and the hits of its watches, as a live session would; ``receive="all"`` delivers the whole
@@ -103,14 +113,15 @@ class RelaySession(SessionBase):
     def __init__(self, redis_url: str, *, name: str | None = None, prefix: str = "kiwoom-rt",
                  start_from: str = "now", receive: str = "own", dispatcher: BindableDispatcher | None = None,
                  queue_size: int = 100_000, lease: float = 15.0, silence: float = 3.0, batch: int = 1000,
-                 timeout: float = 5.0) -> None:
+                 timeout: float = 5.0, market: str = "kr") -> None:
         if start_from not in ("now", "last"):
             raise ValueError('start_from must be "now" or "last"')
         if start_from == "last" and not name:
             raise ValueError('start_from="last" needs a name: the place is kept under it')
         if receive not in ("own", "all"):
             raise ValueError('receive must be "own" (what this consumer asked for) or "all" (the whole feed)')
-        super().__init__(dispatcher=dispatcher, queue_size=queue_size)
+        super().__init__(dispatcher=dispatcher, queue_size=queue_size, market=market)
+        self._market_refused = False
         self.redis_url = redis_url
         self.keys = RelayKeys(prefix)
         self.ephemeral = not name
@@ -128,7 +139,8 @@ class RelaySession(SessionBase):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._playback = Playback(self._dispatcher, self._stop, label=f"relay session {self.name}",
-                                  batch=min(1000, queue_size // 4), hits=self._condition_hits, keep=self._keep_own)
+                                  batch=min(1000, queue_size // 4), hits=self._condition_hits, keep=self._keep_own,
+                                  us=self._us_exchanges if market == "us" else None)
         self._thread: threading.Thread | None = None
         self._client: Any | None = None
         self._state = SessionState.NEW
@@ -380,6 +392,10 @@ class RelaySession(SessionBase):
 
     def _wanted_changed(self) -> None:
         """Snapshots of what this consumer wants, for the reading thread (lock held)."""
+        if self.market == "us":  # US events carry the symbol; orders and fills are the account's
+            self._wanted_pairs = frozenset((parse_us_item(item).symbol, kind) for item, kind in self._pairs)
+            self._any_item_types = frozenset(kind for _, kind in self._pairs if kind in ACCOUNT_TYPES)
+            return
         self._wanted_pairs = frozenset(self._pairs)
         self._any_item_types = frozenset(kind for item, kind in self._pairs if not item)
 
@@ -391,7 +407,7 @@ class RelaySession(SessionBase):
             pairs, any_item, watches = self._wanted_pairs, self._any_item_types, self._watches
             kept = [event for event in events
                     if (event.item, event.type) in pairs or event.type in any_item
-                    or (event.type == "02" and event.seq in watches)]
+                    or (event.type in CONDITION_TYPES and event.seq in watches)]
             self._foreign += len(events) - len(kept)
         delivered = self._delivered
         for event in kept:
@@ -420,10 +436,12 @@ class RelaySession(SessionBase):
             kwargs = body.get("kwargs") or {}
             self._upstream(name, kwargs if isinstance(kwargs, dict) else {})
         elif name == "relay_alive":
+            self._check_market(body.get("market"))
             if relay != self._relay_id and self._relay_id is not None:
                 self._relay_restarted(relay)
             self._upstream_state(body.get("upstream"))
         elif name == "relay_started":
+            self._check_market(body.get("market"))
             # A relay reads requests from its own start on: whatever we asked before that (or
             # before a restart) is asked again now, so it is answered within a heartbeat.
             self._relay_restarted(relay)
@@ -438,6 +456,17 @@ class RelaySession(SessionBase):
             self._relay_notice("gap", {"lost": lost, "reason": "the relay's buffer overflowed while Redis was away"})
         if self._relay_id is None and isinstance(relay, str):
             self._relay_id = relay
+
+    def _check_market(self, market: Any) -> None:
+        """A relay of the other socket (a US consumer on a domestic relay): said once, loudly."""
+        if market in (None, self.market) or self._market_refused:
+            return
+        self._market_refused = True
+        error = ConnectError(f"the relay under prefix {self.keys.prefix!r} serves the {market!r} socket, "
+                             f"this consumer the {self.market!r} one: use another prefix, or market={market!r}")
+        logger.error("relay session %s: %s", self.name, error)
+        self._relay_notice("wrong_market", {"relay": market, "consumer": self.market})
+        self._playback.report(error)
 
     def _relay_restarted(self, relay: Any) -> None:
         """A new relay instance: it knows nothing of us; re-send what we want and wait for."""
@@ -494,7 +523,7 @@ class RelaySession(SessionBase):
                 return
             try:
                 rows = body.get("result") or []
-                result: Any = [parse_hit(row) for row in rows] if handle.seq else parse_conditions(rows)
+                result: Any = [parse_hit(row, self.market) for row in rows] if handle.seq else parse_conditions(rows)
             except ValueError as exc:
                 self._finish(Failed(request, ProtocolError(f"relay reply with unusable rows ({exc})", repr(body))))
                 return

@@ -94,7 +94,8 @@ class Relay:
     def for_url(cls, redis_url: str, token: Any, *, url: str | None = None, proxy: str | bool | None = None,
                 ssl_context: Any = None, session_options: Mapping[str, Any] | None = None,
                 **options: Any) -> Relay:
-        """A relay whose upstream is ``RealtimeSession(token, url=url, ...)``."""
+        """A relay whose upstream is ``RealtimeSession(token, url=url, ...)`` (a US session when
+        ``url`` is the US socket's, or with ``session_options={"market": "us"}``)."""
         from ..session import PRODUCTION_URL, RealtimeSession
 
         def factory(hook: Callable[[bytes, float], bool | None]) -> RealtimeSession:
@@ -104,7 +105,13 @@ class Relay:
         return cls(redis_url, factory, **options)
 
     def __repr__(self) -> str:
-        return f"<Relay {self.id} {redact_url(self.redis_url)} prefix={self.keys.prefix} {self._state}>"
+        market = " (US)" if self.market == "us" else ""
+        return f"<Relay {self.id} {redact_url(self.redis_url)} prefix={self.keys.prefix}{market} {self._state}>"
+
+    @property
+    def market(self) -> str:
+        """The upstream session's socket: ``"kr"`` or ``"us"`` (consumers must match it)."""
+        return str(getattr(self.session, "market", "kr"))
 
     # --- life ------------------------------------------------------------------------------------
 
@@ -120,7 +127,7 @@ class Relay:
             client.close()
         self.redis_up = True
         self._state = "running"
-        self.outbox.put(feed_notice("relay_started", time.time(), relay=self.id))
+        self.outbox.put(feed_notice("relay_started", time.time(), relay=self.id, market=self.market))
         for target, name in ((self._publish_loop, "kiwoom-rt-relay-publish"),
                              (self._control_loop, "kiwoom-rt-relay-control")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -167,13 +174,13 @@ class Relay:
         """The session's frame hook, on its reading thread: queue REAL frames as received.
 
         Returns True, so the session does not decode the frame into events no one here reads,
-        unless it may hold condition hits (type 02): the upstream watches need those, to answer
-        consumers with current members."""
+        unless it may hold condition hits (type 02, or S2 on the US socket): the upstream watches
+        need those, to answer consumers with current members."""
         if not protocol.is_real_frame(frame):
             return False
         self.frames += 1
         self.outbox.put_frame(bytes(frame), received_at)
-        return b'"02"' not in frame
+        return b'"02"' not in frame and b'"S2"' not in frame
 
     def _forwarder(self, name: str) -> Callable[..., None]:
         def forward(sender: Any, **kwargs: Any) -> None:
@@ -206,7 +213,7 @@ class Relay:
                     last_beat = time.monotonic()
                     if self.redis_up:  # no heartbeats pile up while Redis is away
                         self.outbox.put(feed_notice("relay_alive", time.time(), relay=self.id,
-                                                    upstream=str(self.session.state)))
+                                                    upstream=str(self.session.state), market=self.market))
                 if not self.outbox.wait(min(0.25, self.heartbeat)):
                     continue
                 batch = self.outbox.drain(self.batch)
@@ -285,7 +292,7 @@ class Relay:
 
     def _on_control(self, fields: Mapping[bytes, bytes]) -> None:
         try:
-            message = read_control(fields)
+            message = read_control(fields, self.market)
         except ValueError as exc:
             logger.warning("relay %s: ignored a malformed control message: %s", self.id, exc)
             return

@@ -2,8 +2,10 @@
 
 ``MarketFeed.frames(client, elapsed, now)`` turns ``rate`` events per second into REAL frames of
 ``batch`` entries over the client's registrations, as the clock allows (0E after hours, 0B and
-0D in the regular session, published examples for the other types). It also writes the 0s
-session notices and condition hits. Time is passed in; the server sends what it returns.
+0D in the regular session, published examples for the other types; on the US socket FE and FT
+in the US pre-market, regular and after-hours sessions, with ``stexTp`` beside the values). It
+also writes the 0s session notices, condition hits and US order events. Time is passed in; the
+server sends what it returns.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..fids import TYPE_NAMES
+from ..fids import TYPE_NAMES, WIRE_NAMES
 from ._kiwoom import ClientState, text
-from .conditions import SimConditions
 from .market import AfterHoursMarket, RegularMarket, in_after_hours, in_regular_session
+from .us_market import UsMarket, us_phase
 
 __all__ = ["MarketFeed"]
 
@@ -25,6 +27,7 @@ class MarketFeed:
     def __init__(self, seed: int = 0, *, rate: float = 10.0, batch: int = 1) -> None:
         self.market = AfterHoursMarket(seed)
         self.regular = RegularMarket(seed)
+        self.us = UsMarket(seed)
         self.rate = rate
         self.batch = max(1, batch)
 
@@ -42,6 +45,8 @@ class MarketFeed:
 
     def frames(self, client: ClientState, count: int, now: dt.datetime) -> tuple[list[str], int]:
         """Up to ``count`` events for ``client`` at ``now``, as REAL frames: (frames, events)."""
+        if client.market == "us":
+            return self._us_frames(client, count, now)
         pairs = client.data_pairs()
         moment = now.timetz().replace(tzinfo=None)
         after_hours = in_after_hours(moment)
@@ -67,12 +72,33 @@ class MarketFeed:
                   for start in range(0, len(entries), self.batch)]
         return frames, len(entries)
 
+    def _us_frames(self, client: ClientState, count: int, now: dt.datetime) -> tuple[list[str], int]:
+        """FE trades and FT books while a US session is open (nothing when closed)."""
+        pairs = client.data_pairs()
+        if us_phase(now) is None:
+            return [], 0
+        entries: list[dict[str, Any]] = []
+        for _ in range(count):
+            symbol, type_code = pairs[client.cursor % len(pairs)]
+            client.cursor += 1
+            values = self.us.trade(symbol, now) if type_code == "FE" else self.us.book(symbol, now)
+            stex = client.exchanges.get(symbol) or self.us.stex_tp(symbol)
+            entries.append({"type": type_code, "name": WIRE_NAMES.get(type_code, type_code), "item": symbol,
+                            "stexTp": stex, "values": values})
+        frames = [text({"trnm": "REAL", "data": entries[start:start + self.batch]})
+                  for start in range(0, len(entries), self.batch)]
+        return frames, len(entries)
+
+    @staticmethod
+    def us_account_frame(type_code: str, symbol: str, values: dict[str, str]) -> str:
+        """An F4 or F5 push (account-level: no ``stexTp``, as in the published examples)."""
+        return text({"trnm": "REAL", "data": [{"type": type_code, "name": WIRE_NAMES[type_code], "item": symbol,
+                                               "values": values}]})
+
     @staticmethod
     def session_notice(code: str, now: dt.datetime) -> str:
         """A 0s notice (FID 215 ``code``) at ``now``."""
         values = {"215": code, "20": now.strftime("%H%M%S"), "214": "000000"}
         return text({"trnm": "REAL", "data": [{"type": "0s", "name": "장시작시간", "item": "", "values": values}]})
 
-    @staticmethod
-    def condition_hit(seq: str, code: str, entered: bool, now: dt.datetime) -> str:
-        return text(SimConditions.hit_frame(seq, code, entered, now))
+

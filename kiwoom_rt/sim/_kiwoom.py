@@ -3,7 +3,13 @@
 ``KiwoomLogic.on_message(client, message, clients)`` takes one parsed client message and says
 what the server does about it (``Effects``): frames to send back, other clients to kick
 (R10001), or this client refused (R10004, then closed). ``ClientState`` is what the server knows
-of one client. The asyncio server (``server.py``) owns the sockets and carries effects out.
+of one client, including which socket it came in on (``market``: ``"kr"`` for
+/api/dostk/websocket, ``"us"`` for /api/us/websocket). The asyncio server (``server.py``) owns
+the sockets and carries effects out.
+
+On the US socket REG takes items as Kiwoom's examples send them (``{"jmcode", "stex_tp"}``) and,
+because two peer clients send them so, as plain symbols too; only FE, FT, F4 and F5 are accepted,
+and condition search is G-prefixed (GCNSRLST, GCNSRREQ, GCNSRCLR).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 import attrs
 
 from ..protocol import KNOWN_TYPES
+from ..us import EXCHANGE_NAMES, US_TYPES
 from .conditions import SimConditions
 from .tokens import TokenStore
 
@@ -25,7 +32,8 @@ NO_LOGIN_MSG = "Websocket 연결 시 유효한 Token 정보가 없습니다. 연
 KICKED_MSG = "동일한 App key로 접속이 되어 기존 세션을 종료합니다."
 NO_HEARTBEAT_MSG = "Heartbeat 응답이 없어 연결을 종료합니다."
 #: Order/balance events and notices: registered, but never streamed by the market feed.
-NO_ACCOUNT_PUSH = frozenset({"00", "04", "0s"})
+NO_ACCOUNT_PUSH = frozenset({"00", "04", "0s", "F4", "F5"})
+_CONDITION_TRNMS = frozenset({"CNSRLST", "CNSRREQ", "CNSRCLR"})
 
 
 def text(frame: dict[str, Any]) -> str:
@@ -40,7 +48,9 @@ def system(code: str, message: str) -> str:
 class ClientState:
     """What the server knows of one client connection."""
 
-    def __init__(self) -> None:
+    def __init__(self, market: str = "kr") -> None:
+        self.market = market
+        self.exchanges: dict[str, str] = {}  # US: the stex_tp each symbol was registered with
         self.appkey: str | None = None
         self.logged_in = False
         self.silent = False
@@ -91,9 +101,11 @@ class KiwoomLogic:
     requests unanswered.
     """
 
-    def __init__(self, tokens: TokenStore, conditions: SimConditions, *, max_items_per_reg: int = 100) -> None:
+    def __init__(self, tokens: TokenStore, conditions: SimConditions, *, max_items_per_reg: int = 100,
+                 us_conditions: SimConditions | None = None) -> None:
         self.tokens = tokens
         self.conditions = conditions
+        self.us_conditions = us_conditions or conditions
         self.max_items_per_reg = max_items_per_reg
         self.refuse_logins = 0
         self.hold_logins = False
@@ -114,15 +126,25 @@ class KiwoomLogic:
         trnm = message.get("trnm")
         if trnm == "LOGIN":
             return self._login(client, message, clients)
-        if trnm not in ("REG", "REMOVE", "CNSRLST", "CNSRREQ", "CNSRCLR"):
-            return effects
+        condition = self._condition_request(client, trnm)
+        if trnm not in ("REG", "REMOVE") and condition is None:
+            return effects  # unknown here (a domestic CNSR* on the US socket too): ignored
         if not client.logged_in:
             return self.refuse(NO_LOGIN_MSG)
-        if trnm in ("REG", "REMOVE"):
-            effects.replies.append(text(self._registration(client, trnm, message)))
+        if condition is None:
+            effects.replies.append(text(self._registration(client, str(trnm), message)))
         elif not self.hold_conditions:  # held: received, never answered
-            effects.replies.append(text(self._condition(client, trnm, message)))
+            effects.replies.append(text(self._condition(client, condition, message)))
         return effects
+
+    @staticmethod
+    def _condition_request(client: ClientState, trnm: Any) -> str | None:
+        """The condition request ``trnm`` names on the client's socket (domestic spelling), or None."""
+        if not isinstance(trnm, str):
+            return None
+        if client.market == "us":
+            return trnm[1:] if trnm.startswith("G") and trnm[1:] in _CONDITION_TRNMS else None
+        return trnm if trnm in _CONDITION_TRNMS else None
 
     @staticmethod
     def refuse(message: str) -> Effects:
@@ -149,8 +171,11 @@ class KiwoomLogic:
             refusal = self.refuse(NO_LOGIN_MSG)
             refusal.replies.insert(0, text({"trnm": "LOGIN", "return_code": 805004, "return_msg": LOGIN_REFUSED_MSG}))
             return refusal
+        # one app key, one connection per socket: a second login on the same socket kicks the first
+        # (R10001); the domestic and the US socket may be held at once (what the peers assume)
         kicked = [other for other in clients
-                  if other is not client and other.logged_in and other.appkey == appkey and not other.closed]
+                  if other is not client and other.logged_in and other.appkey == appkey and not other.closed
+                  and other.market == client.market]
         client.appkey = appkey
         client.logged_in = True
         self.logins += 1
@@ -165,6 +190,7 @@ class KiwoomLogic:
         if not isinstance(grp_no, str) or not 1 <= len(grp_no) <= 4 or not isinstance(data, list):
             return reply(1, "요청 형식이 올바르지 않습니다")
         pairs: set[tuple[str, str]] = set()
+        known = US_TYPES if client.market == "us" else KNOWN_TYPES
         for entry in data:
             items = entry.get("item") if isinstance(entry, dict) else None
             types = entry.get("type") if isinstance(entry, dict) else None
@@ -173,9 +199,15 @@ class KiwoomLogic:
             if len(items) > self.max_items_per_reg:
                 return reply(1, f"등록 가능한 종목 수({self.max_items_per_reg})를 초과했습니다")
             for type_code in types:
-                if type_code not in KNOWN_TYPES:
+                if type_code not in known:
                     return reply(1, f"유효하지 않은 실시간 항목입니다: {type_code}")
-            pairs.update((str(i), t) for i in items for t in types)
+            codes = []
+            for item in items:
+                code = self._us_item(client, item) if client.market == "us" else item
+                if not isinstance(code, str):
+                    return reply(1, f"유효하지 않은 종목입니다: {item!r}")
+                codes.append(code)
+            pairs.update((code, t) for code in codes for t in types)
         group = client.registrations.setdefault(grp_no, set())
         if trnm == "REG":
             if message.get("refresh") == "0":
@@ -186,8 +218,21 @@ class KiwoomLogic:
         client.registrations_changed()
         return reply(0, "")
 
+    @staticmethod
+    def _us_item(client: ClientState, item: Any) -> str | None:
+        """A US REG item: ``{"jmcode": "NVDA", "stex_tp": "ND"}`` (remembered) or ``"NVDA"``."""
+        if isinstance(item, str):
+            return item or None
+        if not isinstance(item, dict) or set(item) != {"jmcode", "stex_tp"}:
+            return None
+        symbol, stex = item["jmcode"], item["stex_tp"]
+        if not isinstance(symbol, str) or not symbol or stex not in EXCHANGE_NAMES:
+            return None
+        client.exchanges[symbol] = stex
+        return symbol
+
     def _condition(self, client: ClientState, trnm: str, message: dict[str, Any]) -> dict[str, Any]:
-        book = self.conditions
+        book = self.us_conditions if client.market == "us" else self.conditions
         seq = str(message.get("seq", "")).strip()
         if self.refuse_conditions > 0:
             self.refuse_conditions -= 1

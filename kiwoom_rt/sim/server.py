@@ -27,13 +27,15 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from ..us import US_PATH, to_eastern
 from ._feed import MarketFeed
 from ._kiwoom import KICKED_MSG, NO_LOGIN_MSG, ClientState, Effects, KiwoomLogic, system
-from .conditions import SimConditions
-from .market import AfterHoursMarket, RegularMarket, SimClock, session_notices
+from .conditions import SimConditions, SimUsConditions
+from .market import KST, AfterHoursMarket, RegularMarket, SimClock, session_notices
 from .tokens import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN, TokenStore, serve_token_request
+from .us_market import UsMarket, UsOrders
 
-__all__ = ["DEFAULT_APPKEY", "DEFAULT_SECRETKEY", "DEFAULT_TOKEN", "WS_PATH", "SimServer"]
+__all__ = ["DEFAULT_APPKEY", "DEFAULT_SECRETKEY", "DEFAULT_TOKEN", "US_WS_PATH", "WS_PATH", "SimServer", "us_clock"]
 
 logger = logging.getLogger("kiwoom_rt.sim")
 _PROTOCOL_LOGGER = logging.getLogger("kiwoom_rt.sim.websocket")
@@ -41,13 +43,28 @@ _PROTOCOL_LOGGER.setLevel(logging.WARNING)  # no per-connection chatter; debug l
 T = TypeVar("T")
 
 WS_PATH = "/api/dostk/websocket"
+US_WS_PATH = US_PATH
+
+
+def us_clock(at: dt.time = dt.time(10, 30), speed: float = 1.0, *, day: dt.date | None = None) -> SimClock:
+    """A simulator clock that starts at ``at`` US Eastern time on ``day`` (default: the latest
+    weekday), so that the US sessions are open: 10:30 is the regular session, 05:00 pre-market."""
+    day = day or dt.datetime.now(KST).date()
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    for offset in (-4, -5):  # EDT or EST: the one that reads back as ``at`` is right
+        moment = dt.datetime.combine(day, at, tzinfo=dt.timezone(dt.timedelta(hours=offset)))
+        if to_eastern(moment).utcoffset() == dt.timedelta(hours=offset):
+            break
+    return SimClock(moment.astimezone(KST), speed)
 
 
 class _Conn(ClientState):
     """One client connection: what the server knows of it, and its socket (the event loop's)."""
 
-    def __init__(self, index: int, protocol: ServerProtocol, writer: asyncio.StreamWriter) -> None:
-        super().__init__()
+    def __init__(self, index: int, protocol: ServerProtocol, writer: asyncio.StreamWriter,
+                 market: str = "kr") -> None:
+        super().__init__(market)
         self.index = index
         self.protocol = protocol
         self.writer = writer
@@ -124,6 +141,12 @@ class SimServer:
     per second each connection receives across its registrations, ``batch`` the entries per REAL
     frame. ``clock`` decides what flows: 0B trades and 0D books in the regular session (09:00-15:30
     KST), 0E after hours (default: 16:00 KST today, real speed).
+
+    The US socket is served at ``us_url`` (``/api/us/websocket``) with the same tokens: FE trades
+    and FT books of a seeded NASDAQ, NYSE and AMEX universe while a US session is open (pre-market
+    04:00 to after-hours 20:00 US Eastern, daylight saving time included; ``us_clock()`` makes a
+    clock there), F4/F5 from ``us_order``, and G-prefixed condition search (``us_conditions``;
+    ``us_condition_spellings`` picks which documented reply names it uses).
     """
 
     def __init__(
@@ -148,6 +171,8 @@ class SimServer:
         conditions: Mapping[str, str] | None = None,
         condition_page_size: int = 5,
         condition_churn: float = 0.5,
+        us_conditions: Mapping[str, str] | None = None,
+        us_condition_spellings: Mapping[str, str] | None = None,
     ) -> None:
         if tokens is None:
             tokens = {DEFAULT_TOKEN: DEFAULT_APPKEY}
@@ -161,7 +186,11 @@ class SimServer:
         self.login_timeout = login_timeout
         self.feed = MarketFeed(seed, rate=rate, batch=batch)
         self.conditions = SimConditions(conditions, seed=seed, page_size=condition_page_size)
-        self.kiwoom = KiwoomLogic(self.tokens, self.conditions, max_items_per_reg=max_items_per_reg)
+        self.us_conditions = SimUsConditions(us_conditions, seed=seed, page_size=condition_page_size,
+                                             us_market=self.feed.us, spellings=us_condition_spellings)
+        self.us_orders = UsOrders()
+        self.kiwoom = KiwoomLogic(self.tokens, self.conditions, max_items_per_reg=max_items_per_reg,
+                                  us_conditions=self.us_conditions)
         self.condition_churn = condition_churn  # random entries/exits per second, across conditions
         self.clock = clock or SimClock()
         self.ack_delay = ack_delay
@@ -190,6 +219,11 @@ class SimServer:
         return self.feed.regular
 
     @property
+    def us(self) -> UsMarket:
+        """The US market (FE trades, FT books)."""
+        return self.feed.us
+
+    @property
     def rate(self) -> float:
         """Events per second per connection, across its registrations."""
         return self.feed.rate
@@ -214,6 +248,11 @@ class SimServer:
         """The WebSocket URL to give ``RealtimeSession(url=...)``."""
         scheme = "wss" if self.ssl_context is not None else "ws"
         return f"{scheme}://{self.host}:{self.port}{WS_PATH}"
+
+    @property
+    def us_url(self) -> str:
+        """The US socket's URL (``/api/us/websocket``): a ``RealtimeSession`` on it is a US session."""
+        return self.url.replace(WS_PATH, US_WS_PATH)
 
     @property
     def rest_url(self) -> str:
@@ -376,22 +415,48 @@ class SimServer:
             return len(live)
         return self._call(run)
 
-    def condition_hit(self, seq: str, code: str, entered: bool = True) -> bool:
-        """Move ``code`` into (or out of) condition ``seq`` and push the hit to its watchers.
+    def _book(self, market: str) -> SimConditions:
+        if market not in ("kr", "us"):
+            raise ValueError(f"market must be 'kr' or 'us', got {market!r}")
+        return self.us_conditions if market == "us" else self.conditions
+
+    def condition_hit(self, seq: str, code: str, entered: bool = True, *, market: str = "kr") -> bool:
+        """Move ``code`` into (or out of) condition ``seq`` and push the hit to its watchers
+        (``market="us"``: a US condition, pushed as S2 on the US socket).
 
         Returns False, pushing nothing, when the membership already was that way."""
+        book = self._book(market)
+
         def run() -> bool:
-            changed = self.conditions.change(seq, code, entered)
+            changed = book.change(seq, code, entered)
             if changed:
-                self._push_condition_hit(seq, code, entered)
+                self._push_condition_hit(seq, code, entered, market)
             return changed
         return self._call(run)
 
-    def set_condition_members(self, seq: str, codes: Sequence[str]) -> None:
+    def set_condition_members(self, seq: str, codes: Sequence[str], *, market: str = "kr") -> None:
         """Replace condition ``seq``'s members silently (as if they changed while nobody watched)."""
+        book = self._book(market)
+
         def run() -> None:
-            self.conditions.members[seq] = sorted(codes)
+            book.members[seq] = sorted(codes)
         self._call(run)
+
+    def us_order(self, symbol: str, side: str = "buy", quantity: int = 1, price: float | None = None, *,
+                 fill: bool = True) -> str:
+        """Place a simulated US order: F4 (주문전송), F5 (접수) and, with ``fill``, F5 with the fill
+        go to every US connection registered for F4 or F5. ``price`` defaults to the symbol's last
+        trade. Returns the order number."""
+        def run() -> str:
+            at = price if price is not None else self.feed.us.stock(symbol).last
+            order_no, pushes = self.us_orders.place(symbol, side, quantity, at, self.clock.now(), fill=fill)
+            for type_code, values in pushes:
+                frame = self.feed.us_account_frame(type_code, symbol, values)
+                for conn in self._conns:
+                    if conn.live and conn.market == "us" and conn.wants(type_code):
+                        conn.send_text(frame, log=False)
+            return order_no
+        return self._call(run)
 
     def hold_condition_replies(self, hold: bool = True) -> None:
         """Receive condition search requests but answer none while ``hold`` (a reply in flight)."""
@@ -506,7 +571,8 @@ class SimServer:
                 writer.write(chunk)
             writer.close()
             return
-        if request.path.split("?")[0] != WS_PATH:
+        path = request.path.split("?")[0]
+        if path not in (WS_PATH, US_WS_PATH):
             response = protocol.reject(404, "Not Found\n")
         else:
             response = protocol.accept(request)
@@ -517,7 +583,7 @@ class SimServer:
             writer.close()
             return
         self.connections_total += 1
-        conn = _Conn(self.connections_total - 1, protocol, writer)
+        conn = _Conn(self.connections_total - 1, protocol, writer, "us" if path == US_WS_PATH else "kr")
         self._conns.append(conn)
         self._history.append(conn)
         pinger = self._spawn(self._ping_loop(conn))
@@ -580,10 +646,10 @@ class SimServer:
         if effects.close:
             conn.close(1000)
 
-    def _push_condition_hit(self, seq: str, code: str, entered: bool) -> None:
-        frame = self.feed.condition_hit(seq, code, entered, self.clock.now())
+    def _push_condition_hit(self, seq: str, code: str, entered: bool, market: str = "kr") -> None:
+        frame = json.dumps(self._book(market).hit_frame(seq, code, entered, self.clock.now()), ensure_ascii=False)
         for conn in self._conns:
-            if conn.live and seq in conn.watching:
+            if conn.live and conn.market == market and seq in conn.watching:
                 conn.send_text(frame, log=False)
 
     async def _ping_loop(self, conn: _Conn) -> None:
@@ -616,10 +682,12 @@ class SimServer:
                     if conn.live and conn.wants("0s"):
                         conn.send_text(notice, log=False)
             last_clock = now
-            if self.condition_churn and self.conditions.random_change_due(self.condition_churn * elapsed):
-                change = self.conditions.random_change()
-                if change is not None:
-                    self._push_condition_hit(*change)
+            for market in ("kr", "us"):
+                book = self._book(market)
+                if self.condition_churn and book.random_change_due(self.condition_churn * elapsed):
+                    change = book.random_change()
+                    if change is not None:
+                        self._push_condition_hit(*change, market)
             for conn in list(self._conns):
                 if conn.logged_in and not conn.silent and conn.writable:
                     self._stream(conn, elapsed, now)
