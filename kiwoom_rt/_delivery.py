@@ -21,6 +21,7 @@ then wait in the queue behind the delivery in progress, so order holds.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -37,8 +38,11 @@ __all__ = [
     "EventSink",
     "NoticeSink",
     "QueueBacked",
+    "QueueObserver",
     "SessionDelivery",
 ]
+
+logger = logging.getLogger("kiwoom_rt")
 
 OVERFLOW_POLICIES: Final = ("block", "drop_oldest")
 
@@ -90,6 +94,7 @@ class EventQueue:
         self._room = threading.Condition(self._lock)
         self._closed = False
         self._blocks = overflow == "block" and not conflate
+        self._observers: tuple[QueueObserver, ...] = ()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -111,10 +116,30 @@ class EventQueue:
 
     # --- producers -------------------------------------------------------------------------
 
+    def add_observer(self, observer: QueueObserver) -> None:
+        """``observer`` sees every batch of events and every notice as it is queued (see
+        ``QueueObserver``)."""
+        with self._lock:
+            self._observers = (*self._observers, observer)
+
+    def remove_observer(self, observer: QueueObserver) -> None:
+        with self._lock:
+            self._observers = tuple(o for o in self._observers if o is not observer)
+
     def put_events(self, events: Sequence[Any]) -> None:
         """Queue a batch of events (a list the caller no longer changes)."""
         if not events:
             return
+        self._put_events(events)
+        observers = self._observers
+        if observers and not self._closed:
+            for observer in observers:
+                try:
+                    observer.queued_events(events)
+                except Exception:  # an observer's own bug never stops delivery
+                    logger.exception("queue observer %r raised", observer)
+
+    def _put_events(self, events: Sequence[Any]) -> None:
         with self._lock:
             if self._closed:
                 return
@@ -145,6 +170,13 @@ class EventQueue:
     def put_notice(self, notice: Notice) -> None:
         with self._lock:
             self._entries.append(notice)
+        observers = self._observers
+        if observers:
+            for observer in observers:
+                try:
+                    observer.queued_notice(notice)
+                except Exception:
+                    logger.exception("queue observer %r raised", observer)
 
     def wait_for_room(self, timeout: float | None = None) -> bool:
         """Block while the queue is full; True once there is room (or it was closed)."""
@@ -235,6 +267,15 @@ class EventQueue:
                 index += 1
             entries.insert(index, self._overflow)
         self._overflow.dropped += count
+
+
+class QueueObserver(Protocol):
+    """Sees what a session queues for delivery, on the thread that queues it, in order: every
+    batch of events before conflation or overflow can drop any, and every notice. It must be
+    quick and must not block; it may queue notices of its own (``put_notice``)."""
+
+    def queued_events(self, events: Sequence[Any]) -> None: ...
+    def queued_notice(self, notice: Notice) -> None: ...
 
 
 class Dispatcher(Protocol):

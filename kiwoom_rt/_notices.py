@@ -21,6 +21,7 @@ __all__ = [
     "LoggedIn",
     "Notice",
     "Overflow",
+    "Posted",
     "Reconnecting",
     "RelayStatus",
     "SystemMessage",
@@ -112,6 +113,19 @@ class RelayStatus(Notice):
     signal: ClassVar[str] = "on_relay"
     kind: str
     detail: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Posted(Notice):
+    """A call of a feature's own signal (``session.post``), delivered in order with the events:
+    ``target``'s receivers get ``(sender, **values)``."""
+
+    target: Any
+    sender: Any
+    values: Mapping[str, Any]
+
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.values)
 
 
 #: {signal name: notice class} for the lifecycle signals every session has.

@@ -25,7 +25,7 @@ import attrs
 import blinker
 
 from . import protocol
-from ._notices import NOTICES, ErrorReport, Notice
+from ._notices import NOTICES, ErrorReport, Notice, Posted
 from .errors import ReceiverError
 from .events import CONDITION_TYPES
 
@@ -121,6 +121,11 @@ class SessionSignal(blinker.Signal):
 
     def __repr__(self) -> str:
         return f"<SessionSignal {self.name} ({len(self._entries)} receivers)>"
+
+    @property
+    def has_receivers(self) -> bool:
+        """True while any receiver is connected (for any sender)."""
+        return bool(self._entries)
 
     def connect(self, receiver: F, sender: Any = blinker.ANY, weak: bool = False) -> F:
         """Call ``receiver(sender, **kwargs)`` on every send (from ``sender`` only, if given)."""
@@ -343,7 +348,17 @@ class SignalSet(SignalAttributes):
             if type_code in CONDITION_TYPES and on_condition._entries:
                 on_condition.deliver_event(event.seq, event)
 
+    def feature_signal(self, name: str, kwargs: Sequence[str]) -> SessionSignal:
+        """A signal of a feature built on the session (``BarFeed.on_bar``), fed by ``Posted``
+        notices; its raising receivers are reported through ``on_error``."""
+        return self._make(name, kwargs)
+
     def deliver_notice(self, notice: Notice) -> None:
+        if type(notice) is Posted:
+            target: SessionSignal = notice.target
+            if target._entries:
+                target.deliver(notice.sender, **notice.values)
+            return
         sig = self._notice_signals[notice.signal]
         if sig._entries:
             sig.deliver(self._owner_ref(), **notice.kwargs())

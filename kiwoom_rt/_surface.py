@@ -11,16 +11,16 @@ session kind adds how it starts, stops, counts, and carries requests out (``_sub
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import MappingProxyType
 from typing import Any, Final, Protocol, Self, runtime_checkable
 
 from . import protocol
 from ._actions import Completed, Failed, WatchFailed, WatchMembers
 from ._core import SessionState
-from ._delivery import OVERFLOW_POLICIES, BindableDispatcher, Dispatcher, SessionDelivery
+from ._delivery import OVERFLOW_POLICIES, BindableDispatcher, Dispatcher, EventQueue, QueueObserver, SessionDelivery
 from ._handles import ConditionRequest, ConditionWatch, Pending, PendingRequest, Subscription
-from ._notices import Notice
+from ._notices import Notice, Posted
 from ._signals import SessionSignal, SignalAttributes, SignalSet
 from ._stats import SessionStats
 from .conditions import Condition, ConditionHit
@@ -81,6 +81,15 @@ class Session(Protocol):
     def watch_condition(self, seq: str) -> ConditionWatch: ...
 
     def stats(self) -> SessionStats: ...
+
+    @property
+    def conflates(self) -> bool: ...
+
+    def observe(self, observer: QueueObserver) -> Callable[[], None]: ...
+
+    def feature_signal(self, name: str, kwargs: Sequence[str]) -> SessionSignal: ...
+
+    def post(self, signal: SessionSignal, sender: Any, /, *, wake: bool = True, **values: Any) -> None: ...
 
     def __enter__(self) -> Self: ...
 
@@ -153,6 +162,41 @@ class SessionBase(SignalAttributes):
     def _deliver_notice(self, notice: Notice) -> None:
         """A notice reaches its signal (a kind of session may handle its own first)."""
         self._signals.deliver_notice(notice)
+
+    # --- for features built on a session (kiwoom_rt.bars) ----------------------------------------
+
+    @property
+    def conflates(self) -> bool:
+        """True when the dispatcher keeps only the latest event per (type, item) (a GUI's choice)."""
+        return bool(getattr(self._dispatcher, "conflate", False))
+
+    def observe(self, observer: QueueObserver) -> Callable[[], None]:
+        """Let ``observer`` see every batch of events and every notice as the session queues them
+        for delivery: on the thread that read them, in order, before a conflating dispatcher or
+        ``overflow="drop_oldest"`` can leave any out. For features that must see every event
+        (``kiwoom_rt.bars``); an application connects receivers instead. Returns a function that
+        stops the observing. Needs a dispatcher built on ``EventQueue`` (all of kiwoom-rt's are).
+        """
+        queue = getattr(self._dispatcher, "queue", None)
+        if not isinstance(queue, EventQueue):
+            raise TypeError(f"{type(self._dispatcher).__name__} has no EventQueue to observe")
+        queue.add_observer(observer)
+        return lambda: queue.remove_observer(observer)
+
+    def feature_signal(self, name: str, kwargs: Sequence[str]) -> SessionSignal:
+        """A new signal for a feature built on this session: receivers are called as
+        ``receiver(sender, **kwargs)`` when the feature ``post``s, and one that raises is reported
+        through ``on_error`` like any receiver."""
+        return self._signals.feature_signal(name, kwargs)
+
+    def post(self, signal: SessionSignal, sender: Any, /, *, wake: bool = True, **values: Any) -> None:
+        """Call ``signal``'s receivers with ``(sender, **values)`` through the dispatcher, in order
+        with the events queued so far (so Qt and Tk get them on the GUI thread). Never dropped.
+
+        ``wake=False`` from an observer: the session delivers what it just queued right after."""
+        self._dispatcher.put_notice(Posted(signal, sender, values))
+        if wake:
+            self._dispatcher.pump()
 
     # --- the surface ------------------------------------------------------------------------------
 

@@ -123,3 +123,12 @@ class FrameTooLargeError(KiwoomError):
         self.size = size
         self.limit = limit
         super().__init__(f"frame of {size} bytes refused (limit {limit} bytes)")
+
+
+class LateTradeError(KiwoomError):
+    """A trade arrived for a bar that was already final (``kiwoom_rt.bars``): it was counted and
+    left out, and the final bar was not changed. ``trade`` is the ``LateTrade``."""
+
+    def __init__(self, message: str, trade: Any) -> None:
+        super().__init__(message)
+        self.trade = trade

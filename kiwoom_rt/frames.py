@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._bars import Bar
 from ._intake import Intake
 from .events import (
     DATE,
@@ -47,7 +48,7 @@ from .us import parse_us_item
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["columns", "export", "iter_events", "to_frame"]
+__all__ = ["BAR_COLUMNS", "columns", "export", "export_bars", "iter_events", "to_frame"]
 
 _BASE = ("item", "code", "exchange", "received_at")
 _BOOK_LEVELS = 10
@@ -91,11 +92,43 @@ def _frame(type_code: str, rows: list[list[Any]]) -> pandas.DataFrame:
     return frame
 
 
-def to_frame(events: Iterable[RealtimeEvent]) -> pandas.DataFrame:
-    """A DataFrame with one row per event. All events must be of one type (ValueError otherwise)."""
+#: The columns of a table of bars (``kiwoom_rt.bars.Bar``).
+BAR_COLUMNS = ("item", "start", "end", "open", "high", "low", "close", "volume", "buy_volume", "sell_volume",
+               "amount", "vwap", "trades", "complete", "final")
+
+
+def _bar_row(bar: Bar) -> list[Any]:
+    return [bar.item, bar.start, bar.end, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.buy_volume,
+            bar.sell_volume, bar.amount, bar.vwap, bar.trades, bar.complete, bar.final]
+
+
+def _bars_frame(rows: list[list[Any]]) -> pandas.DataFrame:
+    import pandas
+
+    return pandas.DataFrame(rows, columns=list(BAR_COLUMNS))
+
+
+def to_frame(events: Iterable[RealtimeEvent | Bar]) -> pandas.DataFrame:
+    """A DataFrame with one row per event, or per bar (``kiwoom_rt.bars``: columns
+    ``BAR_COLUMNS``, times as aware timestamps in the exchange's zone). All rows must be of one
+    type (ValueError otherwise)."""
     rows: list[list[Any]] = []
     type_code: str | None = None
-    for event in events:
+    items = iter(events)
+    first = next(items, None)
+    if isinstance(first, Bar):
+        rows.append(_bar_row(first))
+        for bar in items:
+            if not isinstance(bar, Bar):
+                raise ValueError(f"to_frame needs bars or events of one type, got a Bar and {type(bar).__name__}")
+            rows.append(_bar_row(bar))
+        return _bars_frame(rows)
+    if first is not None:
+        type_code = first.type
+        rows.append(_row(first))
+    for event in items:
+        if isinstance(event, Bar):
+            raise ValueError("to_frame needs bars or events of one type, got an event and a Bar")
         if type_code is None:
             type_code = event.type
         elif event.type != type_code:
@@ -210,3 +243,71 @@ def export(recording: str | os.PathLike[str], out: str | os.PathLike[str], type_
         if writer is not None and writer is not True:
             writer.close()
     return written
+
+
+def export_bars(recording: str | os.PathLike[str], out: str | os.PathLike[str], interval: str | None = None, *,
+                ticks: int | None = None, volume: int | None = None, types: Sequence[str] | None = None,
+                items: Sequence[str] | None = None, grace: float = 2.0, fill_empty: bool = False,
+                chunk_rows: int = 100_000, errors: list[BaseException] | None = None,
+                late: list[Any] | None = None) -> int:
+    """Build bars from a recording (``kiwoom_rt.bars.build_bars``, the code a live ``BarFeed``
+    runs) and write them to ``out`` (``.parquet`` or ``.csv``), streaming. Returns the bars written."""
+    from .bars import build_bars
+
+    path = Path(out)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise ValueError(f"export_bars writes .parquet or .csv, not {path.name!r}")
+    market = recording_market(read_header(recording))
+    bars = build_bars(iter_events(recording, None, errors), interval, ticks=ticks, volume=volume, types=types,
+                      items=items, market=market, grace=grace, fill_empty=fill_empty, late=late)
+    writer: Any = None
+    written = 0
+    rows: list[list[Any]] = []
+
+    def flush() -> None:
+        nonlocal writer, written
+        frame = _bars_frame(rows)
+        if suffix == ".csv":
+            frame.to_csv(path, mode="w" if writer is None else "a", header=writer is None, index=False)
+            writer = True
+        else:
+            import pyarrow
+            import pyarrow.parquet
+
+            table = pyarrow.Table.from_pandas(frame, preserve_index=False, schema=_bar_schema(frame))
+            if writer is None:
+                writer = pyarrow.parquet.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+        written += len(rows)
+        rows.clear()
+
+    try:
+        for bar in bars:
+            rows.append(_bar_row(bar))
+            if len(rows) >= chunk_rows:
+                flush()
+        if rows or writer is None:
+            flush()
+    finally:
+        if writer is not None and writer is not True:
+            writer.close()
+    return written
+
+
+def _bar_schema(frame: pandas.DataFrame) -> Any:
+    """One schema for every chunk: times in the zone of the first bar (one market per recording)."""
+    import pyarrow
+
+    zone = "+09:00"
+    if len(frame):
+        offset = frame["start"].iloc[0].utcoffset()
+        minutes = int(offset.total_seconds() // 60)
+        zone = f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    stamp = pyarrow.timestamp("us", tz=zone)
+    return pyarrow.schema([("item", pyarrow.string()), ("start", stamp), ("end", stamp), ("open", pyarrow.float64()),
+                           ("high", pyarrow.float64()), ("low", pyarrow.float64()), ("close", pyarrow.float64()),
+                           ("volume", pyarrow.int64()), ("buy_volume", pyarrow.int64()),
+                           ("sell_volume", pyarrow.int64()), ("amount", pyarrow.float64()),
+                           ("vwap", pyarrow.float64()), ("trades", pyarrow.int64()), ("complete", pyarrow.bool_()),
+                           ("final", pyarrow.bool_())])

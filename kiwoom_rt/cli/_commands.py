@@ -15,11 +15,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._surface import Session
+from ..bars import TRADE_TYPES
 from ..events import EVENT_TYPES
 from ..session import MOCK_URL, PRODUCTION_URL, US_MOCK_URL, US_PRODUCTION_URL, RealtimeSession
 from ..us import parse_us_item
 from ._boards import AfterHoursBoard, Board, RegularBoard, UsBoard
-from ._format import clock, number, printer, signed
+from ._format import bar_printer, clock, number, printer, signed
 from ._parser import PROG, UsageError, parse_items, parse_types
 
 __all__ = ["COMMANDS", "DEMO_ITEMS", "DEMO_US_ITEMS"]
@@ -89,10 +90,17 @@ def _connection(args: argparse.Namespace) -> Iterator[tuple[str, str | Callable[
     """(url, token source) for the command; with --sim, a simulator runs for the command's life
     (with --us: its US socket, on a clock in the US regular session)."""
     if getattr(args, "sim", False):
-        from ..sim import DEFAULT_TOKEN, SimServer, us_clock
+        from ..sim import DEFAULT_TOKEN, SimClock, SimServer, us_clock
 
         us = _market(args) == "us"
-        with SimServer(rate=20, clock=us_clock() if us else None) as sim:
+        bars = bool(getattr(args, "bars", None))
+        clock = None  # after hours (16:00 KST): 0E flows
+        if us:
+            clock = us_clock(speed=10.0 if bars else 1.0)
+        elif bars or any(code != "0E" for code in getattr(args, "type", None) or ()):
+            # trades and books flow in the regular session; bars come ten times faster
+            clock = SimClock(dt.time(10, 0), speed=10.0 if bars else 1.0)
+        with SimServer(rate=20, clock=clock) as sim:
             yield sim.us_url if us else sim.url, DEFAULT_TOKEN
         return
     yield _target(args)
@@ -151,10 +159,21 @@ def run_watch(args: argparse.Namespace) -> int:
         return _watch_condition(args)
     if not args.items:
         raise UsageError("say which items to watch (or --condition SEQ)")
-    items, types = parse_items(args.items, _market(args)), parse_types(args.type, _market(args))
+    market = _market(args)
+    items = parse_items(args.items, market)
+    types = parse_types(args.type or ([TRADE_TYPES[market]] if args.bars else None), market)
 
     def setup(session: Session, stop: threading.Event) -> None:
         show = printer(args.json, stop)
+        if args.bars:
+            from ..bars import BarFeed
+
+            try:
+                feed = BarFeed(session, args.bars, types=types)
+            except ValueError as exc:  # a malformed interval, a type that is not a trade ...
+                raise UsageError(str(exc)) from exc
+            feed.on_bar.connect(bar_printer(args.json, stop))
+            return
         for type_code in types:
             session.signal(type_code).connect(show)
 
@@ -329,6 +348,27 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_bars(args: argparse.Namespace) -> int:
+    from ..frames import export_bars
+
+    if not os.path.exists(args.recording):
+        raise UsageError(f"no such recording: {args.recording}")
+    errors: list[BaseException] = []
+    late: list[Any] = []
+    try:
+        written = export_bars(args.recording, args.out, args.interval, ticks=args.ticks, volume=args.volume,
+                              types=args.type, fill_empty=args.fill_empty, errors=errors, late=late)
+    except ValueError as exc:  # a malformed interval, a type that is not a trade ...
+        raise UsageError(str(exc)) from exc
+    if errors:
+        print(f"{PROG}: warning: {len(errors)} frames or entries could not be decoded; first: {errors[0]}",
+              file=sys.stderr)
+    if late:
+        print(f"{PROG}: warning: {len(late)} late trades left out (their bars were already final)", file=sys.stderr)
+    print(f"{written} bars written to {args.out}", file=sys.stderr)
+    return 0
+
+
 def run_token(args: argparse.Namespace) -> int:
     from ..auth import issue_token, revoke_token
 
@@ -397,6 +437,7 @@ def run_sim(args: argparse.Namespace) -> int:
 #: Each command and the function that runs it.
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": run_demo, "watch": run_watch, "record": run_record, "conditions": run_conditions,
-    "search": run_search, "replay": run_replay, "export": run_export, "token": run_token, "relay": run_relay,
+    "search": run_search, "replay": run_replay, "export": run_export, "bars": run_bars, "token": run_token,
+    "relay": run_relay,
     "sim": run_sim,
 }

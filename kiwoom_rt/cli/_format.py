@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .._bars import Bar
 from ..events import (
     AfterHoursQuote,
     OrderBook,
@@ -117,6 +118,37 @@ def printer(as_json: bool, stop: threading.Event | None = None) -> Callable[...,
     def show(item: str, event: RealtimeEvent) -> None:
         try:
             print(fmt(event), flush=True)
+        except BrokenPipeError:  # the reader went away (| head): stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            if stop is not None:
+                stop.set()
+
+    return show
+
+
+def format_bar(bar: Bar) -> str:
+    """One line per finished bar."""
+    flag = "" if bar.complete else "  (incomplete)"
+    return (f"{bar.start:%H:%M:%S}-{bar.end:%H:%M:%S} {bar.item:<10} O {number(bar.open)} H {number(bar.high)} "
+            f"L {number(bar.low)} C {number(bar.close)} V {bar.volume:,} (buy {bar.buy_volume:,} / sell "
+            f"{bar.sell_volume:,}) trades {bar.trades}{flag}")
+
+
+def format_bar_json(bar: Bar) -> str:
+    fields = {name: getattr(bar, name) for name in ("item", "start", "end", "open", "high", "low", "close", "volume",
+                                                    "buy_volume", "sell_volume", "amount", "vwap", "trades",
+                                                    "complete", "final")}
+    return json.dumps({key: value.isoformat() if isinstance(value, dt.datetime) else value
+                       for key, value in fields.items()}, ensure_ascii=False)
+
+
+def bar_printer(as_json: bool, stop: threading.Event | None = None) -> Callable[..., None]:
+    fmt = format_bar_json if as_json else format_bar
+
+    def show(item: str, bar: Bar) -> None:
+        try:
+            print(fmt(bar), flush=True)
         except BrokenPipeError:  # the reader went away (| head): stop quietly
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())

@@ -104,6 +104,8 @@ def build(runners: Mapping[str, Callable[[argparse.Namespace], int]]) -> argpars
         if name == "watch":
             add_relay_source(sub)
             sub.add_argument("--json", action="store_true", help="JSON lines instead of text")
+            sub.add_argument("--bars", metavar="INTERVAL",
+                             help="print bars built from the trades as they finish (e.g. 10s, 1m, 5m)")
             sub.add_argument("--condition", metavar="SEQ",
                              help="a live membership board of condition SEQ instead of quotes")
         sub.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -137,6 +139,17 @@ def build(runners: Mapping[str, Callable[[argparse.Namespace], int]]) -> argpars
     export.add_argument("out", help="OUT.parquet or OUT.csv")
     export.add_argument("--type", required=True, help="the realtime type to export, e.g. 0B")
     export.set_defaults(func=runners["export"])
+
+    bars = commands.add_parser("bars", help="build bars from a recording's trades, to Parquet or CSV ([frames] extra)")
+    bars.add_argument("recording", help="a recording made by 'kiwoom-rt record'")
+    bars.add_argument("out", help="OUT.parquet or OUT.csv")
+    kind = bars.add_mutually_exclusive_group()
+    kind.add_argument("--interval", help="time bars, e.g. 10s, 1m (the default), 5m, 1h")
+    kind.add_argument("--ticks", type=int, help="a bar every N trades")
+    kind.add_argument("--volume", type=int, help="a bar every N shares")
+    bars.add_argument("--type", action="append", help="the trade type (default 0B, or FE in a US recording)")
+    bars.add_argument("--fill-empty", action="store_true", help="flat bars for empty intervals between trades")
+    bars.set_defaults(func=runners["bars"])
 
     token = commands.add_parser("token", help="issue or revoke an access token (KIWOOM_APPKEY/SECRETKEY)")
     token.add_argument("action", choices=("issue", "revoke"))

@@ -1,0 +1,618 @@
+"""Bars from trades: the pure engine behind ``kiwoom_rt.bars`` (sans-I/O).
+
+``BarEngine`` takes trades (item, exchange time, price, signed volume, receive time) and the
+feed's view of the connection (outages, drops), and returns what happened: bars updated, bars
+finished, late trades. Nothing here reads a clock, starts a thread or touches a session: the
+receive times come in with the calls, so the same trades in the same order give the same bars,
+live, replayed at any speed or through a relay.
+
+Times inside are epoch seconds (floats); a ``Bar`` carries aware datetimes in its exchange's
+zone. The rules are ``kiwoom_rt.bars``'s (see its docstring); this module carries them out.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Iterable
+from typing import Any, Final
+
+import attrs
+
+from .events import EVENT_TYPES, fast_constructor, headline_fields
+from .us import to_eastern
+
+__all__ = [
+    "KST",
+    "Bar",
+    "BarEngine",
+    "BarSpec",
+    "LateTrade",
+    "Stamper",
+    "TradeReader",
+    "bar_spec",
+    "parse_interval",
+    "trade_timestamp",
+]
+
+KST: Final = _dt.timezone(_dt.timedelta(hours=9), "KST")
+_INF: Final = float("inf")
+#: Entries per cache (raw texts, bar times) before it starts again.
+_CACHE_LIMIT: Final = 65_536
+
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_INTERVAL = re.compile(r"\s*(\d+)\s*(s|m|h|d|sec|min|hour|day)s?\s*\Z", re.IGNORECASE)
+
+
+@attrs.frozen(repr=False)
+class Bar:
+    """One bar of one item: the trades of ``[start, end)``.
+
+    For time bars, ``start`` and ``end`` are the interval's bounds, aware datetimes in the
+    exchange's zone (KST for domestic items; US Eastern for US ones). For tick and volume bars
+    they are the first trade's time and the last trade's time plus one second (the exchange
+    stamps whole seconds), so ``end`` is still exclusive.
+
+    ``volume`` counts shares whatever the sign; ``buy_volume`` and ``sell_volume`` split it by
+    the sign Kiwoom gives each trade (+ buyer-initiated, - seller-initiated; a trade with no sign
+    is in neither). ``amount`` is the sum of price x shares and ``vwap`` is ``amount / volume``
+    (None for a bar with no volume). ``complete`` is True only when the feed watched the whole
+    bar (see ``kiwoom_rt.bars``); ``final`` is False for an update of the bar in progress.
+    """
+
+    item: str
+    start: _dt.datetime
+    end: _dt.datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    buy_volume: int
+    sell_volume: int
+    amount: float
+    trades: int
+    complete: bool
+    final: bool
+
+    @property
+    def vwap(self) -> float | None:
+        """The volume-weighted average price, or None when the bar has no volume."""
+        return self.amount / self.volume if self.volume else None
+
+    def __repr__(self) -> str:
+        flags = ("final" if self.final else "open") + ("" if self.complete else ", incomplete")
+        return (f"Bar({self.item!r} {self.start:%Y-%m-%d %H:%M:%S}-{self.end:%H:%M:%S}{self.start:%z} "
+                f"O={self.open:g} H={self.high:g} L={self.low:g} C={self.close:g} V={self.volume} "
+                f"trades={self.trades}, {flags})")
+
+
+#: Bars are built from checked values: the generated constructor skips attrs' per-field setattr.
+_new_bar = fast_constructor(Bar)
+
+
+@attrs.frozen
+class LateTrade:
+    """A trade for a bar that was already final: counted and reported, never applied."""
+
+    item: str
+    time: _dt.datetime
+    price: float
+    volume: int
+    bar_start: _dt.datetime
+
+
+@attrs.frozen
+class BarSpec:
+    """What makes a bar: ``kind`` is ``"time"`` (``size`` seconds), ``"ticks"`` (``size`` trades)
+    or ``"volume"`` (``size`` shares)."""
+
+    kind: str
+    size: int
+
+    def __str__(self) -> str:
+        if self.kind == "time":
+            for unit, seconds in (("h", 3600), ("m", 60)):
+                if self.size % seconds == 0:
+                    return f"{self.size // seconds}{unit}"
+            return f"{self.size}s"
+        return f"{self.size} {self.kind}"
+
+
+def parse_interval(interval: str) -> int:
+    """``"10s"``, ``"1m"``, ``"5m"``, ``"1h"`` (also ``"5min"``, ``"1 hour"``) in seconds.
+
+    A time bar must divide a day evenly, so that every day's bars start at the same times.
+    """
+    if not isinstance(interval, str):
+        raise TypeError(f"interval must be a string like '1m', got {type(interval).__name__}")
+    match = _INTERVAL.match(interval)
+    if match is None:
+        raise ValueError(f"malformed interval {interval!r}: use e.g. '10s', '1m', '5m' or '1h'")
+    seconds = int(match.group(1)) * _UNITS[match.group(2)[0].lower()]
+    if seconds <= 0 or 86400 % seconds:
+        raise ValueError(f"interval {interval!r} must be positive and divide a day evenly")
+    return seconds
+
+
+def bar_spec(interval: str | None = None, *, ticks: int | None = None, volume: int | None = None) -> BarSpec:
+    """The one kind of bar asked for; ``"1m"`` time bars when nothing is."""
+    asked = [name for name, value in (("interval", interval), ("ticks", ticks), ("volume", volume))
+             if value is not None]
+    if len(asked) > 1:
+        raise ValueError(f"ask for one kind of bar, not {' and '.join(asked)}")
+    for name, value in (("ticks", ticks), ("volume", volume)):
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            return BarSpec(name, value)
+    return BarSpec("time", parse_interval("1m" if interval is None else interval))
+
+
+def _day_start(received_at: float, seconds_of_day: int, zone: _dt.tzinfo) -> float:
+    """The epoch of the local midnight that puts ``seconds_of_day`` closest to ``received_at``."""
+    local = _dt.datetime.fromtimestamp(received_at, zone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    base = midnight.timestamp()
+    offset = base + seconds_of_day - received_at
+    if offset > 43200:  # an exchange time late in the day, received just after midnight
+        base -= 86400
+    elif offset < -43200:  # (and the other way round)
+        base += 86400
+    return base
+
+
+def trade_timestamp(clock: _dt.time, received_at: float, market: str = "kr",
+                    trade_date: _dt.date | None = None) -> tuple[float, _dt.tzinfo]:
+    """A trade's exchange time as epoch seconds, and the zone its bars are shown in.
+
+    Kiwoom stamps trades with a clock time only. Domestic times are KST; the date is the one
+    that puts the time closest to ``received_at``. US times (FE's 현지 체결시간) are US Eastern,
+    with the trade's own date when it has one (FE's FID 22), else the Eastern date of receipt.
+    """
+    seconds = clock.hour * 3600 + clock.minute * 60 + clock.second
+    if market == "us":
+        zone = to_eastern(_dt.datetime.fromtimestamp(received_at, _dt.UTC)).tzinfo
+        assert zone is not None
+        if trade_date is not None:
+            midnight = _dt.datetime.combine(trade_date, _dt.time(), zone)
+            # the date's own offset (a trade on the morning after a switch)
+            zone = to_eastern(midnight + _dt.timedelta(hours=12)).tzinfo
+            assert zone is not None
+            return _dt.datetime.combine(trade_date, _dt.time(), zone).timestamp() + seconds, zone
+        return _day_start(received_at, seconds, zone) + seconds, zone
+    return _day_start(received_at, seconds, KST) + seconds, KST
+
+
+class Stamper:
+    """``trade_timestamp`` for a stream of trades, with the day's midnight kept between calls
+    (the same answers, without a datetime per trade)."""
+
+    __slots__ = ("_bucket", "_midnight", "_zone", "market")
+
+    def __init__(self, market: str = "kr") -> None:
+        self.market = market
+        self._bucket = -1
+        self._midnight = 0.0
+        self._zone: _dt.tzinfo = KST
+
+    def __call__(self, clock: _dt.time, received_at: float,
+                 trade_date: _dt.date | None = None) -> tuple[float, _dt.tzinfo]:
+        if self.market == "us" and trade_date is not None:
+            return trade_timestamp(clock, received_at, "us", trade_date)
+        return self.at(clock.hour * 3600 + clock.minute * 60 + clock.second, received_at)
+
+    def _rebase(self, bucket: int, received_at: float) -> None:
+        """The local midnight of ``received_at`` (found again every ten minutes)."""
+        self._bucket = bucket
+        zone: _dt.tzinfo = KST
+        if self.market == "us":
+            found = to_eastern(_dt.datetime.fromtimestamp(received_at, _dt.UTC)).tzinfo
+            assert found is not None
+            zone = found
+        self._zone = zone
+        local = _dt.datetime.fromtimestamp(received_at, zone)
+        self._midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+    def at(self, seconds: int, received_at: float) -> tuple[float, _dt.tzinfo]:
+        """As calling it, with the time of day in seconds (no US trade date)."""
+        bucket = int(received_at // 600)
+        if bucket != self._bucket:
+            self._rebase(bucket, received_at)
+        base = self._midnight
+        offset = base + seconds - received_at
+        if offset > 43200:
+            base -= 86400
+        elif offset < -43200:
+            base += 86400
+        return base + seconds, self._zone
+
+
+class _Open:
+    """The bar in progress of one item (mutable; snapshots are ``Bar``s)."""
+
+    __slots__ = ("amount", "buy", "close", "end", "high", "last", "low", "open", "sell", "start", "trades",
+                 "volume", "zone")
+
+    def __init__(self, start: float, end: float, price: float, zone: _dt.tzinfo) -> None:
+        self.start = start
+        self.end = end  # exclusive; for tick/volume bars, the last trade's time + 1 s
+        self.last = start
+        self.open = self.high = self.low = self.close = price
+        self.volume = self.buy = self.sell = self.trades = 0
+        self.amount = 0.0
+        self.zone = zone
+
+    def add(self, ts: float, price: float, volume: int) -> None:
+        if price > self.high:
+            self.high = price
+        elif price < self.low:
+            self.low = price
+        self.close = price
+        shares = volume if volume >= 0 else -volume
+        self.volume += shares
+        if volume > 0:
+            self.buy += volume
+        elif volume < 0:
+            self.sell -= volume
+        self.amount += price * shares
+        self.trades += 1
+        if ts > self.last:
+            self.last = ts
+
+    def bar(self, item: str, complete: bool, final: bool, kind: str) -> Bar:
+        zone = self.zone
+        end = self.end if kind == "time" else self.last + 1
+        return _new_bar(item, _moment(self.start, zone), _moment(end, zone), self.open, self.high, self.low,
+                        self.close, self.volume, self.buy, self.sell, self.amount, self.trades, complete, final)
+
+
+#: Bar bounds as datetimes: many items' bars share them (every 09:01 bar starts at 09:01).
+_MOMENTS: dict[tuple[float, _dt.tzinfo], _dt.datetime] = {}
+
+
+def _moment(ts: float, zone: _dt.tzinfo) -> _dt.datetime:
+    key = (ts, zone)
+    found = _MOMENTS.get(key)
+    if found is None:
+        if len(_MOMENTS) >= _CACHE_LIMIT:
+            _MOMENTS.clear()
+        found = _MOMENTS[key] = _dt.datetime.fromtimestamp(ts, zone)
+    return found
+
+
+#: What ``BarEngine`` returns, in order: ``("update", bar)``, ``("final", bar)``, ``("late", LateTrade)``.
+Output = tuple[str, Any]
+
+
+class BarEngine:
+    """Bars of one ``BarSpec`` for many items, on one market clock (see the module docstring).
+
+    - ``trade(...)``: one trade; returns the outputs it caused;
+    - ``advance(received_at)``: the clock moved with no trade (a timer); finishes what is due;
+    - ``outage_began/outage_ended(received_at)``, ``dropped(received_at)``: what the feed knows
+      of the connection; every bar they touch is incomplete;
+    - ``finish(received_at)``: the end of the data: every open bar is final now.
+
+    ``updates=False`` skips the update snapshots (nobody listens to them).
+    """
+
+    def __init__(self, spec: BarSpec, *, grace: float = 2.0, fill_empty: bool = False,
+                 updates: bool = True) -> None:
+        if grace < 0:
+            raise ValueError("grace must be >= 0")
+        self.spec = spec
+        self.grace = float(grace)
+        self.fill_empty = fill_empty
+        self.updates = updates
+        self.late = 0  # trades for a bar that was already final
+        self.trades = 0  # trades placed in a bar
+        self._open: dict[str, _Open] = {}
+        self._closed_until: dict[str, float] = {}  # item -> end of its last final bar
+        self._last_close: dict[str, tuple[float, _dt.tzinfo]] = {}  # for fill_empty
+        self._mark: tuple[float, float] | None = None  # (latest exchange time, when it was received)
+        self._clock = float("-inf")  # the market clock, never going back
+        self._origin: float | None = None  # the market clock when it became known
+        self._outages: list[list[float]] = []  # [start, end] on the market clock; end inf while down
+        self._down = False
+        self._reopening = False  # back from an outage, waiting for the first trade to end it
+        self._soonest = _INF  # the earliest end among open time bars
+        self._offsets: dict[_dt.tzinfo, float] = {}  # each zone's UTC offset, in seconds
+
+    # --- the market clock -------------------------------------------------------------------------
+
+    def clock(self, received_at: float) -> float:
+        """The market clock at ``received_at``: the latest exchange time seen, plus the time
+        since that trade was received (never going back). ``-inf`` before the first trade."""
+        mark = self._mark
+        if mark is not None:
+            now = mark[0] + max(0.0, received_at - mark[1])
+            if now > self._clock:
+                self._clock = now
+        return self._clock
+
+    # --- what the feed knows of the connection ----------------------------------------------------
+
+    def outage_began(self, received_at: float) -> None:
+        """The connection went down (or the feed stopped hearing): open bars are incomplete."""
+        if self._reopening:  # down again before anything flowed: the same outage goes on
+            self._reopening = False
+            self._down = True
+        elif not self._down:
+            self._down = True
+            self._outages.append([self.clock(received_at), float("inf")])
+
+    def outage_ended(self, received_at: float) -> None:
+        """The connection is back. The outage ends with the first trade after this: until the
+        subscriptions are restored nothing flows, and only a trade tells the market's time."""
+        if self._down:
+            self._down = False
+            self._reopening = True
+
+    def dropped(self, received_at: float) -> None:
+        """Events were lost here: every bar open now (and any that opens before this moment) is
+        incomplete."""
+        now = self.clock(received_at)
+        self._outages.append([now, now])
+
+    def _complete(self, start: float, until: float) -> bool:
+        """True when the feed watched ``[start, until]`` throughout."""
+        origin = self._origin
+        if origin is None or start < origin:
+            return False
+        return not any(began <= until and ended >= start for began, ended in self._outages)
+
+    def _prune(self) -> None:
+        if len(self._outages) > 32:
+            oldest = min((bar.start for bar in self._open.values()), default=self._clock)
+            self._outages = [o for o in self._outages if o[1] >= oldest]
+
+    # --- trades ----------------------------------------------------------------------------------
+
+    def trade(self, item: str, ts: float, zone: _dt.tzinfo, price: float, volume: int,
+              received_at: float) -> list[Output]:
+        """One trade of ``item`` at exchange time ``ts`` (epoch seconds; ``zone`` for display);
+        returns what it caused."""
+        out: list[Output] = []
+        self.add(item, ts, zone, price, volume, received_at, out)
+        return out
+
+    def add(self, item: str, ts: float, zone: _dt.tzinfo, price: float, volume: int, received_at: float,
+            out: list[Output]) -> None:
+        """``trade`` for the hot path: what the trade caused is appended to ``out``."""
+        # the market clock (as ``clock``, inlined: this runs once per trade)
+        mark = self._mark
+        if mark is None:
+            mark = self._mark = (ts, received_at)
+            self._origin = ts
+        elif ts > mark[0]:
+            mark = self._mark = (ts, received_at)
+        elapsed = received_at - mark[1]
+        now = mark[0] + elapsed if elapsed > 0 else mark[0]
+        if now > self._clock:
+            self._clock = now
+        else:
+            now = self._clock
+        if self._reopening:
+            self._reopening = False
+            self._outages[-1][1] = max(now, ts)
+        spec = self.spec
+        current = self._open.get(item)
+        shares = volume if volume >= 0 else -volume
+        if spec.kind == "time":
+            size = spec.size
+            offset = self._offsets.get(zone)
+            if offset is None:
+                offset = self._offsets[zone] = zone.utcoffset(None).total_seconds()  # type: ignore[union-attr]
+            start = ts - (ts + offset) % size
+            if current is None or start != current.start:
+                if current is not None:
+                    if ts < current.start:
+                        self._late(item, ts, zone, price, volume, out)
+                        return
+                    self._finalize(item, current, now, out)
+                if start < self._closed_until.get(item, -_INF):
+                    self._late(item, ts, zone, price, volume, out)
+                    return
+                if self.fill_empty:
+                    self._fill(item, start, now, out)
+                current = self._open[item] = _Open(start, start + size, price, zone)
+                if current.end < self._soonest:
+                    self._soonest = current.end
+            # the bar's arithmetic (as ``_Open.add``, inlined)
+            if price > current.high:
+                current.high = price
+            elif price < current.low:
+                current.low = price
+            current.close = price
+            current.volume += shares
+            if volume > 0:
+                current.buy += volume
+            elif volume < 0:
+                current.sell += shares
+            current.amount += price * shares
+            current.trades += 1
+            if ts > current.last:
+                current.last = ts
+            self.trades += 1
+            if self.updates:
+                out.append(("update", current.bar(item, self._complete(current.start, now), False, "time")))
+            if now - self.grace >= self._soonest:
+                self._due(now, out)
+            return
+        # tick and volume bars count trades as they come: no trade is late for them
+        if current is None:
+            current = self._open[item] = _Open(ts, ts + 1, price, zone)
+        elif ts < current.start:
+            current.start = ts
+        current.add(ts, price, volume)
+        if ts + 1 > current.end:
+            current.end = ts + 1
+        self.trades += 1
+        if (current.trades if spec.kind == "ticks" else current.volume) >= spec.size:
+            self._finalize(item, current, now, out)  # a trade that overflows a volume bar stays whole in it
+        elif self.updates:
+            out.append(("update", current.bar(item, self._complete(current.start, now), False, spec.kind)))
+
+    def _late(self, item: str, ts: float, zone: _dt.tzinfo, price: float, volume: int, out: list[Output]) -> None:
+        self.late += 1
+        bar_start = ts - (ts + zone.utcoffset(None).total_seconds()) % self.spec.size  # type: ignore[union-attr]
+        out.append(("late", LateTrade(item, _dt.datetime.fromtimestamp(ts, zone), price, volume,
+                                      _dt.datetime.fromtimestamp(bar_start, zone))))
+
+    def _finalize(self, item: str, bar: _Open, now: float, out: list[Output]) -> None:
+        del self._open[item]
+        self._closed_until[item] = bar.end if self.spec.kind == "time" else bar.last + 1
+        if self.fill_empty:
+            self._last_close[item] = (bar.close, bar.zone)
+        out.append(("final", bar.bar(item, self._complete(bar.start, max(now, bar.start)), True, self.spec.kind)))
+        if len(self._outages) > 32:
+            self._prune()
+
+    def _fill(self, item: str, start: float, now: float, out: list[Output]) -> None:
+        """Flat bars for the empty intervals between the item's last final bar and ``start``."""
+        last = self._last_close.get(item)
+        until = self._closed_until.get(item)
+        if last is None or until is None:
+            return
+        price, zone = last
+        size = self.spec.size
+        at = until
+        while at < start:
+            flat = _Open(at, at + size, price, zone)
+            out.append(("final", flat.bar(item, self._complete(at, now), True, "time")))
+            at += size
+        self._closed_until[item] = start
+
+    def _due(self, now: float, out: list[Output]) -> None:
+        """Finish every time bar whose end + grace the clock has passed."""
+        limit = now - self.grace
+        if limit < self._soonest:  # (most trades: nothing is due, and no bar is looked at)
+            return
+        due = [item for item, bar in self._open.items() if bar.end <= limit]
+        for item in due:
+            self._finalize(item, self._open[item], now, out)
+        self._soonest = min((bar.end for bar in self._open.values()), default=float("inf"))
+
+    def advance(self, received_at: float) -> list[Output]:
+        """The clock at ``received_at``, with no trade: time bars that are due become final."""
+        out: list[Output] = []
+        now = self.clock(received_at)
+        if self.spec.kind == "time" and self._open:
+            self._due(now, out)
+        return out
+
+    def finish(self, received_at: float) -> list[Output]:
+        """The end of the data: every open bar becomes final now. A time bar whose end the clock
+        has not reached is incomplete (trades of its interval may still have been coming)."""
+        out: list[Output] = []
+        now = self.clock(received_at)
+        for item in list(self._open):
+            bar = self._open[item]
+            if self.spec.kind == "time" and now < bar.end:
+                self._outages.append([now, now])  # cut short: not watched to its end
+            self._finalize(item, bar, now, out)
+        return out
+
+    def current(self, item: str, received_at: float) -> Bar | None:
+        """The bar in progress of ``item`` (``final=False``), or None."""
+        bar = self._open.get(item)
+        if bar is None:
+            return None
+        return bar.bar(item, self._complete(bar.start, self.clock(received_at)), False, self.spec.kind)
+
+    def open_items(self) -> Iterable[str]:
+        return tuple(self._open)
+
+
+class TradeReader:
+    """Trades out of typed events, into a ``BarEngine``: what ``BarFeed`` (live) and
+    ``build_bars`` (a recording) share, so both build bars with the same code.
+
+    The hot path reads a trade's time, price and volume from its raw values through caches keyed
+    by the raw text (a session repeats the same times, prices and sizes all day); a text seen for
+    the first time goes through the event's typed fields, which parse it strictly and report an
+    unusable value, and only what they accept enters a cache. US trades always take the typed
+    fields (their date and Eastern time need them).
+    """
+
+    def __init__(self, engine: BarEngine, market: str, types: Iterable[str], items: Iterable[str] | None) -> None:
+        self.engine = engine
+        self.types = frozenset(types)
+        self.items = None if items is None else frozenset(items)
+        self.us = market == "us"
+        self.stamp = Stamper(market)
+        self.unusable = 0  # trades left out: their time, price or volume was unusable
+        self.last_received: float | None = None
+        fids = {}
+        for code in self.types:
+            by_name = {field.attr: field.fid for field in headline_fields(EVENT_TYPES[code])}
+            fids[code] = (by_name["time"], by_name["price"], by_name["volume"])
+        self._fids = fids
+        self._seconds: dict[str, int] = {}
+        self._prices: dict[str, float] = {}
+        self._volumes: dict[str, int] = {}
+
+    def take(self, events: Iterable[Any], out: list[Output]) -> None:
+        """The trades among ``events``, in order; what they caused is appended to ``out``."""
+        fid_map = self._fids
+        items = self.items
+        add = self.engine.add
+        stamp = self.stamp
+        seconds, prices, volumes = self._seconds, self._prices, self._volumes
+        us = self.us
+        received_at = None
+        for event in events:
+            fids = fid_map.get(event.type)
+            if fids is None:
+                continue
+            item = event.item
+            if items is not None and item not in items:
+                continue
+            received_at = event.received_at
+            if us:
+                self._typed(event, out)
+                continue
+            values = event.values
+            try:
+                secs = seconds[values[fids[0]]]
+                price = prices[values[fids[1]]]
+                volume = volumes[values[fids[2]]]
+            except (KeyError, TypeError):  # a text not seen yet (or missing): the typed fields judge it
+                self._typed(event, out)
+                continue
+            # the exchange time (as ``Stamper.at``, inlined)
+            if received_at // 600 != stamp._bucket:
+                stamp._rebase(int(received_at // 600), received_at)
+            base = stamp._midnight
+            gap = base + secs - received_at
+            if gap > 43200:
+                base -= 86400
+            elif gap < -43200:
+                base += 86400
+            add(item, base + secs, stamp._zone, price, volume, received_at, out)
+        if received_at is not None:
+            self.last_received = received_at
+
+    def _typed(self, event: Any, out: list[Output]) -> None:
+        received_at = event.received_at
+        us = self.us
+        clock = (event.local_time or event.time) if us else event.time
+        price = event.price
+        volume = event.volume
+        if clock is None or price is None or volume is None:
+            self.unusable += 1
+            self.engine.dropped(received_at)  # its bar missed a trade
+            return
+        ts, zone = self.stamp(clock, received_at, event.trade_date if us else None)
+        self.engine.add(event.item, ts, zone, price, volume, received_at, out)
+        if not us:  # remember what the typed fields accepted, by its raw text
+            time_fid, price_fid, volume_fid = self._fids[event.type]
+            values = event.values
+            for cache, fid, value in ((self._seconds, time_fid, clock.hour * 3600 + clock.minute * 60 + clock.second),
+                                      (self._prices, price_fid, price), (self._volumes, volume_fid, volume)):
+                raw = values.get(fid)
+                if type(raw) is str:
+                    if len(cache) >= _CACHE_LIMIT:
+                        cache.clear()
+                    cache[raw] = value

@@ -1,0 +1,319 @@
+"""Live bars (실시간 분봉): candles built from a session's trades, honest about what they missed.
+
+::
+
+    from kiwoom_rt.bars import BarFeed
+    feed = BarFeed(session, "1m")                 # or ticks=100, or volume=10_000
+    feed.on_bar.connect(lambda item, bar: print(bar))      # each finished bar, once
+    feed.on_update.connect(lambda item, bar: ...)          # the bar in progress, after a trade
+
+``BarFeed`` works on any ``kiwoom_rt.Session``: live, a ``ReplaySession`` or a relay's
+``RelaySession``. It subscribes nothing: it reads the trades the session delivers (0B on the
+domestic socket, FE on the US one; ``types=`` to choose), of every item or of ``items=``.
+
+The rules:
+
+- **Time is the exchange's.** A trade belongs to the bar holding its exchange time (0B's FID 20,
+  in KST, on the date that puts it closest to when it was received; FE's 현지 체결시간, FID
+  51020, in US Eastern time on the trade's own date, FID 22), never to when it arrived.
+- **One market clock per feed**: the latest exchange time seen on any of its items, advanced by
+  the time since that trade was received (in a replay, the recording's receive times). A time bar
+  is final when a trade of the same item at or after its end arrives, or when the market clock
+  passes its end + ``grace`` (2 s), so an item that stops trading still gets its last bar. A live
+  or relay feed looks at the clock twice a second; a replay's clock moves with its trades.
+- **A late trade** (for a bar already final) is counted (``feed.late``) and reported through the
+  session's ``on_error`` as a ``LateTradeError``, once per trade; a final bar never changes.
+- **Complete means watched throughout.** ``bar.complete`` is False for the first bar after the
+  feed starts (unless its start is at or after the first exchange time the feed saw), for any bar
+  open while the connection was down, for any bar open when a frame was lost (a frame that
+  could not be decoded, one too large, a relay gap), and for a bar cut short when the session
+  ends. A disconnect never splits or merges bars: the trades of one interval are one bar.
+- The feed sees every event before the session's dispatcher: a GUI's conflation or
+  ``overflow="drop_oldest"`` never costs it a trade. Its bars then go through the dispatcher, so
+  Qt and Tk receivers run on the GUI thread; final bars are never dropped, and with a conflating
+  dispatcher the updates are conflated too (the latest per item per delivery).
+- **Tick and volume bars** (``ticks=N``, ``volume=N``) finish at their N-th trade or share. A
+  trade that takes a volume bar past N stays whole in the bar it filled (its excess does not
+  start the next bar), so every trade is in exactly one bar and the volumes add up. Their
+  ``start`` is the first trade's time and ``end`` the last trade's plus one second.
+- ``fill_empty=True`` emits flat bars (open = high = low = close = the previous close, volume 0)
+  for the empty intervals between two trades of an item; nothing is filled after its last trade.
+- The same trades in the same order give the same bars, live, replayed at any speed, or through
+  a relay.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Final
+
+from ._bars import Bar, BarEngine, BarSpec, LateTrade, Output, TradeReader, bar_spec, parse_interval
+from ._core import SessionState
+from ._notices import Disconnected, ErrorReport, LoggedIn, Notice, Posted, RelayStatus
+from ._surface import Session
+from .errors import FrameTooLargeError, LateTradeError, ProtocolError
+from .events import EVENT_TYPES
+from .us import parse_us_item
+
+__all__ = ["Bar", "BarFeed", "BarSpec", "LateTrade", "bar_spec", "build_bars", "parse_interval"]
+
+logger = logging.getLogger("kiwoom_rt")
+
+#: The trade type a feed reads by default, by socket.
+TRADE_TYPES: Final = {"kr": "0B", "us": "FE"}
+_ENDED: Final = frozenset({SessionState.CLOSED, SessionState.GAVE_UP, SessionState.FINISHED})
+#: How often a live feed looks at the market clock for bars that are due.
+CHECK_INTERVAL: Final = 0.5
+
+
+def _trade_type(type_code: str) -> str:
+    cls = EVENT_TYPES.get(type_code)
+    if cls is None:
+        raise ValueError(f"unknown realtime type {type_code!r}")
+    fields = {name for name in ("time", "price", "volume") if hasattr(cls, name)}
+    if len(fields) < 3:
+        raise ValueError(f"type {type_code} ({cls.__name__}) has no trade time, price and volume")
+    return type_code
+
+
+def _types(market: str, types: Iterable[str] | str | None) -> frozenset[str]:
+    if types is None:
+        types = (TRADE_TYPES[market],)
+    elif isinstance(types, str):
+        types = (types,)
+    found = frozenset(_trade_type(code) for code in types)
+    if not found:
+        raise ValueError("at least one trade type is needed")
+    return found
+
+
+def _items(market: str, items: Iterable[str] | str | None) -> frozenset[str] | None:
+    if items is None:
+        return None
+    if isinstance(items, str):
+        items = (items,)
+    return frozenset(parse_us_item(item).symbol if market == "us" else str(item) for item in items)
+
+
+def build_bars(events: Iterable[Any], interval: str | None = None, *, ticks: int | None = None,
+               volume: int | None = None, types: Iterable[str] | str | None = None,
+               items: Iterable[str] | str | None = None, market: str = "kr", grace: float = 2.0,
+               fill_empty: bool = False, late: list[LateTrade] | None = None) -> Iterator[Bar]:
+    """The final bars of a stream of events (a recording's, ``frames.iter_events``), in the order
+    a ``BarFeed`` would deliver them; at the end, the bars still open are delivered too (a time bar
+    the data ends inside is incomplete). Late trades are added to ``late`` when given."""
+    spec = bar_spec(interval, ticks=ticks, volume=volume)
+    if fill_empty and spec.kind != "time":
+        raise ValueError("fill_empty applies to time bars only")
+    engine = BarEngine(spec, grace=grace, fill_empty=fill_empty, updates=False)
+    trades = TradeReader(engine, market, _types(market, types), _items(market, items))
+    out: list[Output] = []
+    batch: list[Any] = []
+    for event in events:
+        batch.append(event)
+        if len(batch) >= 512:
+            trades.take(batch, out)
+            batch.clear()
+            yield from _finals(out, late)
+    trades.take(batch, out)
+    if trades.last_received is not None:
+        out += engine.finish(trades.last_received)
+    yield from _finals(out, late)
+
+
+def _finals(out: list[Output], late: list[LateTrade] | None) -> Iterator[Bar]:
+    for kind, thing in out:
+        if kind == "final":
+            yield thing
+        elif kind == "late" and late is not None:
+            late.append(thing)
+    out.clear()
+
+
+class BarFeed:
+    """Bars of one kind built from ``session``'s trades; see the module docstring.
+
+    - ``interval``: ``"10s"``, ``"1m"`` (the default when neither ``ticks`` nor ``volume`` is
+      given), ``"5m"``, ``"1h"``; or ``ticks=N`` trades, or ``volume=N`` shares (one kind only);
+    - ``types``: the trade types read (default 0B, or FE on a US session); ``items``: only these
+      items (default: every item that trades);
+    - ``grace``: seconds of market clock after a bar's end before it is final without a trade;
+    - ``fill_empty``: flat bars for empty intervals between trades;
+    - ``conflate_updates``: deliver only the latest update per item per delivery (default: when
+      the session's dispatcher conflates);
+    - ``timer``: look at the market clock on a thread of its own (default: on, except for a
+      ``ReplaySession``, whose clock is its recording's).
+
+    Signals (receivers called as ``receiver(item, bar=...)`` through the session's dispatcher):
+    ``on_bar`` once per final bar, ``on_update`` with the bar in progress after a trade changed it.
+    """
+
+    def __init__(self, session: Session, interval: str | None = None, *, ticks: int | None = None,
+                 volume: int | None = None, types: Iterable[str] | str | None = None,
+                 items: Iterable[str] | str | None = None, grace: float = 2.0, fill_empty: bool = False,
+                 conflate_updates: bool | None = None, timer: bool | None = None) -> None:
+        self.spec = bar_spec(interval, ticks=ticks, volume=volume)
+        if fill_empty and self.spec.kind != "time":
+            raise ValueError("fill_empty applies to time bars only")
+        self.session = session
+        self.market = session.market
+        self.types = _types(self.market, types)
+        self.items = _items(self.market, items)
+        self.on_bar = session.feature_signal("BarFeed.on_bar", ("bar",))
+        self.on_update = session.feature_signal("BarFeed.on_update", ("bar",))
+        self.conflate_updates = session.conflates if conflate_updates is None else conflate_updates
+        self._engine = BarEngine(self.spec, grace=grace, fill_empty=fill_empty)
+        self._trades = TradeReader(self._engine, self.market, self.types, self.items)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._pending: dict[str, Bar] = {}  # conflated updates not yet delivered
+        self._flush = session.feature_signal("BarFeed.flush", ())
+        self._flush.connect(self._deliver_updates)
+        self._flush_posted = False
+        if timer is None:
+            from .replay import ReplaySession  # (no optional dependency behind it)
+            timer = not isinstance(session, ReplaySession)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stop_observing = session.observe(self)
+        if timer:
+            self._thread = threading.Thread(target=self._run_timer, name="kiwoom-rt bars", daemon=True)
+            self._thread.start()
+
+    def __repr__(self) -> str:
+        return (f"<BarFeed {self.spec} of {'/'.join(sorted(self.types))} "
+                f"{'closed' if self._closed else 'running'} late={self.late}>")
+
+    # --- what the feed tells ----------------------------------------------------------------------
+
+    @property
+    def late(self) -> int:
+        """Trades that came for a bar already final (each reported through ``on_error``)."""
+        return self._engine.late
+
+    @property
+    def unusable(self) -> int:
+        """Trades left out because their time, price or volume was unusable (their bars are
+        marked incomplete; the bad value itself reached ``on_error`` when it was read)."""
+        return self._trades.unusable
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def current(self, item: str) -> Bar | None:
+        """The bar in progress of ``item`` (``final=False``), or None."""
+        key = parse_us_item(item).symbol if self.market == "us" else str(item)  # US events name the symbol
+        with self._lock:
+            return self._engine.current(key, self._now())
+
+    def close(self) -> None:
+        """Stop: no more bars (the bars in progress are not delivered). Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._pending.clear()
+        self._stop_observing()
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(2.0)
+
+    def __enter__(self) -> BarFeed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- observing the session (on the thread that queued the events) --------------------------
+
+    def _now(self) -> float:
+        last = self._trades.last_received
+        if self._thread is None and last is not None:
+            return last  # a replay's clock is its recording's
+        return time.time()
+
+    def queued_events(self, events: Sequence[Any]) -> None:
+        out: list[Output] = []
+        with self._lock:
+            if self._closed:
+                return
+            self._engine.updates = self.on_update.has_receivers
+            self._trades.take(events, out)
+            if out:
+                self._emit(out, wake=False)
+
+    def queued_notice(self, notice: Notice) -> None:
+        kind = type(notice)
+        if kind is Posted:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            now = self._now()
+            if kind is Disconnected:
+                if notice.will_retry:  # type: ignore[attr-defined]
+                    self._engine.outage_began(now)
+                else:  # the session ended: the last bars, then nothing more
+                    self._emit(self._engine.finish(now), wake=False)
+                    self._closed = True
+            elif kind is LoggedIn:
+                self._engine.outage_ended(now)
+            elif kind is ErrorReport and isinstance(notice.error, (ProtocolError, FrameTooLargeError)):  # type: ignore[attr-defined]
+                self._engine.dropped(now)  # a frame was lost: it may have held trades
+            elif kind is RelayStatus and notice.kind == "gap":  # type: ignore[attr-defined]
+                self._engine.dropped(now)
+        if self._closed:
+            self._stop_observing()
+            self._stop.set()
+
+    # --- delivering (lock held) --------------------------------------------------------------------
+
+    def _emit(self, outputs: list[Output], *, wake: bool) -> None:
+        post = self.session.post
+        for kind, thing in outputs:
+            if kind == "final":
+                self._pending.pop(thing.item, None)
+                post(self.on_bar, thing.item, wake=wake, bar=thing)
+            elif kind == "update":
+                if self.conflate_updates:
+                    self._pending[thing.item] = thing
+                    if not self._flush_posted:
+                        self._flush_posted = True
+                        post(self._flush, None, wake=wake)
+                else:
+                    post(self.on_update, thing.item, wake=wake, bar=thing)
+            else:  # a late trade
+                trade: LateTrade = thing
+                error = LateTradeError(f"late trade of {trade.item} at {trade.time:%H:%M:%S} for the bar of "
+                                       f"{trade.bar_start:%H:%M:%S}, already final: left out", trade)
+                logger.warning("%s", error)
+                post(self.session.on_error, self.session, wake=wake, error=error)
+
+    def _deliver_updates(self, _sender: Any) -> None:
+        """The conflated updates, on the delivering thread."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._flush_posted = False
+        for item, bar in pending.items():
+            self.on_update.deliver(item, bar=bar)
+
+    # --- the clock, on the feed's own thread ---------------------------------------------------------
+
+    def _run_timer(self) -> None:
+        while not self._stop.wait(CHECK_INTERVAL):
+            if self.session.state in _ENDED:  # closing the session stops the feed
+                self.close()
+                return
+            with self._lock:
+                if self._closed:
+                    return
+                out = self._engine.advance(time.time())
+                if out:
+                    self._emit(out, wake=False)  # queued in order under the lock ...
+            if out:  # ... and delivered outside it (a receiver may ask for current())
+                self.session.post(self._flush, None)

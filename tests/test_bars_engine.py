@@ -1,0 +1,308 @@
+"""The pure bar engine (kiwoom_rt._bars), by calling it: boundaries, OHLCV, the buy/sell split,
+tick and volume bars, late trades, the complete rules, fill_empty and market-clock finals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kiwoom_rt._bars import KST, Bar, BarEngine, Stamper, bar_spec, parse_interval, trade_timestamp
+from kiwoom_rt.us import to_eastern
+
+DAY = dt.datetime(2026, 12, 3, tzinfo=KST)
+
+
+def at(h: int, m: int, s: int = 0) -> float:
+    return (DAY + dt.timedelta(hours=h, minutes=m, seconds=s)).timestamp()
+
+
+def feed(engine: BarEngine, trades: list[tuple[str, float, float, int]], lag: float = 0.0) -> list[tuple[str, Any]]:
+    """Trades as (item, exchange time, price, volume), each received ``lag`` s after its time."""
+    out: list[tuple[str, Any]] = []
+    for item, ts, price, volume in trades:
+        out += engine.trade(item, ts, KST, price, volume, ts + lag)
+    return out
+
+
+def finals(out: list[tuple[str, Any]]) -> list[Bar]:
+    return [thing for kind, thing in out if kind == "final"]
+
+
+# --- intervals and kinds ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "seconds"), [("10s", 10), ("1m", 60), ("5m", 300), ("1h", 3600), ("15min", 900),
+                                                ("1 hour", 3600), ("30S", 30), ("1d", 86400)])
+def test_intervals(text: str, seconds: int) -> None:
+    assert parse_interval(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "1", "m", "0s", "7m", "1.5m", "-1m", "1w"])
+def test_bad_intervals_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="interval"):
+        parse_interval(text)
+
+
+def test_one_kind_of_bar_at_a_time() -> None:
+    assert bar_spec() == bar_spec("1m")
+    assert bar_spec(ticks=5).kind == "ticks"
+    assert bar_spec(volume=100).kind == "volume"
+    with pytest.raises(ValueError, match="one kind of bar"):
+        bar_spec("1m", ticks=5)
+    with pytest.raises(ValueError, match="one kind of bar"):
+        bar_spec(ticks=5, volume=10)
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(ValueError, match="positive int"):
+            bar_spec(ticks=bad)  # type: ignore[arg-type]
+
+
+# --- time bars ----------------------------------------------------------------------------------------
+
+def test_boundaries_are_half_open_and_aligned_to_the_clock() -> None:
+    engine = BarEngine(bar_spec("1m"))
+    out = feed(engine, [("A", at(9, 0, 0), 100, 1), ("A", at(9, 0, 59), 101, 1), ("A", at(9, 1, 0), 102, 1)])
+    [bar] = finals(out)
+    assert (bar.start, bar.end) == (DAY.replace(hour=9), DAY.replace(hour=9, minute=1))
+    assert bar.trades == 2
+    assert bar.close == 101
+    assert bar.start.utcoffset() == dt.timedelta(hours=9)
+    current = engine.current("A", at(9, 1, 0))
+    assert current is not None
+    assert current.start == DAY.replace(hour=9, minute=1)
+    assert current.open == 102
+    assert not current.final
+    five = BarEngine(bar_spec("5m"))
+    feed(five, [("A", at(9, 7, 30), 1, 1)])
+    assert five.current("A", at(9, 7, 30)).start == DAY.replace(hour=9, minute=5)  # type: ignore[union-attr]
+
+
+def test_ohlcv_buy_sell_split_amount_and_vwap() -> None:
+    engine = BarEngine(bar_spec("1m"))
+    trades = [("A", at(9, 0, 1), 100.0, 10), ("A", at(9, 0, 2), 105.0, -4), ("A", at(9, 0, 3), 95.0, 6),
+              ("A", at(9, 0, 4), 99.0, 0), ("A", at(9, 1, 0), 1.0, 1)]
+    [bar] = finals(feed(engine, trades))
+    assert (bar.open, bar.high, bar.low, bar.close) == (100.0, 105.0, 95.0, 99.0)
+    assert bar.volume == 20
+    assert (bar.buy_volume, bar.sell_volume) == (16, 4)  # a trade with no sign is in neither
+    assert bar.amount == 100 * 10 + 105 * 4 + 95 * 6
+    assert bar.vwap == pytest.approx(bar.amount / 20)
+    assert bar.trades == 4
+    assert bar.final
+
+
+def test_items_have_their_own_bars_on_one_clock() -> None:
+    engine = BarEngine(bar_spec("1m"))
+    out = feed(engine, [("A", at(9, 0, 1), 1, 1), ("B", at(9, 0, 2), 2, 2), ("A", at(9, 1, 1), 3, 3)])
+    assert [(bar.item, bar.close) for bar in finals(out)] == [("A", 1)]
+    # B never trades again: the market clock (A's trades) passes its end + grace
+    out = feed(engine, [("A", at(9, 1, 2), 4, 1)])
+    assert [(bar.item, bar.close, bar.final) for bar in finals(out)] == [("B", 2, True)]
+
+
+def test_market_clock_finals_come_after_the_grace() -> None:
+    engine = BarEngine(bar_spec("1m"), grace=2.0)
+    feed(engine, [("A", at(9, 0, 50), 1, 1)], lag=0.25)
+    received = at(9, 0, 50) + 0.25
+    assert engine.advance(received + 11.0) == []  # clock 09:01:01: within the grace
+    assert engine.advance(received + 11.9) == []
+    [(kind, bar)] = engine.advance(received + 12.0)  # 09:01:02
+    assert kind == "final"
+    assert bar.end == DAY.replace(hour=9, minute=1)
+    assert engine.advance(received + 100) == []  # once only
+    assert engine.clock(received) == at(9, 2, 30)  # never going back
+
+
+def test_a_late_trade_is_counted_and_never_changes_a_final_bar() -> None:
+    engine = BarEngine(bar_spec("1m"))
+    out = feed(engine, [("A", at(9, 0, 10), 100, 1), ("A", at(9, 1, 5), 101, 1), ("A", at(9, 0, 59), 50, 7)])
+    [bar] = finals(out)
+    late = [thing for kind, thing in out if kind == "late"]
+    assert len(late) == 1
+    assert late[0].price == 50
+    assert late[0].bar_start == DAY.replace(hour=9)
+    assert bar.low == 100  # untouched
+    assert engine.late == 1
+    # a late trade for a bar finished by the clock alone, for an item with no bar open
+    engine.advance(at(9, 3, 0))
+    out = feed(engine, [("A", at(9, 1, 30), 1, 1)])
+    assert [kind for kind, _ in out] == ["late"]
+    assert engine.late == 2
+
+
+def test_trades_out_of_order_within_an_open_bar_are_not_late() -> None:
+    engine = BarEngine(bar_spec("1m"))
+    out = feed(engine, [("A", at(9, 0, 30), 100, 1), ("A", at(9, 0, 10), 90, 1)])
+    assert [kind for kind, _ in out] == ["update", "update"]
+    assert engine.late == 0
+
+
+# --- tick and volume bars ------------------------------------------------------------------------------
+
+def test_tick_bars_finish_at_the_nth_trade() -> None:
+    engine = BarEngine(bar_spec(ticks=3))
+    out = feed(engine, [("A", at(9, 0, s), 100 + s, 1) for s in range(7)])
+    bars = finals(out)
+    assert [bar.trades for bar in bars] == [3, 3]
+    assert bars[0].start == DAY.replace(hour=9)
+    assert bars[0].end == DAY.replace(hour=9, second=3)  # the last trade's time + 1 s
+    assert (bars[1].open, bars[1].close) == (103, 105)
+    assert engine.current("A", at(9, 0, 6)).trades == 1  # type: ignore[union-attr]
+    assert engine.advance(at(10, 0)) == []  # the clock never finishes a tick bar
+
+
+def test_a_trade_that_overflows_a_volume_bar_stays_whole_in_the_bar_it_filled() -> None:
+    engine = BarEngine(bar_spec(volume=100))
+    out = feed(engine, [("A", at(9, 0, 1), 10, 60), ("A", at(9, 0, 2), 11, -70), ("A", at(9, 0, 3), 12, 5)])
+    [bar] = finals(out)
+    assert bar.volume == 130  # the excess 30 did not start the next bar
+    assert (bar.buy_volume, bar.sell_volume) == (60, 70)
+    assert engine.current("A", at(9, 0, 3)).volume == 5  # type: ignore[union-attr]
+
+
+def test_tick_bars_have_no_late_trades() -> None:
+    engine = BarEngine(bar_spec(ticks=2))
+    out = feed(engine, [("A", at(9, 0, 5), 1, 1), ("A", at(9, 0, 6), 1, 1), ("A", at(9, 0, 5), 1, 1)])
+    assert "late" not in [kind for kind, _ in out]
+
+
+# --- complete -------------------------------------------------------------------------------------------
+
+def test_the_first_bar_is_incomplete_unless_the_clock_was_known_at_its_start() -> None:
+    engine = BarEngine(bar_spec("1m"))
+    out = feed(engine, [("A", at(9, 0, 20), 1, 1), ("B", at(9, 0, 40), 1, 1), ("A", at(9, 1, 0), 1, 1),
+                        ("B", at(9, 1, 30), 1, 1), ("C", at(9, 1, 45), 1, 1), ("A", at(9, 2, 0), 1, 1),
+                        ("B", at(9, 2, 0), 1, 1), ("C", at(9, 2, 0), 1, 1)])
+    assert {(bar.item, bar.start.minute): bar.complete for bar in finals(out)} == {
+        ("A", 0): False, ("B", 0): False,  # the feed started inside 09:00
+        ("A", 1): True, ("B", 1): True, ("C", 1): True,  # C's first bar, but the clock was known at 09:01
+    }
+    exact = BarEngine(bar_spec("1m"))
+    [bar] = finals(feed(exact, [("A", at(9, 0, 0), 1, 1), ("A", at(9, 1, 0), 1, 1)]))
+    assert bar.complete  # the first trade exactly at the start: watched from the start
+
+
+def test_a_disconnect_marks_every_bar_open_across_it_and_never_cuts_one() -> None:
+    engine = BarEngine(bar_spec("1m"))
+    feed(engine, [("A", at(9, 0, 0), 1, 1), ("A", at(9, 1, 0), 1, 1), ("B", at(9, 1, 5), 1, 1)])
+    engine.outage_began(at(9, 1, 20))
+    engine.outage_ended(at(9, 1, 40))
+    out = feed(engine, [("A", at(9, 1, 50), 2, 1), ("C", at(9, 1, 55), 3, 1), ("A", at(9, 2, 0), 1, 1),
+                        ("B", at(9, 2, 1), 1, 1), ("C", at(9, 2, 1), 1, 1), ("A", at(9, 3, 0), 1, 1)])
+    got = {(bar.item, bar.start.minute): bar for bar in finals(out)}
+    assert got["A", 1].trades == 2  # the trades before and after the outage: one bar
+    assert not got["A", 1].complete
+    assert not got["B", 1].complete
+    assert not got["C", 1].complete  # opened after the outage, but its interval spans it
+    assert got["A", 2].complete  # the next bars are complete again
+
+
+def test_a_bar_open_while_down_is_incomplete_even_before_the_reconnect() -> None:
+    engine = BarEngine(bar_spec("1m"))
+    feed(engine, [("A", at(9, 0, 0), 1, 1)])
+    engine.outage_began(at(9, 0, 30))
+    current = engine.current("A", at(9, 0, 31))
+    assert current is not None
+    assert not current.complete
+
+
+def test_dropped_events_mark_the_bars_open_then() -> None:
+    engine = BarEngine(bar_spec("1m"))
+    feed(engine, [("A", at(9, 0, 0), 1, 1), ("A", at(9, 1, 0), 1, 1), ("B", at(9, 1, 1), 1, 1)])
+    engine.dropped(at(9, 1, 30))
+    out = feed(engine, [("A", at(9, 2, 0), 1, 1), ("B", at(9, 2, 0), 1, 1), ("A", at(9, 3, 0), 1, 1)])
+    assert {(bar.item, bar.start.minute): bar.complete for bar in finals(out)} == {
+        ("A", 1): False, ("B", 1): False, ("A", 2): True}
+
+
+def test_finish_delivers_the_last_bars_and_marks_one_cut_short() -> None:
+    engine = BarEngine(bar_spec("1m"))
+    feed(engine, [("A", at(9, 0, 0), 1, 1), ("B", at(9, 0, 0), 1, 1), ("A", at(9, 1, 0), 2, 1)])
+    out = engine.finish(at(9, 1, 10))
+    assert {(bar.item, bar.start.minute): bar.complete for bar in finals(out)} == {("B", 0): True, ("A", 1): False}
+
+
+# --- fill_empty ------------------------------------------------------------------------------------------
+
+def test_fill_empty_emits_flat_bars_between_trades() -> None:
+    engine = BarEngine(bar_spec("1m"), fill_empty=True)
+    out = feed(engine, [("A", at(9, 0, 0), 100, 5), ("A", at(9, 3, 10), 110, 1)])
+    bars = finals(out)
+    assert [bar.start.minute for bar in bars] == [0, 1, 2]
+    flat = bars[1]
+    assert (flat.open, flat.high, flat.low, flat.close, flat.volume, flat.trades) == (100, 100, 100, 100, 0, 0)
+    assert flat.vwap is None
+    assert flat.complete
+    plain = BarEngine(bar_spec("1m"))
+    assert len(finals(feed(plain, [("A", at(9, 0, 0), 100, 5), ("A", at(9, 3, 10), 110, 1)]))) == 1
+
+
+# --- times ---------------------------------------------------------------------------------------------------
+
+def test_domestic_times_take_the_date_closest_to_receipt() -> None:
+    received = dt.datetime(2026, 12, 4, 0, 0, 3, tzinfo=KST).timestamp()  # just after midnight
+    ts, zone = trade_timestamp(dt.time(23, 59, 58), received)
+    assert dt.datetime.fromtimestamp(ts, zone) == dt.datetime(2026, 12, 3, 23, 59, 58, tzinfo=KST)
+    stamp = Stamper("kr")
+    assert stamp(dt.time(23, 59, 58), received) == (ts, zone)
+    assert stamp(dt.time(9, 0), at(9, 0, 1)) == (at(9, 0), KST)
+
+
+def test_us_times_are_eastern_with_daylight_saving() -> None:
+    summer = dt.datetime(2026, 7, 1, 13, 30, 1, tzinfo=dt.UTC).timestamp()  # 09:30:01 EDT
+    ts, zone = trade_timestamp(dt.time(9, 30), summer, "us")
+    local = dt.datetime.fromtimestamp(ts, zone)
+    assert (local.hour, local.minute, local.utcoffset()) == (9, 30, dt.timedelta(hours=-4))
+    winter = dt.datetime(2026, 12, 3, 14, 30, 1, tzinfo=dt.UTC).timestamp()  # 09:30:01 EST
+    ts, zone = Stamper("us")(dt.time(9, 30), winter)
+    assert dt.datetime.fromtimestamp(ts, zone).utcoffset() == dt.timedelta(hours=-5)
+    ts, zone = trade_timestamp(dt.time(9, 30), winter, "us", dt.date(2026, 12, 2))  # the trade's own date
+    assert dt.datetime.fromtimestamp(ts, zone) == to_eastern(dt.datetime(2026, 12, 2, 14, 30, tzinfo=dt.UTC))
+
+
+# --- properties ------------------------------------------------------------------------------------------------
+
+trade_lists = st.lists(st.tuples(st.sampled_from("ABC"), st.integers(0, 600), st.integers(1, 1000),
+                                 st.integers(-500, 500)), max_size=80)
+
+
+@pytest.mark.parametrize("kind", [{"interval": "10s"}, {"interval": "1m"}, {"ticks": 3}, {"volume": 250}])
+@settings(max_examples=60, deadline=None)
+@given(trades=trade_lists)
+def test_every_trade_is_in_exactly_one_bar_or_counted_late(kind: dict[str, Any],
+                                                            trades: list[tuple[str, int, int, int]]) -> None:
+    engine = BarEngine(bar_spec(**kind), fill_empty="interval" in kind)
+    out: list[tuple[str, Any]] = []
+    for item, offset, price, volume in trades:
+        out += engine.trade(item, at(9, 0) + offset, KST, float(price), volume, at(9, 0) + offset)
+    out += engine.finish(at(9, 0) + 10_000)
+    bars = finals(out)
+    late = [thing for kind_, thing in out if kind_ == "late"]
+    assert sum(bar.trades for bar in bars) + len(late) == len(trades)
+    for item in "ABC":
+        traded = sum(abs(v) for i, _, _, v in trades if i == item) - sum(abs(t.volume) for t in late if t.item == item)
+        assert sum(bar.volume for bar in bars if bar.item == item) == traded
+    for bar in bars:
+        assert bar.low <= min(bar.open, bar.close)
+        assert bar.high >= max(bar.open, bar.close)
+        assert bar.buy_volume + bar.sell_volume <= bar.volume
+        assert bar.start < bar.end
+    if "interval" in kind:  # time bars of one item never overlap
+        for item in "ABC":
+            mine = sorted((bar.start, bar.end) for bar in bars if bar.item == item)
+            assert all(a[1] <= b[0] for a, b in itertools.pairwise(mine))
+
+
+@settings(max_examples=40, deadline=None)
+@given(trades=trade_lists)
+def test_the_same_trades_give_the_same_bars(trades: list[tuple[str, int, int, int]]) -> None:
+    def run() -> list[Bar]:
+        engine = BarEngine(bar_spec("10s"))
+        out: list[tuple[str, Any]] = []
+        for item, offset, price, volume in trades:
+            out += engine.trade(item, at(9, 0) + offset, KST, float(price), volume, at(9, 0) + offset + 0.1)
+        return finals(out + engine.finish(at(9, 0) + 10_000))
+    assert run() == run()
