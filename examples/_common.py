@@ -69,6 +69,7 @@ def feed(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     from kiwoom_rt.sim import DEFAULT_TOKEN, SimClock, SimServer, us_clock
 
     # --regular: the simulator's clock starts in the regular session (trades and books flow)
-    clock = us_clock() if us else SimClock(dt.time(10, 0)) if getattr(args, "regular", False) else None
+    speed = getattr(args, "clock_speed", 1.0)  # (candles.py runs the market faster)
+    clock = us_clock() if us else SimClock(dt.time(10, 0), speed) if getattr(args, "regular", False) else None
     with SimServer(rate=args.rate, clock=clock, condition_churn=getattr(args, "churn", 0.5)) as sim:
         yield (sim.us_url if us else sim.url), DEFAULT_TOKEN

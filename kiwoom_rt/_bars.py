@@ -263,8 +263,9 @@ class _Open:
     def bar(self, item: str, complete: bool, final: bool, kind: str) -> Bar:
         zone = self.zone
         end = self.end if kind == "time" else self.last + 1
-        return _new_bar(item, _moment(self.start, zone), _moment(end, zone), self.open, self.high, self.low,
-                        self.close, self.volume, self.buy, self.sell, self.amount, self.trades, complete, final)
+        bar: Bar = _new_bar(item, _moment(self.start, zone), _moment(end, zone), self.open, self.high, self.low,
+                            self.close, self.volume, self.buy, self.sell, self.amount, self.trades, complete, final)
+        return bar
 
 
 #: Bar bounds as datetimes: many items' bars share them (every 09:01 bar starts at 09:01).

@@ -45,20 +45,24 @@ The rules:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ._bars import Bar, BarEngine, BarSpec, LateTrade, Output, TradeReader, bar_spec, parse_interval
 from ._core import SessionState
+from ._intake import Intake
 from ._notices import Disconnected, ErrorReport, LoggedIn, Notice, Posted, RelayStatus
 from ._surface import Session
-from .errors import FrameTooLargeError, LateTradeError, ProtocolError
+from .errors import FrameTooLargeError, KiwoomError, LateTradeError, ProtocolError
 from .events import EVENT_TYPES
+from .recording import read_header, read_recording, recording_exchanges, recording_market
 from .us import parse_us_item
 
-__all__ = ["Bar", "BarFeed", "BarSpec", "LateTrade", "bar_spec", "build_bars", "parse_interval"]
+__all__ = ["Bar", "BarFeed", "BarSpec", "LateTrade", "LostFrame", "bar_spec", "build_bars", "parse_interval",
+           "recording_bars"]
 
 logger = logging.getLogger("kiwoom_rt")
 
@@ -102,9 +106,10 @@ def build_bars(events: Iterable[Any], interval: str | None = None, *, ticks: int
                volume: int | None = None, types: Iterable[str] | str | None = None,
                items: Iterable[str] | str | None = None, market: str = "kr", grace: float = 2.0,
                fill_empty: bool = False, late: list[LateTrade] | None = None) -> Iterator[Bar]:
-    """The final bars of a stream of events (a recording's, ``frames.iter_events``), in the order
-    a ``BarFeed`` would deliver them; at the end, the bars still open are delivered too (a time bar
-    the data ends inside is incomplete). Late trades are added to ``late`` when given."""
+    """The final bars of a stream of events, in the order a ``BarFeed`` would deliver them; at
+    the end, the bars still open are delivered too (a time bar the data ends inside is
+    incomplete). A ``LostFrame`` in the stream marks the bars open then as incomplete, as a lost
+    frame does live (``recording_bars`` puts them in). Late trades are added to ``late``."""
     spec = bar_spec(interval, ticks=ticks, volume=volume)
     if fill_empty and spec.kind != "time":
         raise ValueError("fill_empty applies to time bars only")
@@ -113,6 +118,11 @@ def build_bars(events: Iterable[Any], interval: str | None = None, *, ticks: int
     out: list[Output] = []
     batch: list[Any] = []
     for event in events:
+        if type(event) is LostFrame:  # the bars open now may have missed trades
+            trades.take(batch, out)
+            batch.clear()
+            engine.dropped(event.received_at)
+            continue
         batch.append(event)
         if len(batch) >= 512:
             trades.take(batch, out)
@@ -122,6 +132,48 @@ def build_bars(events: Iterable[Any], interval: str | None = None, *, ticks: int
     if trades.last_received is not None:
         out += engine.finish(trades.last_received)
     yield from _finals(out, late)
+
+
+class LostFrame(NamedTuple):
+    """In a stream given to ``build_bars``: a frame received at ``received_at`` was lost
+    (undecodable, too large), and it may have held trades."""
+
+    received_at: float
+
+
+def recording_bars(recording: str | os.PathLike[str], interval: str | None = None, *, ticks: int | None = None,
+                   volume: int | None = None, types: Iterable[str] | str | None = None,
+                   items: Iterable[str] | str | None = None, grace: float = 2.0, fill_empty: bool = False,
+                   errors: list[BaseException] | None = None, late: list[LateTrade] | None = None) -> Iterator[Bar]:
+    """``build_bars`` over a recording, decoded by the intake every session uses: the bars a live
+    ``BarFeed`` gave while it was recorded (a frame that could not be decoded marks the bars open
+    then, as it did live). Problems with frames are added to ``errors`` when given."""
+    header = read_header(recording)
+    market = recording_market(header)
+    found: list[BaseException] = errors if errors is not None else []
+
+    def stream() -> Iterator[Any]:
+        decoded: list[Any] = []
+        lost: list[float] = []
+        at = 0.0
+
+        def report(error: KiwoomError) -> None:
+            found.append(error)
+            if isinstance(error, (ProtocolError, FrameTooLargeError)):
+                lost.append(at)
+
+        intake = Intake(emit=decoded.extend, report=report, us=recording_exchanges(header))
+        for received_at, frame in read_recording(recording):
+            at = received_at
+            intake.take((frame,), received_at)
+            yield from decoded
+            decoded.clear()
+            for when in lost:
+                yield LostFrame(when)
+            lost.clear()
+
+    return build_bars(stream(), interval, ticks=ticks, volume=volume, types=types, items=items, market=market,
+                      grace=grace, fill_empty=fill_empty, late=late)
 
 
 def _finals(out: list[Output], late: list[LateTrade] | None) -> Iterator[Bar]:

@@ -42,8 +42,7 @@ from .events import (
     UsOrderBook,
     headline_fields,
 )
-from .recording import read_header, read_recording, recording_market
-from .us import parse_us_item
+from .recording import read_header, read_recording, recording_exchanges
 
 if TYPE_CHECKING:
     import pandas
@@ -151,7 +150,7 @@ def iter_events(recording: str | os.PathLike[str], types: Sequence[str] | None =
     wanted = None if types is None else set(types)
     decoded: list[RealtimeEvent] = []
     found: list[BaseException] = errors if errors is not None else []
-    us = _us_exchanges(read_header(recording))
+    us = recording_exchanges(read_header(recording))
     intake = Intake(emit=decoded.extend, report=found.append, us=us)  # the live session's intake
     for received_at, frame in read_recording(recording):
         intake.take((frame,), received_at)
@@ -159,20 +158,6 @@ def iter_events(recording: str | os.PathLike[str], types: Sequence[str] | None =
             if wanted is None or event.type in wanted:
                 yield event
         decoded.clear()
-
-
-def _us_exchanges(header: dict[str, Any]) -> dict[str, str] | None:
-    """For a recording of the US socket: the exchanges of its recorded items (else None)."""
-    if recording_market(header) != "us":
-        return None
-    exchanges = {}
-    for item in header.get("items") or ():
-        try:
-            parsed = parse_us_item(item)
-        except ValueError:
-            continue
-        exchanges[parsed.symbol] = parsed.exchange
-    return exchanges
 
 
 def _arrow_table(type_code: str, rows: list[list[Any]]) -> Any:
@@ -250,17 +235,16 @@ def export_bars(recording: str | os.PathLike[str], out: str | os.PathLike[str], 
                 items: Sequence[str] | None = None, grace: float = 2.0, fill_empty: bool = False,
                 chunk_rows: int = 100_000, errors: list[BaseException] | None = None,
                 late: list[Any] | None = None) -> int:
-    """Build bars from a recording (``kiwoom_rt.bars.build_bars``, the code a live ``BarFeed``
+    """Build bars from a recording (``kiwoom_rt.bars.recording_bars``, the code a live ``BarFeed``
     runs) and write them to ``out`` (``.parquet`` or ``.csv``), streaming. Returns the bars written."""
-    from .bars import build_bars
+    from .bars import recording_bars
 
     path = Path(out)
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise ValueError(f"export_bars writes .parquet or .csv, not {path.name!r}")
-    market = recording_market(read_header(recording))
-    bars = build_bars(iter_events(recording, None, errors), interval, ticks=ticks, volume=volume, types=types,
-                      items=items, market=market, grace=grace, fill_empty=fill_empty, late=late)
+    bars = recording_bars(recording, interval, ticks=ticks, volume=volume, types=types, items=items, grace=grace,
+                          fill_empty=fill_empty, errors=errors, late=late)
     writer: Any = None
     written = 0
     rows: list[list[Any]] = []

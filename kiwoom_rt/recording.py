@@ -31,9 +31,9 @@ from typing import IO, Any, cast
 
 from . import _json
 from .errors import RecordingError
-from .us import MARKETS, market_of_url
+from .us import MARKETS, market_of_url, parse_us_item
 
-__all__ = ["Recorder", "ReplaySession", "read_header", "read_recording", "recording_market"]
+__all__ = ["Recorder", "ReplaySession", "read_header", "read_recording", "recording_exchanges", "recording_market"]
 
 logger = logging.getLogger("kiwoom_rt")
 FORMAT_VERSION = 1
@@ -194,6 +194,20 @@ def read_recording(path: str | os.PathLike[str]) -> Iterator[tuple[float, bytes]
                            "read up to the last complete line", path)
         except (OSError, UnicodeDecodeError, zlib.error) as exc:
             raise RecordingError(f"{path}, line {number}: {exc}") from None
+
+
+def recording_exchanges(header: dict[str, Any]) -> dict[str, str] | None:
+    """For a recording of the US socket: the exchanges of its recorded items (else None)."""
+    if recording_market(header) != "us":
+        return None
+    exchanges = {}
+    for item in header.get("items") or ():
+        try:
+            parsed = parse_us_item(item)
+        except ValueError:
+            continue
+        exchanges[parsed.symbol] = parsed.exchange
+    return exchanges
 
 
 from .replay import ReplaySession  # noqa: E402  (its home is kiwoom_rt.replay; this path keeps working)

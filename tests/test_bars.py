@@ -251,3 +251,75 @@ def test_tick_and_volume_bars_on_a_session(quiet_sim: SimServer, no_thread_leak:
         assert [bar.trades for bar in ticks.wait_for(2)] == [3, 3]
         assert [bar.volume for bar in volume.wait_for(2)] == [12, 11]
 
+
+
+def test_bars_from_a_recording_cli_frames_and_build_bars_agree(quiet_sim: SimServer, tmp_path: Path,
+                                                               no_thread_leak: None) -> None:
+    import subprocess
+    import sys
+
+    import pandas
+
+    from kiwoom_rt.bars import build_bars, recording_bars
+    from kiwoom_rt.frames import BAR_COLUMNS, iter_events, to_frame
+
+    from .test_cli import BASE_ENV, ROOT
+
+    path = tmp_path / "day.jsonl.gz"
+    live = Bars()
+    with Recorder(path) as recorder:
+        session = RealtimeSession(DEFAULT_TOKEN, url=quiet_sim.url, frame_hook=recorder)
+        feed = BarFeed(session, "10s")
+        feed.on_bar.connect(live)
+        with session:
+            session.subscribe(["005930", "000660"], ["0B"]).wait(5)
+            for second in range(0, 45, 2):
+                item = "005930" if second % 4 else "000660"
+                quiet_sim.push(trade(item, f"0900{second:02d}", 100 + second % 7, second + 1))
+            quiet_sim.push({"trnm": "REAL", "data": "junk"})  # a lost frame: the bars open then are incomplete
+            for second in (46, 52, 58):
+                quiet_sim.push(trade("005930", f"0900{second}", 99, 1))
+            live.wait_for(4)
+            wait_until(lambda: session.stats().events.get("0B", 0) == 26)  # all recorded
+    built = list(recording_bars(path, "10s"))
+    unmarked = list(build_bars(iter_events(path), "10s"))  # the events alone: the lost frame is not seen
+    assert [bar.complete for bar in unmarked] != [bar.complete for bar in built], (unmarked, built)
+    by_key = {(bar.item, bar.start): bar for bar in built}
+    for bar in live.bars:  # what the live feed finished, the recording gives the same
+        assert by_key[bar.item, bar.start] == bar
+    assert sum(bar.trades for bar in built) == 26
+    assert any(not bar.complete for bar in built if bar.start.second == 40)
+    frame = to_frame(built)
+    assert list(frame.columns) == list(BAR_COLUMNS)
+    assert frame["volume"].sum() == sum(bar.volume for bar in built)
+    for out in ("bars.csv", "bars.parquet"):
+        result = subprocess.run([sys.executable, "-m", "kiwoom_rt", "bars", str(path), str(tmp_path / out),
+                                 "--interval", "10s"], cwd=ROOT, env=BASE_ENV, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert f"{len(built)} bars written" in result.stderr
+        read = (pandas.read_csv if out.endswith(".csv") else pandas.read_parquet)(tmp_path / out)
+        assert list(read["volume"]) == [bar.volume for bar in built]
+        assert list(read["complete"]) == [bar.complete for bar in built]
+    refused = subprocess.run([sys.executable, "-m", "kiwoom_rt", "bars", str(path), str(tmp_path / "x.csv"),
+                              "--interval", "7m"], cwd=ROOT, env=BASE_ENV, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "interval" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_watch_bars_on_the_simulator_prints_finished_bars() -> None:
+    import json
+    import subprocess
+    import sys
+
+    from .test_cli import BASE_ENV, ROOT
+
+    result = subprocess.run([sys.executable, "-m", "kiwoom_rt", "watch", "005930", "--bars", "10s", "--sim",
+                             "--duration", "4", "--json"], cwd=ROOT, env=BASE_ENV, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    bars = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(bars) >= 2
+    assert all(bar["item"] == "005930" and bar["final"] for bar in bars)
+    assert bars[0]["start"].endswith("+09:00")

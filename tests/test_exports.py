@@ -9,7 +9,7 @@ import kiwoom_rt
 
 EXPECTED = [
     "MOCK_URL", "PRODUCTION_URL", "AfterHoursQuote", "AuthError", "ConnectError", "DecodeError",
-    "FrameTooLargeError", "KiwoomError", "LoginError", "PendingRequest", "Price", "ProtocolError",
+    "FrameTooLargeError", "KiwoomError", "LateTradeError", "LoginError", "PendingRequest", "Price", "ProtocolError",
     "QtDispatcher", "QueueDispatcher", "RealEvent", "RealtimeSession", "ReceiverError", "ReconnectPolicy",
     "Recorder", "RecordingError", "ReplaySession", "SessionClosedError", "SessionSignal", "SessionState",
     "SessionStats", "SubscribeError", "Subscription", "TkDispatcher", "__version__",
@@ -52,6 +52,6 @@ def test_internal_modules_are_private() -> None:
     import pkgutil
 
     public = {m.name for m in pkgutil.iter_modules(kiwoom_rt.__path__) if not m.name.startswith("_")}
-    assert public == {"auth", "backoff", "cli", "conditions", "errors", "events", "fids", "frames",
+    assert public == {"auth", "backoff", "bars", "cli", "conditions", "errors", "events", "fids", "frames",
                       "messages", "protocol", "qt", "queued", "recording", "relay", "replay", "session", "sim", "tk",
                       "us", "values"}

@@ -215,6 +215,15 @@ def test_qt_board_example_shows_rows_and_exits_cleanly() -> None:
     check_board_summary(run_example("qt_board.py", env={"QT_QPA_PLATFORM": "offscreen"}))
 
 
+def test_candles_example_draws_bars_and_exits_cleanly() -> None:
+    # "bars 3, updates 57, late 0": 10-second bars on a simulator running ten times faster
+    summary = run_example("candles.py", "--duration", "4", env={"QT_QPA_PLATFORM": "offscreen"}).strip()
+    finished, updates, late = (int(part.split()[-1]) for part in summary.splitlines()[-1].split(","))
+    assert finished >= 1
+    assert updates > finished
+    assert late == 0
+
+
 # --- Tk -----------------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -41,6 +41,10 @@ def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
 def main() -> int:
     DOCS.mkdir(exist_ok=True)
     run_board("qt_board.py", DOCS / "qt_board.png", {"QT_QPA_PLATFORM": "offscreen"})
+    subprocess.run([sys.executable, "examples/candles.py", "--duration", "12", "--screenshot",
+                    str(DOCS / "candles.png")], cwd=ROOT, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+                   check=True, timeout=120)
+    print("wrote docs/candles.png")
     xvfb = None
     display = os.environ.get("DISPLAY", "")
     if not display:
