@@ -318,7 +318,10 @@ class BarEngine:
         self._down = False
         self._reopening = False  # back from an outage, waiting for the first trade to end it
         self._soonest = _INF  # the earliest end among open time bars
-        self._offsets: dict[_dt.tzinfo, float] = {}  # each zone's UTC offset, in seconds
+        self._timed = spec.kind == "time"
+        self._size = spec.size
+        self._zone: _dt.tzinfo | None = None  # the zone of the last trade, and its UTC offset in seconds
+        self._offset = 0.0
 
     # --- the market clock -------------------------------------------------------------------------
 
@@ -397,14 +400,15 @@ class BarEngine:
         if self._reopening:
             self._reopening = False
             self._outages[-1][1] = max(now, ts)
-        spec = self.spec
         current = self._open.get(item)
         shares = volume if volume >= 0 else -volume
-        if spec.kind == "time":
-            size = spec.size
-            offset = self._offsets.get(zone)
-            if offset is None:
-                offset = self._offsets[zone] = zone.utcoffset(None).total_seconds()  # type: ignore[union-attr]
+        if self._timed:
+            size = self._size
+            if zone is self._zone:
+                offset = self._offset
+            else:
+                offset = zone.utcoffset(None).total_seconds()  # type: ignore[union-attr]
+                self._zone, self._offset = zone, offset
             start = ts - (ts + offset) % size
             if current is None or start != current.start:
                 if current is not None:
@@ -442,6 +446,7 @@ class BarEngine:
                 self._due(now, out)
             return
         # tick and volume bars count trades as they come: no trade is late for them
+        spec = self.spec
         if current is None:
             current = self._open[item] = _Open(ts, ts + 1, price, zone)
         elif ts < current.start:
