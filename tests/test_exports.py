@@ -52,6 +52,6 @@ def test_internal_modules_are_private() -> None:
     import pkgutil
 
     public = {m.name for m in pkgutil.iter_modules(kiwoom_rt.__path__) if not m.name.startswith("_")}
-    assert public == {"auth", "backoff", "bars", "cli", "conditions", "errors", "events", "fids", "frames",
+    assert public == {"auth", "backoff", "bars", "cli", "conditions", "errors", "events", "fids", "frames", "markets",
                       "messages", "protocol", "qt", "queued", "recording", "relay", "replay", "session", "sim", "tk",
                       "us", "values"}

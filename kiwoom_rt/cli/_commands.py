@@ -179,8 +179,22 @@ def run_watch(args: argparse.Namespace) -> int:
 
     def begin(session: Session) -> None:
         session.subscribe(items, types).wait(args.timeout)
+        if not getattr(args, "sim", False):  # (the simulator's clock is its own)
+            _say_when_types_flow(items, types, market)
 
     return _live(args, setup, begin)
+
+
+def _say_when_types_flow(items: list[Any], types: list[str], market: str) -> None:
+    """One line on stderr for each requested type that the market's phase keeps from flowing."""
+    from .. import markets
+
+    venues = {"US"} if market == "us" else {"NXT" if str(item).endswith("_NX") else "KRX" for item in items}
+    for type_code in types:
+        for venue in sorted(venues):
+            reason = markets.describe(type_code, venue)
+            if reason is not None:
+                print(f"{PROG}: note: {reason}", file=sys.stderr)
 
 
 def _watch_condition(args: argparse.Namespace) -> int:
