@@ -580,12 +580,25 @@ class TradeReader:
                 self._typed(event, out)
                 continue
             values = event.values
+            # each value by its raw text; a text not seen yet (or missing) goes to the typed field
+            secs: int | None
+            price: float | None
+            volume: int | None
             try:
                 secs = seconds[values[fids[0]]]
+            except (KeyError, TypeError):
+                secs = self._learn(event, fids[0], "time", seconds)
+            try:
                 price = prices[values[fids[1]]]
+            except (KeyError, TypeError):
+                price = self._learn(event, fids[1], "price", prices)
+            try:
                 volume = volumes[values[fids[2]]]
-            except (KeyError, TypeError):  # a text not seen yet (or missing): the typed fields judge it
-                self._typed(event, out)
+            except (KeyError, TypeError):
+                volume = self._learn(event, fids[2], "volume", volumes)
+            if secs is None or price is None or volume is None:
+                self.unusable += 1
+                self.engine.dropped(received_at)  # its bar missed a trade
                 continue
             # the exchange time (as ``Stamper.at``, inlined)
             if received_at // 600 != stamp._bucket:
@@ -600,7 +613,23 @@ class TradeReader:
         if received_at is not None:
             self.last_received = received_at
 
+    def _learn(self, event: Any, fid: str, name: str, cache: dict[str, Any]) -> Any:
+        """One value through the event's typed field (strict; a bad value is reported there),
+        remembered by its raw text when usable. None when blank, missing or unusable."""
+        value = getattr(event, name)
+        if value is None:
+            return None
+        if name == "time":
+            value = value.hour * 3600 + value.minute * 60 + value.second
+        raw = event.values.get(fid)
+        if type(raw) is str:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[raw] = value
+        return value
+
     def _typed(self, event: Any, out: list[Output]) -> None:
+        """A US trade: its Eastern time and date need the typed fields."""
         received_at = event.received_at
         us = self.us
         clock = (event.local_time or event.time) if us else event.time
@@ -612,13 +641,3 @@ class TradeReader:
             return
         ts, zone = self.stamp(clock, received_at, event.trade_date if us else None)
         self.engine.add(event.item, ts, zone, price, volume, received_at, out)
-        if not us:  # remember what the typed fields accepted, by its raw text
-            time_fid, price_fid, volume_fid = self._fids[event.type]
-            values = event.values
-            for cache, fid, value in ((self._seconds, time_fid, clock.hour * 3600 + clock.minute * 60 + clock.second),
-                                      (self._prices, price_fid, price), (self._volumes, volume_fid, volume)):
-                raw = values.get(fid)
-                if type(raw) is str:
-                    if len(cache) >= _CACHE_LIMIT:
-                        cache.clear()
-                    cache[raw] = value

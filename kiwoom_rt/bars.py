@@ -219,7 +219,8 @@ class BarFeed:
         self.conflate_updates = session.conflates if conflate_updates is None else conflate_updates
         self._engine = BarEngine(self.spec, grace=grace, fill_empty=fill_empty)
         self._trades = TradeReader(self._engine, self.market, self.types, self.items)
-        self._lock = threading.Lock()
+        # reentrant: reading a trade's typed field may report a bad value, and that notice comes back here
+        self._lock = threading.RLock()
         self._closed = False
         self._pending: dict[str, Bar] = {}  # conflated updates not yet delivered
         self._flush = session.feature_signal("BarFeed.flush", ())

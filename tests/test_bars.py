@@ -323,3 +323,26 @@ def test_watch_bars_on_the_simulator_prints_finished_bars() -> None:
     assert len(bars) >= 2
     assert all(bar["item"] == "005930" and bar["final"] for bar in bars)
     assert bars[0]["start"].endswith("+09:00")
+
+
+def test_an_unusable_trade_is_reported_counted_and_marks_its_bar(quiet_sim: SimServer, no_thread_leak: None) -> None:
+    from kiwoom_rt import DecodeError
+
+    errors = Collector()
+    with RealtimeSession(DEFAULT_TOKEN, url=quiet_sim.url) as session:
+        session.on_error.connect(errors)
+        feed = BarFeed(session, "10s")
+        bars = Bars()
+        feed.on_bar.connect(bars)
+        session.subscribe(["005930"], ["0B"]).wait(5)
+        quiet_sim.push(trade("005930", "090000", 100, 1))
+        quiet_sim.push(trade("005930", "090010", 100, 1))
+        bad = trade("005930", "090012", 100, 1)
+        bad["data"][0]["values"]["15"] = "1x"  # an unusable volume
+        quiet_sim.push(bad)
+        quiet_sim.push(trade("005930", "090020", 100, 1))
+        got = bars.wait_for(2)
+        errors.wait_for(1)
+    assert [bar.complete for bar in got] == [True, False]  # the second bar missed a trade
+    assert feed.unusable == 1
+    assert isinstance(errors.kwargs("error")[0], DecodeError)
