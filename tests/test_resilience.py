@@ -201,7 +201,9 @@ def test_overload_ten_times_for_thirty_seconds_stays_bounded_when_dropping_was_c
     assert sent > 100_000
     assert sent > 4 * delivered[0]
     assert stats.dropped > sent // 2  # so most events could not be delivered...
-    assert delivered[0] + stats.dropped <= sent  # (nothing counted twice)
+    # (nothing counted twice: against what the session received, since events still arrive
+    # between reading ``sent`` and closing)
+    assert delivered[0] + stats.dropped <= stats.events_total
     assert overflow.calls  # ...and that was signalled,
     assert sum(overflow.kwargs("dropped")) == stats.dropped  # exactly, counted in events
     assert depth_seen <= 20_000  # the queue stayed within its bound
