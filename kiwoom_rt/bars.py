@@ -362,11 +362,15 @@ class BarFeed:
             if self.session.state in _ENDED:  # closing the session stops the feed
                 self.close()
                 return
-            with self._lock:
-                if self._closed:
-                    return
-                out = self._engine.advance(time.time())
-                if out:
-                    self._emit(out, wake=False)  # queued in order under the lock ...
-            if out:  # ... and delivered outside it (a receiver may ask for current())
-                self.session.post(self._flush, None)
+            try:
+                with self._lock:
+                    if self._closed:
+                        return
+                    out = self._engine.advance(time.time())
+                    if out:
+                        self._emit(out, wake=False)  # queued in order under the lock ...
+                if out:  # ... and delivered outside it (a receiver may ask for current())
+                    self.session.post(self._flush, None)
+            except Exception as exc:  # a bug of ours must not end the clock: logged and reported
+                logger.exception("bar feed clock failed")
+                self.session.post(self.session.on_error, self.session, error=exc)
