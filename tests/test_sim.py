@@ -421,3 +421,40 @@ def test_condition_search_conventions_for_an_independent_client(sim: SimServer, 
     assert sim.condition_hit("4", "999990", True)
     hit = client.recv_until("REAL")["data"][0]
     assert (hit["type"], hit["values"]["841"], hit["values"]["843"], hit["item"]) == ("02", "4", "I", "999990")
+
+
+def test_one_item_can_be_silenced_while_the_others_flow(no_thread_leak: None) -> None:
+    """The "connected but silent" subscription, on demand: the connection and the other items go on."""
+    import threading
+
+    from kiwoom_rt import RealtimeSession
+
+    from .helpers import wait_until
+
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def on_quote(item: str, event: Any) -> None:
+        with lock:
+            seen.append(item)
+
+    def count(item: str, since: int) -> int:
+        with lock:
+            return seen[since:].count(item)
+
+    with SimServer(rate=200, ping_interval=10.0, condition_churn=0.0) as server, \
+            RealtimeSession(DEFAULT_TOKEN, url=server.url) as session:
+        session.on_0e.connect(on_quote)
+        session.subscribe(["005930", "000660"]).wait(5)
+        wait_until(lambda: count("005930", 0) > 5 and count("000660", 0) > 5)
+        server.silence_item("005930")
+        with lock:
+            silenced_at = len(seen)
+        wait_until(lambda: count("000660", silenced_at) > 10)  # frames in flight at the control have landed
+        with lock:
+            mark = len(seen)
+        wait_until(lambda: count("000660", mark) > 20)
+        assert count("005930", mark) == 0
+        assert session.state == "connected"
+        server.resume_item("005930")
+        wait_until(lambda: count("005930", mark) > 5)

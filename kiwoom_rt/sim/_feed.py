@@ -30,6 +30,8 @@ class MarketFeed:
         self.us = UsMarket(seed)
         self.rate = rate
         self.batch = max(1, batch)
+        #: items (codes or US symbols) that get nothing, while the others flow ("connected but silent")
+        self.silenced: set[str] = set()
 
     def owed(self, client: ClientState, elapsed: float) -> int:
         """How many events ``client`` is owed after ``elapsed`` seconds (credit, capped at about a
@@ -57,6 +59,8 @@ class MarketFeed:
                 break
             item, type_code = pairs[client.cursor % len(pairs)]
             client.cursor += 1
+            if item in self.silenced:
+                continue
             if type_code == "0E":
                 if not after_hours:
                     continue
@@ -81,6 +85,8 @@ class MarketFeed:
         for _ in range(count):
             symbol, type_code = pairs[client.cursor % len(pairs)]
             client.cursor += 1
+            if symbol in self.silenced:
+                continue
             values = self.us.trade(symbol, now) if type_code == "FE" else self.us.book(symbol, now)
             stex = client.exchanges.get(symbol) or self.us.stex_tp(symbol)
             entries.append({"type": type_code, "name": WIRE_NAMES.get(type_code, type_code), "item": symbol,

@@ -434,6 +434,15 @@ class SimServer:
             return changed
         return self._call(run)
 
+    def silence_item(self, item: str) -> None:
+        """Stop streaming ``item`` (a code, or a US symbol) to every client while the others flow
+        and the connection stays healthy: the "connected but silent" subscription."""
+        self._call(lambda: self.feed.silenced.add(item))
+
+    def resume_item(self, item: str) -> None:
+        """Stream ``item`` again after ``silence_item``."""
+        self._call(lambda: self.feed.silenced.discard(item))
+
     def set_condition_members(self, seq: str, codes: Sequence[str], *, market: str = "kr") -> None:
         """Replace condition ``seq``'s members silently (as if they changed while nobody watched)."""
         book = self._book(market)
