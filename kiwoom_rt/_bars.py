@@ -149,17 +149,23 @@ def bar_spec(interval: str | None = None, *, ticks: int | None = None, volume: i
     return BarSpec("time", parse_interval("1m" if interval is None else interval))
 
 
+def _closest(midnight: float, seconds_of_day: int, received_at: float) -> float:
+    """The local midnight (``midnight``, or the day before or after) that puts ``seconds_of_day``
+    closest to ``received_at``: an exchange time late in the day received just after midnight
+    belongs to the day before (and the other way round)."""
+    gap = midnight + seconds_of_day - received_at
+    if gap > 43200:
+        return midnight - 86400
+    if gap < -43200:
+        return midnight + 86400
+    return midnight
+
+
 def _day_start(received_at: float, seconds_of_day: int, zone: _dt.tzinfo) -> float:
     """The epoch of the local midnight that puts ``seconds_of_day`` closest to ``received_at``."""
     local = _dt.datetime.fromtimestamp(received_at, zone)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    base = midnight.timestamp()
-    offset = base + seconds_of_day - received_at
-    if offset > 43200:  # an exchange time late in the day, received just after midnight
-        base -= 86400
-    elif offset < -43200:  # (and the other way round)
-        base += 86400
-    return base
+    return _closest(local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp(), seconds_of_day,
+                    received_at)
 
 
 def trade_timestamp(clock: _dt.time, received_at: float, market: str = "kr",
@@ -219,13 +225,7 @@ class Stamper:
         bucket = int(received_at // 600)
         if bucket != self._bucket:
             self._rebase(bucket, received_at)
-        base = self._midnight
-        offset = base + seconds - received_at
-        if offset > 43200:
-            base -= 86400
-        elif offset < -43200:
-            base += 86400
-        return base + seconds, self._zone
+        return _closest(self._midnight, seconds, received_at) + seconds, self._zone
 
 
 class _Open:
@@ -600,16 +600,8 @@ class TradeReader:
                 self.unusable += 1
                 self.engine.dropped(received_at)  # its bar missed a trade
                 continue
-            # the exchange time (as ``Stamper.at``, inlined)
-            if received_at // 600 != stamp._bucket:
-                stamp._rebase(int(received_at // 600), received_at)
-            base = stamp._midnight
-            gap = base + secs - received_at
-            if gap > 43200:
-                base -= 86400
-            elif gap < -43200:
-                base += 86400
-            add(item, base + secs, stamp._zone, price, volume, received_at, out)
+            ts, zone = stamp.at(secs, received_at)
+            add(item, ts, zone, price, volume, received_at, out)
         if received_at is not None:
             self.last_received = received_at
 

@@ -17,7 +17,7 @@ None/NaN. A recording of the US socket is read as a US session reads it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,41 +193,9 @@ def export(recording: str | os.PathLike[str], out: str | os.PathLike[str], type_
     """
     if type_code not in EVENT_TYPES:
         raise ValueError(f"export needs a published type, not {type_code!r}")
-    path = Path(out)
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise ValueError(f"export writes .parquet or .csv, not {path.name!r}")
-    writer: Any = None
-    written = 0
-    rows: list[list[Any]] = []
-
-    def flush() -> None:
-        nonlocal writer, written
-        if suffix == ".csv":
-            frame = _frame(type_code, rows)
-            frame.to_csv(path, mode="w" if writer is None else "a", header=writer is None, index=False)
-            writer = True
-        else:
-            import pyarrow.parquet
-
-            table = _arrow_table(type_code, rows)
-            if writer is None:
-                writer = pyarrow.parquet.ParquetWriter(path, table.schema)
-            writer.write_table(table)
-        written += len(rows)
-        rows.clear()
-
-    try:
-        for event in iter_events(recording, [type_code], errors):
-            rows.append(_row(event))
-            if len(rows) >= chunk_rows:
-                flush()
-        if rows or writer is None:
-            flush()
-    finally:
-        if writer is not None and writer is not True:
-            writer.close()
-    return written
+    rows = (_row(event) for event in iter_events(recording, [type_code], errors))
+    return _write(out, rows, lambda chunk: _frame(type_code, chunk), lambda chunk: _arrow_table(type_code, chunk),
+                  chunk_rows, "export")
 
 
 def export_bars(recording: str | os.PathLike[str], out: str | os.PathLike[str], interval: str | None = None, *,
@@ -239,39 +207,55 @@ def export_bars(recording: str | os.PathLike[str], out: str | os.PathLike[str], 
     runs) and write them to ``out`` (``.parquet`` or ``.csv``), streaming. Returns the bars written."""
     from .bars import recording_bars
 
+    bars = recording_bars(recording, interval, ticks=ticks, volume=volume, types=types, items=items, grace=grace,
+                          fill_empty=fill_empty, errors=errors, late=late)
+    schema: Any = None
+
+    def table(chunk: list[list[Any]]) -> Any:
+        import pyarrow
+
+        nonlocal schema
+        frame = _bars_frame(chunk)
+        if schema is None:  # one schema for the whole file: a recording across a DST switch still fits
+            schema = _bar_schema(frame)
+        return pyarrow.Table.from_pandas(frame, preserve_index=False, schema=schema)
+
+    return _write(out, (_bar_row(bar) for bar in bars), _bars_frame, table, chunk_rows, "export_bars")
+
+
+def _write(out: str | os.PathLike[str], rows: Iterable[list[Any]], to_frame: Callable[[list[list[Any]]], Any],
+           to_table: Callable[[list[list[Any]]], Any], chunk_rows: int, what: str) -> int:
+    """Stream ``rows`` to ``out`` (.csv through ``to_frame``, .parquet through ``to_table``), at
+    most ``chunk_rows`` in memory; the file is written even with no rows. Returns the rows written."""
     path = Path(out)
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
-        raise ValueError(f"export_bars writes .parquet or .csv, not {path.name!r}")
-    bars = recording_bars(recording, interval, ticks=ticks, volume=volume, types=types, items=items, grace=grace,
-                          fill_empty=fill_empty, errors=errors, late=late)
+        raise ValueError(f"{what} writes .parquet or .csv, not {path.name!r}")
     writer: Any = None
     written = 0
-    rows: list[list[Any]] = []
+    chunk: list[list[Any]] = []
 
     def flush() -> None:
         nonlocal writer, written
-        frame = _bars_frame(rows)
         if suffix == ".csv":
-            frame.to_csv(path, mode="w" if writer is None else "a", header=writer is None, index=False)
+            to_frame(chunk).to_csv(path, mode="w" if writer is None else "a", header=writer is None, index=False)
             writer = True
         else:
-            import pyarrow
             import pyarrow.parquet
 
-            table = pyarrow.Table.from_pandas(frame, preserve_index=False, schema=_bar_schema(frame))
+            table = to_table(chunk)
             if writer is None:
                 writer = pyarrow.parquet.ParquetWriter(path, table.schema)
             writer.write_table(table)
-        written += len(rows)
-        rows.clear()
+        written += len(chunk)
+        chunk.clear()
 
     try:
-        for bar in bars:
-            rows.append(_bar_row(bar))
-            if len(rows) >= chunk_rows:
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= chunk_rows:
                 flush()
-        if rows or writer is None:
+        if chunk or writer is None:
             flush()
     finally:
         if writer is not None and writer is not True:

@@ -113,18 +113,27 @@ def format_json(event: RealtimeEvent) -> str:
 
 
 def printer(as_json: bool, stop: threading.Event | None = None) -> Callable[..., None]:
-    fmt = format_json if as_json else format_line
+    """A receiver printing each event as a line (or JSON)."""
+    emit = _line_writer(format_json if as_json else format_line, stop)
 
     def show(item: str, event: RealtimeEvent) -> None:
+        emit(event)
+
+    return show
+
+
+def _line_writer(fmt: Callable[[Any], str], stop: threading.Event | None) -> Callable[[Any], None]:
+    """Print ``fmt(thing)`` as one line; when the reader went away (``| head``), stop quietly."""
+    def emit(thing: Any) -> None:
         try:
-            print(fmt(event), flush=True)
-        except BrokenPipeError:  # the reader went away (| head): stop quietly
+            print(fmt(thing), flush=True)
+        except BrokenPipeError:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             if stop is not None:
                 stop.set()
 
-    return show
+    return emit
 
 
 def format_bar(bar: Bar) -> str:
@@ -144,15 +153,10 @@ def format_bar_json(bar: Bar) -> str:
 
 
 def bar_printer(as_json: bool, stop: threading.Event | None = None) -> Callable[..., None]:
-    fmt = format_bar_json if as_json else format_bar
+    """A ``BarFeed.on_bar`` receiver printing each finished bar as a line (or JSON)."""
+    emit = _line_writer(format_bar_json if as_json else format_bar, stop)
 
     def show(item: str, bar: Bar) -> None:
-        try:
-            print(fmt(bar), flush=True)
-        except BrokenPipeError:  # the reader went away (| head): stop quietly
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            if stop is not None:
-                stop.set()
+        emit(bar)
 
     return show
