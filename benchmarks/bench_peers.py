@@ -228,6 +228,20 @@ def print_tables(scenarios: list[Scenario], results: dict[tuple[str, str], list[
         for s in scenarios if s.mode == "flood" and not s.busy), "(kiwoom-client / seed-asyncio)")
 
 
+def print_metrics_overhead(scenarios: list[Scenario], results: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    """kiwoom-rt with metrics served and scraped every second, against kiwoom-rt without, in one run."""
+    print("\nMetrics on (serve_metrics, scraped every second) / off, default install: floods in events/s "
+          "(above 1.00 means faster with metrics), paced in p99 ms (below 1.00 means lower with metrics)\n")
+    print("| scenario | kiwoom-rt | kiwoom-rt-metrics | metrics / plain |")
+    print("|---|---|---|---|")
+    for s in scenarios:
+        key = "events_per_s" if s.mode == "flood" else "p99_ms"
+        plain, metrics = median(results[(s.name, "kiwoom-rt")], key), median(results[(s.name, "kiwoom-rt-metrics")],
+                                                                             key)
+        unit = "/s" if s.mode == "flood" else " ms"
+        print(f"| {s.name} | {plain:,.1f}{unit} | {metrics:,.1f}{unit} | {metrics / plain:.3f} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -241,6 +255,9 @@ def main() -> int:
     parser.add_argument("--before", metavar="CHECKOUT",
                         help="also run kiwoom-rt from this older checkout (a git worktree) in the same run, as "
                              "kiwoom-rt-before and kiwoom-rt-fast-before")
+    parser.add_argument("--metrics", action="store_true",
+                        help="also run kiwoom-rt (default install) with serve_metrics scraped every second, as "
+                             "kiwoom-rt-metrics, and report its ratio to kiwoom-rt (the metrics overhead)")
     parser.add_argument("--only", action="append", metavar="TEXT",
                         help='run only scenarios whose name contains TEXT (repeatable), e.g. --only "busy"')
     args = parser.parse_args()
@@ -249,6 +266,8 @@ def main() -> int:
     if args.before:
         CLIENTS.extend(["kiwoom-rt-before", "kiwoom-rt-fast-before"])
         OURS.extend(["kiwoom-rt-before", "kiwoom-rt-fast-before"])
+    if args.metrics:
+        CLIENTS.append("kiwoom-rt-metrics")
 
     scenarios = all_scenarios(args.tls)
     if args.only:
@@ -278,6 +297,8 @@ def main() -> int:
         for server in servers.values():
             server.stop()
     print_tables(scenarios, results, args.rounds, bool(tls))
+    if args.metrics:
+        print_metrics_overhead(scenarios, results)
     if args.json:
         Path(args.json).write_text(json.dumps({f"{k[0]}|{k[1]}": v for k, v in results.items()}, indent=1))
     return 0

@@ -85,15 +85,50 @@ def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any, codes: list[str],
         session.signal(type_code).connect(receiver)
     session.start()
     session.subscribe(codes, types)  # REGs of 100 items, one at a time
+    scraper: Callable[[], None] | None = None
+    if os.environ.get("KIWOOM_RT_BENCH_METRICS") == "1":  # kiwoom-rt-metrics: served and scraped every second
+        scraper = serve_and_scrape(session)
 
     def close() -> None:
         stats = session.stats()
+        if scraper is not None:
+            scraper()
         session.close()
         reads = getattr(stats, "reads", 0)  # (older releases do not count reads)
         RECORDS.update(handovers=stats.handovers, reads=reads, frames=stats.frames,
                        frames_per_read=round(stats.frames / reads, 1) if reads else None,
                        bytes_per_read=round(stats.bytes_read / reads) if reads else None,
                        dropped=stats.dropped, decode_errors=stats.decode_errors)
+
+    return close
+
+
+def serve_and_scrape(session: Any) -> Callable[[], None]:
+    """``serve_metrics`` on a free port and a thread that scrapes it every second, as a (busy)
+    Prometheus would; returns the function that stops both."""
+    import urllib.request
+
+    from kiwoom_rt.metrics import serve_metrics
+
+    server = serve_metrics(session, port=0)
+    stop = threading.Event()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    scrapes = [0]
+
+    def scrape() -> None:
+        while not stop.wait(1.0):
+            with opener.open(server.url, timeout=5) as response:
+                response.read()
+            scrapes[0] += 1
+
+    thread = threading.Thread(target=scrape, daemon=True)
+    thread.start()
+
+    def close() -> None:
+        stop.set()
+        thread.join(5)
+        server.close()
+        RECORDS["scrapes"] = scrapes[0]
 
     return close
 
@@ -169,6 +204,7 @@ def run_seed_asyncio(url: str, tally: Tally, ssl_context: Any, codes: list[str],
 CLIENTS = {
     "kiwoom-rt": run_kiwoom_rt,
     "kiwoom-rt-fast": run_kiwoom_rt,
+    "kiwoom-rt-metrics": run_kiwoom_rt,
     "kiwoom-client": run_kiwoom_client,
     "seed-asyncio": run_seed_asyncio,
 }
@@ -212,7 +248,9 @@ def main() -> int:
     if os.environ.get("KIWOOM_RT_BENCH_NOGC") == "1":  # diagnosis only
         import gc
         gc.disable()
-    if args.client == "kiwoom-rt":
+    if args.client == "kiwoom-rt-metrics":
+        os.environ["KIWOOM_RT_BENCH_METRICS"] = "1"
+    if args.client in ("kiwoom-rt", "kiwoom-rt-metrics"):
         sys.modules["orjson"] = None  # type: ignore[assignment]  # the default install has no orjson
     ssl_context = None
     if args.cafile:

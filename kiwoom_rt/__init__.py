@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._core import SessionState
 from ._handles import ConditionWatch, PendingRequest, Subscription
+from ._health import NEVER_STALE, STALE_AFTER, Health, SubscriptionHealth
 from ._signals import SessionSignal
 from ._stats import SessionStats
 from ._surface import Session
@@ -89,7 +90,9 @@ if TYPE_CHECKING:
 __all__ = [
     "EVENT_TYPES",
     "MOCK_URL",
+    "NEVER_STALE",
     "PRODUCTION_URL",
+    "STALE_AFTER",
     "US_MOCK_URL",
     "US_PRODUCTION_URL",
     "AfterHoursQuote",
@@ -112,6 +115,7 @@ __all__ = [
     "ExpectedTrade",
     "FrameTooLargeError",
     "GoldPrice",
+    "Health",
     "IndicativePrice",
     "KiwoomError",
     "LateTradeError",
@@ -143,6 +147,7 @@ __all__ = [
     "StockInfo",
     "SubscribeError",
     "Subscription",
+    "SubscriptionHealth",
     "TkDispatcher",
     "Trade",
     "UsConditionEvent",

@@ -377,6 +377,8 @@ class SessionCore:
             if not ack.ok and answered.kind == "REG":
                 # refused: stop wanting it, or every reconnect would ask again
                 self.registrations.remove(answered.grp_no, answered.items, answered.types)
+            elif ack.ok:
+                self.registrations.acknowledged(answered)
             for request in answered.asked_by:
                 registering = self._registering.get(request)
                 if registering is None:  # failed already (one refusal fails the whole call)
@@ -452,6 +454,7 @@ class SessionCore:
             outcome = self._outcome
         actions = self._condition_outputs(self.conditions.connection_lost())
         self.pipeline.connection_lost()
+        self.registrations.confirmed.clear()  # the next connection confirms them again
         for request, registering in list(self._registering.items()):
             registering.outstanding = 0
             if registering.kind == "REMOVE":  # the next connection starts without that registration

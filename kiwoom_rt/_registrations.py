@@ -65,6 +65,20 @@ class Registrations:
 
     def __init__(self) -> None:
         self._groups: dict[str, set[Pair]] = {}
+        #: the pairs the server acknowledged on the current connection
+        self.confirmed: set[Pair] = set()
+
+    def acknowledged(self, request: Request) -> None:
+        """The server accepted ``request`` (REG or REMOVE) on the current connection."""
+        pairs = {(item, type_code) for item in request.items for type_code in request.types}
+        if request.kind == "REG":
+            self.confirmed |= pairs
+        else:
+            self.confirmed -= pairs
+
+    def wanted(self) -> set[Pair]:
+        """Every wanted pair, whatever its group."""
+        return set().union(*self._groups.values()) if self._groups else set()
 
     def add(self, grp_no: str, items: Iterable[str], types: Iterable[str], refresh: bool = True) -> None:
         pairs = {(item, type_code) for item in items for type_code in types}
@@ -77,7 +91,9 @@ class Registrations:
         group = self._groups.get(grp_no)
         if group is None:
             return
-        group.difference_update((item, type_code) for item in items for type_code in types)
+        gone = {(item, type_code) for item in items for type_code in types}
+        group.difference_update(gone)
+        self.confirmed -= gone
         if not group:
             del self._groups[grp_no]
 

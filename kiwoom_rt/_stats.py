@@ -47,6 +47,11 @@ class SessionStats:
     last_frame_age: float | None = None
     #: its wall-clock time (``time.time()``)
     last_frame_time: float | None = None
+    #: events a conflating (GUI) dispatcher superseded by a newer one of the same (type, item)
+    conflated: int = 0
+    #: subscriptions stale at the last health check, and REGs re-sent for stale ones
+    stale: int = 0
+    resubscriptions: int = 0
 
     def __getitem__(self, key: str) -> Any:
         try:

@@ -10,8 +10,10 @@ session kind adds how it starts, stops, counts, and carries requests out (``_sub
 
 from __future__ import annotations
 
+import datetime as _dt
+import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final, Protocol, Self, runtime_checkable
 
@@ -20,14 +22,18 @@ from ._actions import Completed, Failed, WatchFailed, WatchMembers
 from ._core import SessionState
 from ._delivery import OVERFLOW_POLICIES, BindableDispatcher, Dispatcher, EventQueue, QueueObserver, SessionDelivery
 from ._handles import ConditionRequest, ConditionWatch, Pending, PendingRequest, Subscription
+from ._health import Fresh, Health, HealthCore, Stale
 from ._notices import Notice, Posted
 from ._signals import SessionSignal, SignalAttributes, SignalSet
 from ._stats import SessionStats
+from ._watchdog import Watchdog
 from .conditions import Condition, ConditionHit
 from .errors import SessionClosedError
 from .us import MARKETS, UsItem, parse_us_item
 
 __all__ = ["DEFAULT_TYPES", "Item", "Session", "SessionBase"]
+
+logger = logging.getLogger("kiwoom_rt")
 
 #: An item as a session takes it: a domestic code, or on the US socket a ``UsItem`` or
 #: ``"NASDAQ:NVDA"``.
@@ -55,6 +61,8 @@ class Session(Protocol):
     on_system: SessionSignal
     on_error: SessionSignal
     on_overflow: SessionSignal
+    on_stale: SessionSignal
+    on_fresh: SessionSignal
 
     @property
     def state(self) -> SessionState: ...
@@ -82,6 +90,8 @@ class Session(Protocol):
 
     def stats(self) -> SessionStats: ...
 
+    def health(self) -> Health: ...
+
     @property
     def conflates(self) -> bool: ...
 
@@ -100,7 +110,10 @@ class SessionBase(SignalAttributes):
     """The shared implementation of ``Session`` (see the module docstring)."""
 
     def __init__(self, *, dispatcher: BindableDispatcher | None = None, queue_size: int = 100_000,
-                 overflow: str = "block", market: str = "kr") -> None:
+                 overflow: str = "block", market: str = "kr",
+                 stale_after: float | Mapping[str, float | None] | None = None, resubscribe_stale: bool = False,
+                 health_interval: float = 1.0, market_clock: Callable[[], _dt.datetime] | None = None,
+                 watch_health: bool = True) -> None:
         if market not in MARKETS:
             raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
         self._market = market
@@ -123,6 +136,16 @@ class SessionBase(SignalAttributes):
         self._handles_lock = threading.Lock()
         self._pending: dict[int, Pending[Any]] = {}  # the application's requests, by the core's id
         self._watches: dict[str, ConditionWatch] = {}
+        #: receivers get (item, type=..., age=...) when a subscription turns stale
+        self.on_stale = self._signals.feature_signal("on_stale", ("type", "age"))
+        #: receivers get (item, type=...) when a stale subscription flows again
+        self.on_fresh = self._signals.feature_signal("on_fresh", ("type",))
+        self._watch_health = watch_health
+        self._watchdog = Watchdog(HealthCore(market, stale_after, resubscribe_stale, judge=watch_health),
+                                  inputs=self._health_inputs,
+                                  resubscribe=self._resubscribe, report=self._report_health,
+                                  interval=health_interval, clock=market_clock)
+        self._unobserve: Callable[[], None] | None = None
 
     # --- what a kind of session provides --------------------------------------------------------
 
@@ -162,6 +185,74 @@ class SessionBase(SignalAttributes):
     def _deliver_notice(self, notice: Notice) -> None:
         """A notice reaches its signal (a kind of session may handle its own first)."""
         self._signals.deliver_notice(notice)
+
+    def _health_pairs(self) -> Collection[tuple[str, str]]:
+        """Every (item, type) this session wants registered."""
+        return ()
+
+    def _acked_pairs(self) -> Collection[tuple[str, str]]:
+        """The (item, type) pairs whose registration is confirmed now."""
+        return ()
+
+    def _resubscribe(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Send REG again for ``pairs`` (``resubscribe_stale``)."""
+
+    # --- health ------------------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        """Judge every wanted (item, type) now: a frozen ``Health`` with the state, the time since
+        the last frame, each subscription's last event and age, the confirmed registrations, the
+        market phase of each exchange involved and the stale subscriptions.
+
+        A subscription is stale when its market is in a phase where its type flows and it has been
+        silent longer than ``stale_after`` (``kiwoom_rt.STALE_AFTER`` by type; account types never
+        are). The session checks by itself every ``health_interval`` seconds and fires
+        ``on_stale(item, type=..., age=...)`` once when one turns stale and ``on_fresh(item,
+        type=...)`` when it flows again; ``resubscribe_stale=True`` re-sends its REG, at most once
+        per ``stale_after``; ``watch_health=False`` turns the judging off (nothing is ever stale).
+        Phases come from ``kiwoom_rt.markets`` (``market_clock`` replaces the
+        current time there, for a simulator's clock); subscribe to 0s to let Kiwoom's phase
+        announcements override the built-in table.
+        """
+        return self._watchdog.check()
+
+    def _start_health(self) -> None:
+        """Begin watching (a kind of session calls this from ``start``)."""
+        if not self._watch_health:
+            return
+        if self._unobserve is None:
+            try:
+                self._unobserve = self.observe(self._watchdog)
+            except TypeError:  # a dispatcher of the application's own, without an EventQueue
+                logger.warning("%s cannot be observed: health() sees no events", type(self._dispatcher).__name__)
+                return
+            self.signal("0s").connect(self._watchdog.announced)
+        self._watchdog.start()
+
+    def _stop_health(self, timeout: float = 2.0) -> None:
+        self._watchdog.stop(timeout)
+
+    def _health_inputs(self) -> tuple[str, bool, Collection[tuple[str, str]], Collection[tuple[str, str]],
+                                      float | None]:
+        state = self.state
+        return state.value, state is SessionState.CONNECTED, self._health_pairs(), self._acked_pairs(), \
+            self._frame_age()
+
+    def _frame_age(self) -> float | None:
+        """Seconds since the last frame (None when not connected)."""
+        return self.stats().last_frame_age
+
+    def _health_counts(self) -> dict[str, int]:
+        """The stats fields every kind of session fills the same way."""
+        queue = getattr(self._dispatcher, "queue", None)
+        return {"conflated": int(getattr(queue, "conflated", 0)), "stale": self._watchdog.stale_count(),
+                "resubscriptions": self._watchdog.resubscriptions}
+
+    def _report_health(self, transition: Stale | Fresh) -> None:
+        if isinstance(transition, Stale):
+            self.post(self.on_stale, transition.item, type=transition.type, age=transition.age)
+        else:
+            self.post(self.on_fresh, transition.item, type=transition.type)
 
     # --- for features built on a session (kiwoom_rt.bars) ----------------------------------------
 

@@ -17,6 +17,10 @@ included, with no time-zone database needed):
 - ``US`` (NASDAQ, NYSE, AMEX): ``pre`` 04:00-09:30, ``regular`` 09:30-16:00, ``post``
   16:00-20:00, else ``closed``.
 
+Type 0s (장시작시간) announces phases as they begin (FID 215, ``ANNOUNCEMENTS``); a
+``PhaseBook`` fed with them lets the announcements override the table for the rest of that day
+(a late opening, a holiday the calendar does not know), and logs each disagreement once.
+
 Weekends are ``closed``. Holidays come from ``exchange_calendars`` (XKRX for KRX and NXT, XNYS
 for the US) when the optional extra ``calendar`` is installed; without it a weekday's holiday
 status is unknown (``is_holiday`` returns None) and the clock alone decides. Half days (US early
@@ -35,8 +39,23 @@ from typing import Any, Final
 
 from .us import EXCHANGE_CODES, to_eastern
 
-__all__ = ["EXCHANGES", "PHASES", "SESSIONS", "TRADING_PHASES", "canonical", "describe", "flows", "is_holiday",
-           "is_trading", "local_time", "phase", "phase_at"]
+__all__ = [
+    "ANNOUNCEMENTS",
+    "EXCHANGES",
+    "PHASES",
+    "SESSIONS",
+    "TRADING_PHASES",
+    "PhaseBook",
+    "canonical",
+    "describe",
+    "flows",
+    "is_holiday",
+    "is_trading",
+    "local_time",
+    "phase",
+    "phase_at",
+    "type_flows",
+]
 
 logger = logging.getLogger("kiwoom_rt")
 
@@ -106,11 +125,18 @@ def is_holiday(exchange: str, day: _dt.date) -> bool | None:
     holidays here: ``phase`` treats them as closed anyway."""
     if day.weekday() >= 5:
         return False
-    calendar = _calendar(_CALENDARS[canonical(exchange)])
-    if calendar is None:
+    name = _CALENDARS[canonical(exchange)]
+    if _calendar(name) is None:
         return None
+    return _closed_on(name, day)
+
+
+@functools.lru_cache(maxsize=64)
+def _closed_on(name: str, day: _dt.date) -> bool | None:
+    """``is_holiday`` for a calendar that is installed (cached: the health checks ask every second)."""
     import pandas
 
+    calendar = _calendar(name)
     stamp = pandas.Timestamp(day)
     if stamp < calendar.first_session or stamp > calendar.last_session:
         return None
@@ -143,14 +169,16 @@ def is_trading(phase_name: str) -> bool:
     return phase_name in TRADING_PHASES
 
 
+def type_flows(type_code: str, phase_name: str) -> bool:
+    """Whether ``type_code`` flows in phase ``phase_name`` (pure)."""
+    return type_code in _ALWAYS or phase_name in _FLOWS.get(type_code, TRADING_PHASES)
+
+
 def flows(type_code: str, exchange: str, at: _dt.datetime | None = None) -> bool:
     """Whether realtime type ``type_code`` can be expected to flow on ``exchange`` now (or ``at``):
     account and market-wide types always; 0E outside the regular session; others in the trading
     phases."""
-    if type_code in _ALWAYS:
-        return True
-    now = phase(exchange, at)
-    return now in _FLOWS.get(type_code, TRADING_PHASES)
+    return type_flows(type_code, phase(exchange, at))
 
 
 def describe(type_code: str, exchange: str, at: _dt.datetime | None = None) -> str | None:
@@ -164,3 +192,66 @@ def describe(type_code: str, exchange: str, at: _dt.datetime | None = None) -> s
     windows = ", ".join(f"{start:%H:%M}-{end:%H:%M}" for name, start, end in SESSIONS[venue] if name in wanted)
     zone = "US Eastern" if venue == "US" else "KST"
     return f"{venue} is {now.replace('_', ' ')} now: {type_code} flows {windows} {zone} on trading days"
+
+
+#: Type 0s FID 215 codes: the (exchange, phase) each one begins. From Kiwoom's table: 0 장시작전
+#: 알림 (08:40~), 3 장시작 (09:00), 2 장마감 알림 (15:20~, the closing auction: still regular), 4
+#: 장마감 (15:30), 8 정규장마감, 9 전체장마감, a/b 시간외 종가 start/end, c/d 시간외 단일가
+#: start/end, P/Q NXT 프리마켓 start/end, R/S NXT 메인마켓 start/end, T/U NXT 에프터마켓
+#: (단일가, then continuous) start, V its end. Futures and options codes (e, f, o, s) are not here.
+ANNOUNCEMENTS: Final = MappingProxyType({
+    "0": ("KRX", "closed"), "3": ("KRX", "regular"), "2": ("KRX", "regular"), "4": ("KRX", "closed"),
+    "8": ("KRX", "closed"), "9": ("KRX", "closed"), "a": ("KRX", "post"), "b": ("KRX", "closed"),
+    "c": ("KRX", "post_single"), "d": ("KRX", "closed"),
+    "P": ("NXT", "pre"), "Q": ("NXT", "closed"), "R": ("NXT", "regular"), "S": ("NXT", "closed"),
+    "T": ("NXT", "post"), "U": ("NXT", "post"), "V": ("NXT", "closed"),
+})
+
+
+class PhaseBook:
+    """The phases as the table says, overridden by what 0s announced (pure: pass ``at``).
+
+    ``announce(code, at)`` records a 0s announcement: until the next one for that exchange, for
+    at most ``hold`` (default two hours, so that one missed announcement cannot hide a whole day)
+    and never past the end of that (KST) day, ``phase`` returns the announced phase instead of
+    the table's. A disagreement with the table (the market opened late, a holiday the calendar does
+    not know) is logged once per (exchange, announced, table) combination. Not thread-safe on its
+    own: one writer (the session's delivery) and readers that tolerate a stale read.
+    """
+
+    def __init__(self, hold: _dt.timedelta = _dt.timedelta(hours=2)) -> None:
+        self.hold = hold
+        self._announced: dict[str, tuple[str, _dt.datetime]] = {}
+        self._logged: set[tuple[str, str, str]] = set()
+
+    def announce(self, code: str | None, at: _dt.datetime) -> str | None:
+        """Record FID 215 ``code`` received at ``at``; returns the phase it begins (None: a code
+        of no stock exchange, ignored)."""
+        meaning = ANNOUNCEMENTS.get(code or "")
+        if meaning is None:
+            return None
+        exchange, announced = meaning
+        self._announced[exchange] = (announced, local_time(exchange, at))
+        table = phase(exchange, at)
+        key = (exchange, announced, table)
+        if table != announced and key not in self._logged:
+            self._logged.add(key)
+            logger.warning("0s announced %s %s (code %r) while the built-in table says %s at %s: "
+                           "the announcement wins until the next one", exchange, announced, code, table,
+                           local_time(exchange, at).strftime("%H:%M:%S"))
+        return announced
+
+    def phase(self, exchange: str, at: _dt.datetime) -> str:
+        """The announced phase of ``exchange`` if one holds for ``at``'s day, else the table's."""
+        venue = canonical(exchange)
+        announced = self._announced.get(venue)
+        if announced is not None:
+            name, since = announced
+            local = local_time(venue, at)
+            if since <= local < since + self.hold and local.date() == since.date():
+                return name
+        return phase(venue, at)
+
+    def flows(self, type_code: str, exchange: str, at: _dt.datetime) -> bool:
+        """``flows`` with this book's phase."""
+        return type_flows(type_code, self.phase(exchange, at))

@@ -131,7 +131,7 @@ class ReplaySession(SessionBase):
         return SessionStats(state=self._state.value, frames=intake.frames, real_frames=intake.real_frames,
                             events=events, events_total=sum(events.values()),
                             decode_errors=self._playback.decode_errors, dropped=self._dispatcher.dropped,
-                            queue_depth=self._dispatcher.depth)
+                            queue_depth=self._dispatcher.depth, **self._health_counts())
 
     # --- requests: a recording plays what it recorded ------------------------------------------
 

@@ -21,11 +21,12 @@ application's main thread is busy (every wake-up of another thread can wait 5 ms
 
 from __future__ import annotations
 
+import datetime
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -122,6 +123,13 @@ class RealtimeSession(SessionBase):
     or ``"string"`` (``"NVDA"``, as two peer clients do). It is a safety valve for an item shape
     no one has verified against the live server: switch it without waiting for a release.
 
+    Health: ``health()`` judges every wanted (item, type) (``kiwoom_rt.Health``); ``stale_after``
+    overrides the per-type thresholds (one number, or ``{type: seconds or None}``);
+    ``resubscribe_stale=True`` re-sends REG for a stale subscription; ``health_interval`` is how
+    often the session checks by itself (``on_stale``/``on_fresh``); ``market_clock`` replaces the
+    current time when judging market phases (a simulator's clock); ``watch_health=False`` turns
+    the judging off.
+
     Proxy: ``proxy="http://user:password@proxy:3128"`` tunnels every connection through that HTTP
     proxy with CONNECT (TLS stays end to end and verified against Kiwoom's name). By default
     (``proxy=None``) the environment decides: ``HTTPS_PROXY`` for wss://, ``HTTP_PROXY`` for
@@ -154,6 +162,11 @@ class RealtimeSession(SessionBase):
         proxy: str | bool | None = None,
         market: str | None = None,
         us_item_format: str = "object",
+        stale_after: float | Mapping[str, float | None] | None = None,
+        resubscribe_stale: bool = False,
+        health_interval: float = 1.0,
+        market_clock: Callable[[], datetime.datetime] | None = None,
+        watch_health: bool = True,
     ) -> None:
         if not (isinstance(token, str) and token.strip()) and not callable(token):
             raise TypeError("token must be a non-empty str or a callable returning one")
@@ -184,7 +197,9 @@ class RealtimeSession(SessionBase):
                                  us_item_format=us_item_format)
         self.us_item_format = us_item_format
         self._lock = threading.RLock()  # serialises calls into the core
-        super().__init__(dispatcher=dispatcher, queue_size=queue_size, overflow=overflow, market=market)
+        super().__init__(dispatcher=dispatcher, queue_size=queue_size, overflow=overflow, market=market,
+                         stale_after=stale_after, resubscribe_stale=resubscribe_stale,
+                         health_interval=health_interval, market_clock=market_clock, watch_health=watch_health)
         self._hands_over = dispatcher is None and not inline
 
         self._stop = threading.Event()
@@ -261,6 +276,7 @@ class RealtimeSession(SessionBase):
             error = self._start_error
             self.close()
             raise error
+        self._start_health()
         return self
 
     def close(self, timeout: float = 5.0) -> None:
@@ -284,6 +300,7 @@ class RealtimeSession(SessionBase):
         for thread in self._workers:
             if thread is not current and thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
+        self._stop_health(max(0.0, deadline - time.monotonic()))
         self._dispatcher.stop(max(0.0, deadline - time.monotonic()))
         self._apply(failures, None)
         self._fail_all(SessionClosedError("the session was closed"))
@@ -350,6 +367,31 @@ class RealtimeSession(SessionBase):
         with self._lock:
             return self._core.registrations.snapshot()
 
+    def _health_pairs(self) -> set[tuple[str, str]]:
+        with self._lock:
+            return self._core.registrations.wanted()
+
+    def _acked_pairs(self) -> set[tuple[str, str]]:
+        with self._lock:
+            return set(self._core.registrations.confirmed)
+
+    def _resubscribe(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """REG again for stale pairs, in the groups that hold them (the ack is not waited for)."""
+        wanted = set(pairs)
+        with self._lock:
+            if not self._core.accepting:
+                return
+            now = time.monotonic()
+            actions: list[Action] = []
+            for grp_no, held in self._core.registrations.snapshot().items():
+                by_type: dict[str, list[str]] = {}
+                for item, kind in sorted(held & wanted):
+                    by_type.setdefault(kind, []).append(item)
+                for kind, items in by_type.items():
+                    actions += self._core.subscribe(grp_no, items, [kind], True, now)[1]
+            conn = self._conn
+        self._apply(actions, conn)
+
     # --- statistics -------------------------------------------------------------------------
 
     def stats(self) -> SessionStats:
@@ -374,6 +416,7 @@ class RealtimeSession(SessionBase):
                 pending_requests=core.pipeline.pending,
                 last_frame_age=None if last is None else now - last,
                 last_frame_time=None if last is None else time.time() - (now - last),
+                **self._health_counts(),
             )
 
     # --- the workers ------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -350,3 +351,65 @@ def test_replayed_notices_come_after_the_events_recorded_before_them(tmp_path: P
     assert replay.wait(10)
     replay.close()
     assert seen == ["0E", "0E", "R10001", "0E"]
+
+
+def test_health_on_the_simulator_marks_the_silenced_item_stale() -> None:
+    result = run("health", "005930", "000660", "--sim", "--silence", "000660", "--stale-after", "1",
+                 "--every", "0.5", "--duration", "4", "--no-board")
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().split("\n\n")[-1].splitlines()  # the last table printed
+    rows = {line.split()[0]: line for line in last if line[:6].isdigit()}
+    assert rows["000660"].endswith("STALE")
+    assert rows["000660"].split()[2] == "yes"
+    assert rows["005930"].endswith("ok")
+    header = result.stdout.splitlines()[1]
+    assert "KRX post single" in header
+    assert "state connected" in header
+
+
+def test_health_reads_through_a_relay(live_sim: SimServer, redis_server: Any) -> None:
+    pytest.importorskip("redis")
+    from kiwoom_rt.relay import Relay
+
+    with Relay.for_url(redis_server.url, DEFAULT_TOKEN, url=live_sim.url, heartbeat=0.2):
+        result = run("health", "005930", "--relay", redis_server.url, "--every", "0.5", "--duration", "3",
+                     "--no-board")
+    assert result.returncode == 0, result.stderr
+    assert "relay redis://" in result.stdout
+    rows = [line for line in result.stdout.splitlines() if line.startswith("005930")]
+    assert rows
+    assert rows[-1].split()[2] == "yes"
+
+
+def test_metrics_port_serves_prometheus_text_while_watching(live_sim: SimServer) -> None:
+    pytest.importorskip("prometheus_client")
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from .helpers import free_port, wait_until
+
+    port = free_port()
+    env = {**BASE_ENV, "KIWOOM_TOKEN": DEFAULT_TOKEN}
+    process = subprocess.Popen([sys.executable, "-m", "kiwoom_rt", "watch", "005930", "--url", live_sim.url,
+                                "--duration", "30", "--metrics-port", str(port), "--metrics-name", "desk"],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def scraped() -> dict[str, float]:
+        try:
+            with opener.open(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            return {}
+        assert DEFAULT_TOKEN not in text
+        return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
+                if s.labels.get("session") == "desk" and s.labels.get("type") in (None, "0E")}
+
+    try:
+        wait_until(lambda: scraped().get("kiwoom_rt_events_total", 0) > 3, timeout=15)
+        assert scraped()["kiwoom_rt_connected"] == 1.0
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    assert f"metrics at http://127.0.0.1:{port}/metrics" in stderr

@@ -25,6 +25,8 @@ EXPECTED = [
     # the US socket (issue 20)
     "US_PRODUCTION_URL", "US_MOCK_URL", "UsItem", "UsTrade", "UsOrderBook", "UsOrder", "UsFill",
     "UsConditionEvent",
+    # health (issue 22)
+    "Health", "SubscriptionHealth", "STALE_AFTER", "NEVER_STALE",
 ]
 
 
@@ -36,7 +38,8 @@ def test_every_exported_name_resolves_and_gui_toolkits_load_only_on_use() -> Non
     code = ("import sys, kiwoom_rt\n"
             "gui = lambda: [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt6', 'PyQt5', 'tkinter',\n"
             "                                                              'redis', 'pandas', 'pyarrow',\n"
-            "                                                              'websockets')]\n"
+            "                                                              'websockets', 'prometheus_client',\n"
+            "                                                              'exchange_calendars')]\n"
             "assert gui() == [], gui()\n"
             "names = [n for n in kiwoom_rt.__all__ if n not in ('QtDispatcher', 'TkDispatcher')]\n"
             "assert all(getattr(kiwoom_rt, n) is not None for n in names)\n"
@@ -53,5 +56,5 @@ def test_internal_modules_are_private() -> None:
 
     public = {m.name for m in pkgutil.iter_modules(kiwoom_rt.__path__) if not m.name.startswith("_")}
     assert public == {"auth", "backoff", "bars", "cli", "conditions", "errors", "events", "fids", "frames", "markets",
-                      "messages", "protocol", "qt", "queued", "recording", "relay", "replay", "session", "sim", "tk",
-                      "us", "values"}
+                      "messages", "metrics", "protocol", "qt", "queued", "recording", "relay", "replay", "session",
+                      "sim", "tk", "us", "values"}

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from .._surface import Session
 from ..bars import TRADE_TYPES
 from ..events import EVENT_TYPES
+from ..markets import KST
 from ..session import MOCK_URL, PRODUCTION_URL, US_MOCK_URL, US_PRODUCTION_URL, RealtimeSession
 from ..us import parse_us_item
 from ._boards import AfterHoursBoard, Board, RegularBoard, UsBoard
@@ -100,25 +101,62 @@ def _connection(args: argparse.Namespace) -> Iterator[tuple[str, str | Callable[
         elif bars or any(code != "0E" for code in getattr(args, "type", None) or ()):
             # trades and books flow in the regular session; bars come ten times faster
             clock = SimClock(dt.time(10, 0), speed=10.0 if bars else 1.0)
+        if clock is None and not us:
+            clock = SimClock(dt.time(16, 0))
+        if clock is not None and not us:  # a weekday: market phases (health, notes) read the day as trading
+            clock.set(dt.datetime.combine(_latest_weekday(), clock.now().time(), tzinfo=KST))
         with SimServer(rate=20, clock=clock) as sim:
+            args.market_clock = sim.clock.now  # health judges phases by the simulator's clock
+            for item in getattr(args, "silence", None) or ():
+                sim.silence_item(item)
             yield sim.us_url if us else sim.url, DEFAULT_TOKEN
         return
     yield _target(args)
 
 
+def _latest_weekday() -> dt.date:
+    day = dt.datetime.now(KST).date()
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    return day
+
+
 @contextlib.contextmanager
-def _source(args: argparse.Namespace) -> Iterator[Any]:
-    """The command's session: a relay consumer with --relay, else a live session."""
+def _source(args: argparse.Namespace, **options: Any) -> Iterator[Any]:
+    """The command's session: a relay consumer with --relay, else a live session (``options``
+    go to either)."""
     relay_url = getattr(args, "relay", None)
     if relay_url:
         if any(getattr(args, name, None) for name in ("mock", "prod", "url", "sim", "proxy")):
             raise UsageError("--relay reads from a relay: it takes no --mock/--prod/--url/--sim/--proxy")
         from ..relay import RelaySession
 
-        yield RelaySession(relay_url, prefix=args.prefix, market=_market(args))
+        yield RelaySession(relay_url, prefix=args.prefix, market=_market(args), **options)
         return
     with _connection(args) as (url, token):
-        yield _session(args, url, token)
+        yield _session(args, url, token, market_clock=getattr(args, "market_clock", None), **options)
+
+
+@contextlib.contextmanager
+def _metrics(args: argparse.Namespace, target: Any) -> Iterator[None]:
+    """Serve ``target``'s Prometheus metrics on --metrics-port while the command runs."""
+    port = getattr(args, "metrics_port", None)
+    if port is None:
+        yield
+        return
+    try:
+        from ..metrics import serve_metrics
+    except ImportError:
+        raise UsageError("--metrics-port needs the metrics extra: pip install 'kiwoom-rt[metrics]'") from None
+    try:
+        server = serve_metrics(target, port=port, addr=args.metrics_addr, name=args.metrics_name)
+    except OSError as exc:
+        raise UsageError(f"cannot serve metrics on {args.metrics_addr}:{port}: {exc}") from None
+    print(f"{PROG}: metrics at {server.url}", file=sys.stderr, flush=True)
+    try:
+        yield
+    finally:
+        server.close()
 
 
 def _run_until(stop: threading.Event, duration: float | None) -> None:
@@ -143,8 +181,9 @@ def _live(args: argparse.Namespace, setup: Callable[[Session, threading.Event], 
         try:
             session.start(timeout=args.timeout)
             report_lifecycle(session)  # from now on: start() itself reports its failures
-            begin(session)
-            _run_until(stop, args.duration)
+            with _metrics(args, session):
+                begin(session)
+                _run_until(stop, args.duration)
         finally:
             session.close()
     if failure:
@@ -260,7 +299,10 @@ def _record(args: argparse.Namespace, items: list[str], types: list[str], url: s
         report_lifecycle(session)  # from now on: start() itself reports its failures
         session.subscribe(items, types).wait(args.timeout)
         print(f"recording {len(items)} items ({' '.join(types)}) to {args.out}; Ctrl-C stops", file=sys.stderr)
-        _run_until(stop, args.duration)
+        if not getattr(args, "sim", False):
+            _say_when_types_flow(items, types, _market(args))
+        with _metrics(args, session):
+            _run_until(stop, args.duration)
     finally:
         session.close()
         recorder.close()
@@ -425,20 +467,72 @@ def run_relay(args: argparse.Namespace) -> int:
         relay.session.on_gave_up.connect(stop_when_given_up(stop, failure))
         deadline = None if args.duration is None else time.monotonic() + args.duration
         try:
-            while not stop.is_set():
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    break
-                stop.wait(args.every if remaining is None else min(args.every, remaining))
-                stats = relay.stats()
-                print(f"{time.strftime('%H:%M:%S')}  frames {stats.frames:,}  published {stats.published:,}  "
-                      f"buffered {stats.buffered:,}  lost {stats.lost:,}  consumers {stats.consumers}  "
-                      f"pairs {stats.wanted_pairs}  redis {'up' if stats.redis_up else 'DOWN'}", flush=True)
+            with _metrics(args, relay):
+                while not stop.is_set():
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    stop.wait(args.every if remaining is None else min(args.every, remaining))
+                    stats = relay.stats()
+                    print(f"{time.strftime('%H:%M:%S')}  frames {stats.frames:,}  published {stats.published:,}  "
+                          f"buffered {stats.buffered:,}  lost {stats.lost:,}  consumers {stats.consumers}  "
+                          f"pairs {stats.wanted_pairs}  redis {'up' if stats.redis_up else 'DOWN'}", flush=True)
         finally:
             relay.close()
     if failure:
         raise failure[0]
     return 0
+
+
+def run_health(args: argparse.Namespace) -> int:
+    """The per-subscription health table, live: stale rows marked."""
+    from ._health_view import health_lines
+
+    market = _market(args)
+    if getattr(args, "silence", None) and not args.sim:
+        raise UsageError("--silence silences an item of the built-in simulator: use it with --sim")
+    items = parse_items(args.items or (DEMO_US_ITEMS if market == "us" else DEMO_ITEMS), market)
+    types = parse_types(args.type, market)
+    options: dict[str, Any] = {"resubscribe_stale": args.resubscribe}
+    if args.stale_after is not None:
+        options["stale_after"] = args.stale_after
+    tty = sys.stdout.isatty() if args.board is None else args.board
+    stop = threading.Event()
+    failure: list[BaseException] = []
+    with _source(args, **options) as session:
+        session.on_gave_up.connect(stop_when_given_up(stop, failure))
+        title = f"{PROG} health: {_where(args)}   Ctrl-C stops"
+        try:
+            session.start(timeout=args.timeout)
+            report_lifecycle(session)
+            with _metrics(args, session):
+                session.subscribe(items, types).wait(args.timeout)
+                if not args.sim and not args.relay:
+                    _say_when_types_flow(items, types, market)
+                deadline = None if args.duration is None else time.monotonic() + args.duration
+                while not stop.is_set():
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    lines = health_lines(session.health(), title, color=tty)
+                    sys.stdout.write(("\x1b[H\x1b[2J" if tty else "") + "\n".join(lines) + "\n" + ("" if tty else "\n"))
+                    sys.stdout.flush()
+                    stop.wait(args.every if remaining is None else min(args.every, remaining))
+        finally:
+            session.close()
+    if failure:
+        raise failure[0]
+    return 0
+
+
+def _where(args: argparse.Namespace) -> str:
+    if getattr(args, "relay", None):
+        from .._redact import redact_url
+
+        return f"relay {redact_url(args.relay)} (prefix {args.prefix})"
+    if args.sim:
+        return "the built-in simulator"
+    return "Kiwoom mock" if args.mock else "Kiwoom production" if args.prod else str(args.url)
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -452,6 +546,6 @@ def run_sim(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": run_demo, "watch": run_watch, "record": run_record, "conditions": run_conditions,
     "search": run_search, "replay": run_replay, "export": run_export, "bars": run_bars, "token": run_token,
-    "relay": run_relay,
+    "relay": run_relay, "health": run_health,
     "sim": run_sim,
 }

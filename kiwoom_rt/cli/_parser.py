@@ -66,6 +66,14 @@ def add_proxy(parser: argparse.ArgumentParser) -> None:
 
 
 
+def add_metrics(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve Prometheus metrics on this port while running ([metrics] extra)")
+    parser.add_argument("--metrics-addr", default="127.0.0.1",
+                        help="the address to serve metrics on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--metrics-name", default="default", help="the session label of the metrics")
+
+
 def add_relay_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--relay", metavar="REDIS_URL", default=os.environ.get("KIWOOM_RT_RELAY"),
                         help="read from a kiwoom-rt relay through this Redis instead of connecting to Kiwoom "
@@ -110,7 +118,27 @@ def build(runners: Mapping[str, Callable[[argparse.Namespace], int]]) -> argpars
                              help="a live membership board of condition SEQ instead of quotes")
         sub.add_argument("--duration", type=float, help="stop after this many seconds")
         sub.add_argument("--timeout", type=float, default=10.0, help="seconds to connect and subscribe")
+        add_metrics(sub)
         sub.set_defaults(func=runners[name])
+
+    health = commands.add_parser("health", help="the per-subscription health table, live (stale rows marked)")
+    health.add_argument("items", nargs="*", help="item codes (default: the demo's eight large caps)")
+    health.add_argument("--type", action="append", help="realtime type (repeatable; default 0E, or FE with --us)")
+    add_target(health)
+    add_us(health)
+    add_relay_source(health)
+    health.add_argument("--stale-after", type=float, metavar="SECONDS",
+                        help="one threshold for every type (default: by type, e.g. 0B 120 s, 0D 60 s)")
+    health.add_argument("--resubscribe", action="store_true", help="send REG again for stale subscriptions")
+    health.add_argument("--silence", action="append", metavar="ITEM",
+                        help="with --sim: the simulator stops sending this item (to see a stale row)")
+    health.add_argument("--every", type=float, default=1.0, help="seconds between refreshes (default 1)")
+    health.add_argument("--board", action=argparse.BooleanOptionalAction, default=None,
+                        help="refreshing table (default: when stdout is a terminal)")
+    health.add_argument("--duration", type=float, help="stop after this many seconds")
+    health.add_argument("--timeout", type=float, default=10.0, help="seconds to connect and subscribe")
+    add_metrics(health)
+    health.set_defaults(func=runners["health"])
 
     conditions = commands.add_parser("conditions", help="list your condition searches (조건검색)")
     add_target(conditions)
@@ -178,6 +206,7 @@ def build(runners: Mapping[str, Callable[[argparse.Namespace], int]]) -> argpars
     relay.add_argument("--every", type=float, default=5.0, help="seconds between status lines")
     relay.add_argument("--duration", type=float, help="stop after this many seconds")
     relay.add_argument("--timeout", type=float, default=10.0)
+    add_metrics(relay)
     relay.set_defaults(func=runners["relay"])
 
     sim = commands.add_parser("sim", help="serve the simulator until Ctrl-C")

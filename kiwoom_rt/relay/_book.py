@@ -69,6 +69,10 @@ class RelayBook:
         """Every pair some consumer wants."""
         return frozenset(self._pairs)
 
+    def leases(self) -> dict[str, float]:
+        """When each consumer's lease runs out (in the clock of the ``now`` it was touched with)."""
+        return {name: consumer.seen + self.lease for name, consumer in list(self._consumers.items())}
+
     def watched(self) -> frozenset[str]:
         return frozenset(self._seqs)
 

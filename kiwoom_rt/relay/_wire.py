@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 #: What a consumer may ask of the relay.
-CONTROL_OPS = frozenset({"subscribe", "unsubscribe", "watch", "unwatch", "query", "lease", "leave"})
+CONTROL_OPS = frozenset({"subscribe", "unsubscribe", "resubscribe", "watch", "unwatch", "query", "lease", "leave"})
 
 #: Feed entry kinds: a REAL frame, a notice (lifecycle, relay status), a reply to one consumer.
 REAL, NOTICE, REPLY = b"r", b"n", b"a"

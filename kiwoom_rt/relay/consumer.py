@@ -8,6 +8,7 @@ condition watches, as a live session does (``receive="all"`` delivers the whole 
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import logging
 import os
@@ -15,7 +16,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -113,14 +114,18 @@ class RelaySession(SessionBase):
     def __init__(self, redis_url: str, *, name: str | None = None, prefix: str = "kiwoom-rt",
                  start_from: str = "now", receive: str = "own", dispatcher: BindableDispatcher | None = None,
                  queue_size: int = 100_000, lease: float = 15.0, silence: float = 3.0, batch: int = 1000,
-                 timeout: float = 5.0, market: str = "kr") -> None:
+                 timeout: float = 5.0, market: str = "kr",
+                 stale_after: float | Mapping[str, float | None] | None = None, resubscribe_stale: bool = False,
+                 health_interval: float = 1.0, market_clock: Callable[[], datetime.datetime] | None = None) -> None:
         if start_from not in ("now", "last"):
             raise ValueError('start_from must be "now" or "last"')
         if start_from == "last" and not name:
             raise ValueError('start_from="last" needs a name: the place is kept under it')
         if receive not in ("own", "all"):
             raise ValueError('receive must be "own" (what this consumer asked for) or "all" (the whole feed)')
-        super().__init__(dispatcher=dispatcher, queue_size=queue_size, market=market)
+        super().__init__(dispatcher=dispatcher, queue_size=queue_size, market=market, stale_after=stale_after,
+                         resubscribe_stale=resubscribe_stale, health_interval=health_interval,
+                         market_clock=market_clock)
         self._market_refused = False
         self.redis_url = redis_url
         self.keys = RelayKeys(prefix)
@@ -148,6 +153,8 @@ class RelaySession(SessionBase):
         self._resend: dict[int, dict[bytes, bytes]] = {}  # requests not answered yet, as sent
         self._watch_requests: dict[int, str] = {}  # request id -> the seq it watches
         self._pairs: set[tuple[str, str]] = set()
+        self._confirmed: set[tuple[str, str]] = set()  # pairs of subscribe requests the relay answered
+        self._subscribing: dict[int, tuple[tuple[str, str], ...]] = {}  # request id -> its pairs
         self._wanted_pairs: frozenset[tuple[str, str]] = frozenset()
         self._any_item_types: frozenset[str] = frozenset()  # account and market types: any item
         self._delivered: dict[str, int] = {}  # events delivered, per type
@@ -193,6 +200,7 @@ class RelaySession(SessionBase):
         self._resend_pending()  # requests made before start()
         self._thread = threading.Thread(target=self._run, name=f"kiwoom-rt-relay-{self.name}", daemon=True)
         self._thread.start()
+        self._start_health()
         return self
 
     def _join(self, client: Any) -> None:
@@ -230,6 +238,7 @@ class RelaySession(SessionBase):
         was_running = self._state is not SessionState.NEW
         self._state = SessionState.CLOSED
         self._stop.set()
+        self._stop_health(timeout)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -248,16 +257,39 @@ class RelaySession(SessionBase):
     # --- requests (SessionBase calls these) -----------------------------------------------------------
 
     def _submit_subscribe(self, handle: Subscription, refresh: bool) -> None:
+        pairs = tuple((item, kind) for item in handle.items for kind in handle.types)
         with self._lock:
-            self._pairs |= {(item, kind) for item in handle.items for kind in handle.types}
+            self._pairs.update(pairs)
             self._wanted_changed()
-        self._request("subscribe", handle, items=handle.items, types=handle.types)
+        self._request("subscribe", handle, pairs, items=handle.items, types=handle.types)
 
     def _submit_unsubscribe(self, handle: PendingRequest) -> None:
         with self._lock:
-            self._pairs -= {(item, kind) for item in handle.items for kind in handle.types}
+            gone = {(item, kind) for item in handle.items for kind in handle.types}
+            self._pairs -= gone
+            self._confirmed -= gone
             self._wanted_changed()
         self._request("unsubscribe", handle, items=handle.items, types=handle.types)
+
+    def _health_pairs(self) -> set[tuple[str, str]]:
+        with self._lock:
+            return set(self._pairs)
+
+    def _acked_pairs(self) -> set[tuple[str, str]]:
+        with self._lock:
+            return self._confirmed & self._pairs
+
+    def _frame_age(self) -> float | None:
+        last = self._last_time
+        return None if last is None else max(0.0, time.time() - last)
+
+    def _resubscribe(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Ask the relay to send REG again for stale pairs (it does so for the pairs it holds)."""
+        by_type: dict[str, list[str]] = {}
+        for item, kind in pairs:
+            by_type.setdefault(kind, []).append(item)
+        for kind, items in by_type.items():
+            self._send(control_message(self.name, "resubscribe", items=items, types=[kind]))
 
     def _submit_watch(self, watch: ConditionWatch) -> None:
         self._request("watch", watch, seq=watch.seq)
@@ -268,7 +300,10 @@ class RelaySession(SessionBase):
     def _submit_query(self, handle: ConditionRequest[Any]) -> None:
         self._request("query", handle, seq=handle.seq)
 
-    def _request(self, op: str, handle: Pending[Any], **fields: Any) -> None:
+    def _request(self, op: str, handle: Pending[Any], pairs: tuple[tuple[str, str], ...] = (),
+                 **fields: Any) -> None:
+        """Send ``op``; ``pairs``: the (item, type) pairs its success confirms (before it is sent:
+        the reply can come first)."""
         request = next(self._requests)
         message = control_message(self.name, op, request, **fields)
         if isinstance(handle, ConditionWatch):
@@ -277,6 +312,8 @@ class RelaySession(SessionBase):
             self._keep(request, handle)
         with self._lock:
             self._resend[request] = message
+            if pairs:
+                self._subscribing[request] = pairs
         self._send(message)
 
     def _send(self, message: dict[bytes, bytes]) -> bool:
@@ -507,6 +544,9 @@ class RelaySession(SessionBase):
             return
         with self._lock:
             self._resend.pop(request, None)
+            pairs = self._subscribing.pop(request, ())
+            if body.get("ok"):
+                self._confirmed.update(pairs)
         ok, code, message = bool(body.get("ok")), body.get("code"), str(body.get("message") or "")
         number = code if isinstance(code, int) else None
         seq = self._watch_requests.pop(request, None)
@@ -563,4 +603,4 @@ class RelaySession(SessionBase):
             dropped=self._dispatcher.dropped, queue_depth=self._dispatcher.depth, connections=self._connections,
             reconnects=self._reconnects, pending_requests=len(self._resend), last_frame_time=self._last_time,
             lag=lag, lag_seconds=lag_seconds, relay_lost=self._relay_lost, redis_up=self._redis_up,
-            relay_alive=self._relay_alive, foreign=self._foreign)
+            relay_alive=self._relay_alive, foreign=self._foreign, **self._health_counts())

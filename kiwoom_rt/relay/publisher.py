@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -77,6 +77,7 @@ class Relay:
         self.outbox = Outbox(buffer)
         self.book = RelayBook(lease)
         self.published = 0
+        self.resubscriptions = 0  # REGs re-sent because a consumer found them stale
         self.frames = 0
         self.redis_up = False
         self.session = session_factory(self._on_frame)
@@ -95,12 +96,14 @@ class Relay:
                 ssl_context: Any = None, session_options: Mapping[str, Any] | None = None,
                 **options: Any) -> Relay:
         """A relay whose upstream is ``RealtimeSession(token, url=url, ...)`` (a US session when
-        ``url`` is the US socket's, or with ``session_options={"market": "us"}``)."""
+        ``url`` is the US socket's, or with ``session_options={"market": "us"}``). The upstream
+        decodes no REAL frames (the consumers do), so it does not judge staleness
+        (``watch_health=False``): each consumer judges its own subscriptions."""
         from ..session import PRODUCTION_URL, RealtimeSession
 
         def factory(hook: Callable[[bytes, float], bool | None]) -> RealtimeSession:
             return RealtimeSession(token, url=url or PRODUCTION_URL, proxy=proxy, ssl_context=ssl_context,
-                                   frame_hook=hook, **dict(session_options or {}))
+                                   frame_hook=hook, **{"watch_health": False, **dict(session_options or {})})
 
         return cls(redis_url, factory, **options)
 
@@ -167,6 +170,26 @@ class Relay:
                           lost=self.outbox.lost_total, redis_up=self.redis_up, consumers=len(self.book.consumers),
                           wanted_pairs=len(self.book.wanted()), watched_conditions=len(self.book.watched()),
                           upstream=self.session.stats())
+
+    def leases(self) -> dict[str, float]:
+        """{consumer: when its lease runs out (``time.time()``)}."""
+        return self.book.leases()
+
+    def consumer_lags(self) -> dict[str, int | None]:
+        """{consumer group: feed entries it has not read yet} from Redis ({} while Redis is away)."""
+        client = client_for(self.redis_url, 2.0)
+        try:
+            groups = client.xinfo_groups(self.keys.feed)
+        except ANY_REDIS_ERROR:
+            return {}
+        finally:
+            client.close()
+        lags: dict[str, int | None] = {}
+        for group in groups:
+            name, lag = group.get("name"), group.get("lag")
+            if isinstance(name, bytes):
+                lags[name.decode()] = int(lag) if lag is not None else None
+        return lags
 
     # --- upstream (the session's threads) --------------------------------------------------------
 
@@ -303,6 +326,9 @@ class Relay:
             handles += self._apply(self.book.subscribe(consumer, message.items, message.types, now))
         elif op == "unsubscribe":
             handles += self._apply(self.book.unsubscribe(consumer, message.items, message.types, now))
+        elif op == "resubscribe":  # a consumer found these stale: REG again what the book holds
+            self._resubscribe(message.items, message.types)
+            return
         elif op == "watch":
             self._apply(self.book.watch(consumer, message.seq, now))
             watch = self._watches.get(message.seq)
@@ -349,6 +375,19 @@ class Relay:
         except KiwoomError as exc:
             logger.info("relay %s: the upstream session takes no requests (%s)", self.id, exc)
         return handles
+
+    def _resubscribe(self, items: Sequence[str], types: Sequence[str]) -> None:
+        wanted = self.book.wanted()
+        for type_code in types:
+            held = [item for item in items if (item, type_code) in wanted]
+            if not held:
+                continue
+            logger.info("relay %s: REG again for %d stale %s item(s) (a consumer asked)", self.id, len(held), type_code)
+            self.resubscriptions += len(held)
+            try:
+                self.session.subscribe(held, [type_code])
+            except KiwoomError as exc:
+                logger.info("relay %s: the upstream session takes no requests (%s)", self.id, exc)
 
     def _query(self, consumer: str, request: int, seq: str) -> None:
         """CNSRLST (no seq) or a one-shot search for a consumer: asked upstream on a thread of its

@@ -1,0 +1,154 @@
+"""The health watchdog of one session (runtime): the thread and clocks behind ``session.health()``,
+``on_stale``/``on_fresh`` and ``resubscribe_stale``; the judgement is ``_health.HealthCore``'s.
+
+It observes the session's delivery queue (``session.observe``): for every batch the reading thread
+queues, it notes the time against each event's (item, type), with two C-level calls and no
+Python loop per event. A thread of its own asks the core every ``interval`` seconds, posts the
+transitions to the session's ``on_stale``/``on_fresh`` and hands re-subscriptions to the session.
+0s (장시작시간) events, when the application subscribes them, feed a ``markets.PhaseBook`` so that
+announced phases override the built-in table.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import logging
+import operator
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+from ._health import Fresh, Health, HealthCore, Resubscribe, Stale
+from ._notices import Notice
+from .markets import PhaseBook
+
+__all__ = ["Inputs", "Watchdog"]
+
+logger = logging.getLogger("kiwoom_rt")
+
+Pair = tuple[str, str]
+_KEY = operator.attrgetter("item", "type")
+
+
+#: (state, connected, wanted pairs, confirmed pairs, seconds since the last frame)
+Inputs = tuple[str, bool, Collection[Pair], Collection[Pair], float | None]
+
+
+class Watchdog:
+    """Tracks the last event of every (item, type) and judges staleness every ``interval`` s.
+
+    ``inputs()`` reads the session's side; ``resubscribe(pairs)`` sends REG again;
+    ``report(transition)`` delivers ``on_stale``/``on_fresh``.
+    """
+
+    def __init__(self, core: HealthCore, *, inputs: Callable[[], Inputs],
+                 resubscribe: Callable[[Sequence[Pair]], None], report: Callable[[Stale | Fresh], None],
+                 interval: float = 1.0, clock: Callable[[], _dt.datetime] | None = None) -> None:
+        if interval <= 0:
+            raise ValueError("health_interval must be > 0")
+        self.core = core
+        self.inputs = inputs
+        self.resubscribe = resubscribe
+        self.report = report
+        self.interval = interval
+        self.clock = clock
+        self.phases = PhaseBook()
+        #: event key (item as the events carry it, type) -> time.monotonic() of its last event
+        self.last: dict[Pair, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._latest: Health | None = None
+
+    # --- the reading thread (QueueObserver) ------------------------------------------------------
+
+    def queued_events(self, events: Sequence[Any]) -> None:
+        self.last.update(zip(map(_KEY, events), itertools.repeat(time.monotonic())))
+
+    def queued_notice(self, notice: Notice) -> None:
+        pass
+
+    # --- 0s announcements (a receiver of signal("0s")) ------------------------------------------
+
+    def announced(self, item: Any, event: Any = None, **_: Any) -> None:
+        if event is None:
+            return
+        at = _dt.datetime.fromtimestamp(getattr(event, "received_at", None) or time.time(), _dt.UTC)
+        if self.clock is not None:
+            at = self.clock()
+        with self._lock:
+            self.phases.announce(event.values.get("215"), at)
+
+    # --- judging ---------------------------------------------------------------------------------
+
+    def _moment(self) -> _dt.datetime:
+        return self.clock() if self.clock is not None else _dt.datetime.now(_dt.UTC)
+
+    def check(self) -> Health:
+        """Judge now: deliver the transitions, re-subscribe what is due, return the snapshot."""
+        state, connected, wanted, confirmed, frame_age = self.inputs()
+        with self._lock:
+            moment = self._moment()
+            phases: dict[str, str] = {}
+
+            def phase(exchange: str) -> str:
+                if exchange not in phases:
+                    phases[exchange] = self.phases.phase(exchange, moment)
+                return phases[exchange]
+
+            health, outputs = self.core.check(time.monotonic(), time.time(), connected=connected, wanted=wanted,
+                                              confirmed=confirmed, last=dict(self.last), phase=phase, state=state,
+                                              last_frame_age=frame_age, moment=moment)
+            self._latest = health
+        again: list[Pair] = []
+        for output in outputs:
+            if isinstance(output, Resubscribe):
+                again.append((output.item, output.type))
+            else:
+                if isinstance(output, Stale):
+                    logger.warning("%s %s has been silent for %.0f s while its market trades (stale)",
+                                   output.item or "(any item)", output.type, output.age)
+                else:
+                    logger.info("%s %s flows again", output.item or "(any item)", output.type)
+                self.report(output)
+        if again:
+            logger.info("re-sending REG for %d stale subscription(s): %s", len(again),
+                        ", ".join(f"{item} {kind}" for item, kind in again[:10]))
+            self.resubscribe(again)
+        return health
+
+    @property
+    def resubscriptions(self) -> int:
+        return self.core.resubscriptions
+
+    def stale_count(self) -> int:
+        latest = self._latest
+        return len(latest.stale) if latest is not None else 0
+
+    def ages(self) -> Mapping[Pair, float]:
+        """Seconds since the last event of each event key (for metrics)."""
+        now = time.monotonic()
+        return {key: now - at for key, at in list(self.last.items())}
+
+    # --- the thread --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="kiwoom-rt-health", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception:  # a bug here must not end health checks silently, nor the session
+                logger.exception("the health check failed")
