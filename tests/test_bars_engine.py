@@ -306,3 +306,37 @@ def test_the_same_trades_give_the_same_bars(trades: list[tuple[str, int, int, in
             out += engine.trade(item, at(9, 0) + offset, KST, float(price), volume, at(9, 0) + offset + 0.1)
         return finals(out + engine.finish(at(9, 0) + 10_000))
     assert run() == run()
+
+
+read_batches = st.lists(st.lists(st.tuples(st.sampled_from("ABC"), st.integers(0, 600), st.integers(1, 1000),
+                                           st.integers(-500, 500)), min_size=1, max_size=8),
+                        max_size=30)
+
+
+@pytest.mark.parametrize("kind", [{"interval": "10s"}, {"interval": "1m"}, {"ticks": 3}])
+@pytest.mark.parametrize("updates", [False, True])
+@settings(max_examples=60, deadline=None)
+@given(batches=read_batches, lags=st.lists(st.floats(0, 30), min_size=30, max_size=30))
+def test_add_many_gives_what_add_gives_trade_by_trade(kind: dict[str, Any], updates: bool,
+                                                      batches: list[list[tuple[str, int, int, int]]],
+                                                      lags: list[float]) -> None:
+    """The batch path (trades received together) is only a faster way to the same outcome."""
+    one, many = BarEngine(bar_spec(**kind), updates=updates), BarEngine(bar_spec(**kind), updates=updates)
+    out_one: list[tuple[str, Any]] = []
+    out_many: list[tuple[str, Any]] = []
+    received = at(9, 0)
+    for index, batch in enumerate(batches):
+        received += lags[index]
+        trades = [(item, at(9, 0) + offset, float(price), volume) for item, offset, price, volume in batch]
+        for item, ts, price, volume in trades:
+            one.add(item, ts, KST, price, volume, received, out_one)
+        many.add_many(trades, KST, received, out_many)
+        if index == len(batches) // 2:  # an outage in the middle: the batch path must hand over
+            one.outage_began(received)
+            many.outage_began(received)
+            one.outage_ended(received)
+            many.outage_ended(received)
+    out_one += one.finish(received + 1000)
+    out_many += many.finish(received + 1000)
+    assert out_many == out_one
+    assert (many.trades, many.late) == (one.trades, one.late)
