@@ -250,6 +250,10 @@ def main() -> int:
         gc.disable()
     if args.client == "kiwoom-rt-metrics":
         os.environ["KIWOOM_RT_BENCH_METRICS"] = "1"
+    if args.client.startswith("kiwoom-rt"):
+        # neither the default install nor [fast] (nor [bench]) has the calendar extra: a test
+        # environment's exchange_calendars would load pandas (about 100 MB) into the session
+        sys.modules["exchange_calendars"] = None  # type: ignore[assignment]
     if args.client in ("kiwoom-rt", "kiwoom-rt-metrics"):
         sys.modules["orjson"] = None  # type: ignore[assignment]  # the default install has no orjson
     ssl_context = None

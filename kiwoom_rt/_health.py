@@ -196,6 +196,8 @@ class HealthCore:
         self.thresholds = stale_after_table(stale_after)
         self.resubscribe = resubscribe
         self.resubscriptions = 0
+        #: each wanted pair's exchanges, threshold and event key (worked out once)
+        self._plans: dict[Pair, tuple[tuple[str, ...], float | None, Pair]] = {}
         self._since: dict[Pair, float] = {}  # when each pair began to be judged (wanted, connected, flowing)
         self._flowing: dict[Pair, bool] = {}
         self._stale: dict[Pair, float] = {}  # stale pair -> when it turned stale
@@ -217,61 +219,77 @@ class HealthCore:
     def check(self, now: float, wall: float, *, connected: bool, wanted: Collection[Pair],
               confirmed: Collection[Pair], last: Mapping[Pair, float], phase: Callable[[str], str],
               state: str = "connected", last_frame_age: float | None = None,
-              moment: _dt.datetime | None = None) -> tuple[Health, list[Output]]:
+              moment: _dt.datetime | None = None, snapshot: bool = True) -> tuple[Health | None, list[Output]]:
         """Judge every wanted pair at ``now`` (the clock of ``last``; ``wall`` is the same moment as
         ``time.time()``). ``last`` maps each pair's event key (``event_key``) to its last event's
-        ``now``; ``phase(exchange)`` names the exchange's phase. Returns the snapshot and the
-        transitions since the previous check."""
+        ``now``; ``phase(exchange)`` names the exchange's phase. Returns the snapshot (None with
+        ``snapshot=False``: the periodic check builds no rows) and the transitions since the
+        previous check. A check of 2,000 pairs costs about a millisecond."""
         out: list[Output] = []
         reconnected = connected and not self._connected
         self._connected = connected
-        for pair in [p for p in self._since if p not in wanted]:  # unsubscribed: forgotten
-            self._since.pop(pair, None)
-            self._flowing.pop(pair, None)
-            self._stale.pop(pair, None)
-            self._asked.pop(pair, None)
+        plans = self._plans
+        if plans.keys() != wanted:
+            for pair in [p for p in plans if p not in wanted]:  # unsubscribed: forgotten
+                del plans[pair]
+                self._since.pop(pair, None)
+                self._flowing.pop(pair, None)
+                self._stale.pop(pair, None)
+                self._asked.pop(pair, None)
+            for pair in wanted:
+                if pair not in plans:
+                    plans[pair] = (exchanges_of(pair[0], self.market), self.threshold(pair[1]),
+                                   event_key(pair, self.market))
         phases: dict[str, str] = {}
-        rows: list[SubscriptionHealth] = []
-        for pair in sorted(wanted):
-            item, kind = pair
-            exchanges = exchanges_of(item, self.market)
-            for exchange in exchanges:
-                if exchange not in phases:
-                    phases[exchange] = phase(exchange)
-            flowing = any(markets.type_flows(kind, phases[exchange]) for exchange in exchanges)
-            since = self._since.get(pair)
-            if since is None or reconnected or (flowing and not self._flowing.get(pair, False)):
-                since = self._since[pair] = now
-            self._flowing[pair] = flowing
-            seen = last.get(event_key(pair, self.market))
-            threshold = self.threshold(kind)
+        flows: dict[tuple[tuple[str, ...], str], bool] = {}
+        rows: list[SubscriptionHealth] | None = [] if snapshot else None
+        since_of, flowing_of, stale, asked = self._since, self._flowing, self._stale, self._asked
+        for pair, (exchanges, threshold, key) in plans.items():
+            kind = pair[1]
+            flowing = flows.get((exchanges, kind))
+            if flowing is None:
+                for exchange in exchanges:
+                    if exchange not in phases:
+                        phases[exchange] = phase(exchange)
+                flowing = flows[(exchanges, kind)] = any(markets.type_flows(kind, phases[exchange])
+                                                         for exchange in exchanges)
+            since = since_of.get(pair)
+            if since is None or reconnected or (flowing and not flowing_of.get(pair, False)):
+                since = since_of[pair] = now
+            flowing_of[pair] = flowing
+            seen = last.get(key)
             judged = connected and flowing and threshold is not None
-            silent_for = now - max(since, seen if seen is not None else since) if judged else None
-            stale_since = self._stale.get(pair)
-            if stale_since is not None and not flowing:  # its market closed: nothing to expect
-                del self._stale[pair]
-                self._asked.pop(pair, None)
-                stale_since = None
-            if stale_since is not None and seen is not None and seen > stale_since:
-                del self._stale[pair]  # it delivered again
-                self._asked.pop(pair, None)
-                stale_since = None
-                out.append(Fresh(item, kind))
-            if stale_since is None and silent_for is not None and threshold is not None and silent_for > threshold:
-                self._stale[pair] = stale_since = now
-                out.append(Stale(item, kind, silent_for))
-            if (stale_since is not None and judged and self.resubscribe and threshold is not None
-                    and now - self._asked.get(pair, -float("inf")) >= threshold):
-                self._asked[pair] = now
+            silent_for = now - (seen if seen is not None and seen > since else since) if judged else None
+            stale_since = stale.get(pair)
+            if stale_since is not None:
+                if not flowing:  # its market closed: nothing to expect
+                    del stale[pair]
+                    asked.pop(pair, None)
+                    stale_since = None
+                elif seen is not None and seen > stale_since:
+                    del stale[pair]  # it delivered again
+                    asked.pop(pair, None)
+                    stale_since = None
+                    out.append(Fresh(*pair))
+            if stale_since is None and silent_for is not None and silent_for > threshold:  # type: ignore[operator]
+                stale[pair] = stale_since = now
+                out.append(Stale(pair[0], kind, silent_for))
+            if (stale_since is not None and judged and self.resubscribe
+                    and now - asked.get(pair, -float("inf")) >= threshold):  # type: ignore[operator]
+                asked[pair] = now
                 self.resubscriptions += 1
-                out.append(Resubscribe(item, kind))
-            rows.append(SubscriptionHealth(
-                item=item, type=kind, exchanges=exchanges, flowing=flowing, confirmed=pair in confirmed,
-                last_event_time=None if seen is None else wall - (now - seen),
-                last_event_age=None if seen is None else now - seen, silent_for=silent_for,
-                stale_after=threshold, stale=stale_since is not None))
+                out.append(Resubscribe(*pair))
+            if rows is not None:
+                rows.append(SubscriptionHealth(
+                    item=pair[0], type=kind, exchanges=exchanges, flowing=flowing, confirmed=pair in confirmed,
+                    last_event_time=None if seen is None else wall - (now - seen),
+                    last_event_age=None if seen is None else now - seen, silent_for=silent_for,
+                    stale_after=threshold, stale=stale_since is not None))
+        if rows is None:
+            return None, out
+        rows.sort(key=lambda row: (row.item, row.type))
         health = Health(state=state, last_frame_age=last_frame_age, subscriptions=tuple(rows),
                         confirmed=frozenset(p for p in confirmed if p in wanted), phases=MappingProxyType(phases),
-                        stale=tuple(sorted(self._stale)), resubscriptions=self.resubscriptions, at=wall,
+                        stale=tuple(sorted(stale)), resubscriptions=self.resubscriptions, at=wall,
                         market_time=moment)
         return health, out

@@ -214,7 +214,7 @@ class SessionBase(SignalAttributes):
         current time there, for a simulator's clock); subscribe to 0s to let Kiwoom's phase
         announcements override the built-in table.
         """
-        return self._watchdog.check()
+        return self._watchdog.snapshot()
 
     def _start_health(self) -> None:
         """Begin watching (a kind of session calls this from ``start``)."""
@@ -227,6 +227,7 @@ class SessionBase(SignalAttributes):
                 logger.warning("%s cannot be observed: health() sees no events", type(self._dispatcher).__name__)
                 return
             self.signal("0s").connect(self._watchdog.announced)
+        self._watchdog.prepare(("US",) if self._market == "us" else ("KRX", "NXT"))
         self._watchdog.start()
 
     def _stop_health(self, timeout: float = 2.0) -> None:

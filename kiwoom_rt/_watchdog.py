@@ -60,7 +60,7 @@ class Watchdog:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._latest: Health | None = None
+        self._stale_count = 0
 
     # --- the reading thread (QueueObserver) ------------------------------------------------------
 
@@ -86,8 +86,9 @@ class Watchdog:
     def _moment(self) -> _dt.datetime:
         return self.clock() if self.clock is not None else _dt.datetime.now(_dt.UTC)
 
-    def check(self) -> Health:
-        """Judge now: deliver the transitions, re-subscribe what is due, return the snapshot."""
+    def check(self, snapshot: bool = True) -> Health | None:
+        """Judge now: deliver the transitions, re-subscribe what is due, return the snapshot
+        (None with ``snapshot=False``, the periodic check's way: no rows built)."""
         state, connected, wanted, confirmed, frame_age = self.inputs()
         with self._lock:
             moment = self._moment()
@@ -99,9 +100,9 @@ class Watchdog:
                 return phases[exchange]
 
             health, outputs = self.core.check(time.monotonic(), time.time(), connected=connected, wanted=wanted,
-                                              confirmed=confirmed, last=dict(self.last), phase=phase, state=state,
-                                              last_frame_age=frame_age, moment=moment)
-            self._latest = health
+                                              confirmed=confirmed, last=self.last.copy(), phase=phase, state=state,
+                                              last_frame_age=frame_age, moment=moment, snapshot=snapshot)
+            self._stale_count = len(self.core.stale)
         again: list[Pair] = []
         for output in outputs:
             if isinstance(output, Resubscribe):
@@ -119,13 +120,17 @@ class Watchdog:
             self.resubscribe(again)
         return health
 
+    def snapshot(self) -> Health:
+        health = self.check()
+        assert health is not None
+        return health
+
     @property
     def resubscriptions(self) -> int:
         return self.core.resubscriptions
 
     def stale_count(self) -> int:
-        latest = self._latest
-        return len(latest.stale) if latest is not None else 0
+        return self._stale_count
 
     def ages(self) -> Mapping[Pair, float]:
         """Seconds since the last event of each event key (for metrics)."""
@@ -133,6 +138,14 @@ class Watchdog:
         return {key: now - at for key, at in list(self.last.items())}
 
     # --- the thread --------------------------------------------------------------------------
+
+    def prepare(self, exchanges: Sequence[str]) -> None:
+        """Read each exchange's phase once, on the calling thread: with the ``calendar`` extra this
+        loads the holiday calendars (pandas: a second or two, holding the GIL) at ``start()``
+        rather than in the middle of the flow."""
+        moment = self._moment()
+        for exchange in exchanges:
+            self.phases.phase(exchange, moment)
 
     def start(self) -> None:
         if self._thread is not None:
@@ -149,6 +162,6 @@ class Watchdog:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.check()
+                self.check(snapshot=False)
             except Exception:  # a bug here must not end health checks silently, nor the session
                 logger.exception("the health check failed")

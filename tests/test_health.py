@@ -194,3 +194,26 @@ def test_a_relay_consumer_judges_the_relays_feed(no_thread_leak: None, monday_si
         assert consumer.stats().resubscriptions >= 1
         monday_sim.resume_item("005930")
         wait_until(lambda: seen.fresh_items() == ["005930"], timeout=5)
+
+
+def test_us_subscriptions_are_judged_by_us_hours(no_thread_leak: None) -> None:
+    from kiwoom_rt.sim import us_clock
+
+    clock = us_clock(dt.time(10, 30), day=dt.date(2026, 12, 7))  # a Monday, regular session (EST)
+    with SimServer(rate=100, ping_interval=10.0, condition_churn=0.0, clock=clock) as sim, \
+            RealtimeSession(DEFAULT_TOKEN, url=sim.us_url, stale_after={"FE": STALE_AFTER},
+                            health_interval=INTERVAL, market_clock=sim.clock.now) as session:
+        seen = Transitions(session)
+        session.subscribe(["NASDAQ:NVDA", "NASDAQ:AAPL"], "FE").wait(5)
+
+        def both() -> bool:
+            return all((row.last_event_age or 99) < 1.0 for row in session.health())
+        wait_until(both, timeout=10)
+        health = session.health()
+        assert dict(health.phases) == {"US": "regular"}
+        assert health.confirmed == {("NASDAQ:NVDA", "FE"), ("NASDAQ:AAPL", "FE")}
+        sim.silence_item("NVDA")
+        wait_until(lambda: seen.stale_items() == ["NASDAQ:NVDA"], timeout=STALE_AFTER + 4 * INTERVAL + 3.0)
+        assert session.health().stale == (("NASDAQ:NVDA", "FE"),)
+        sim.resume_item("NVDA")
+        wait_until(lambda: seen.fresh_items() == ["NASDAQ:NVDA"], timeout=5)
