@@ -49,7 +49,9 @@ class SessionStats:
     last_frame_time: float | None = None
     #: events a conflating (GUI) dispatcher superseded by a newer one of the same (type, item)
     conflated: int = 0
-    #: subscriptions stale at the last health check, and REGs re-sent for stale ones
+    #: wanted (item, type) subscriptions; those stale at the last health check, and REGs re-sent
+    #: for stale ones
+    subscriptions: int = 0
     stale: int = 0
     resubscriptions: int = 0
 

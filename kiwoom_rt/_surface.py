@@ -246,8 +246,8 @@ class SessionBase(SignalAttributes):
     def _health_counts(self) -> dict[str, int]:
         """The stats fields every kind of session fills the same way."""
         queue = getattr(self._dispatcher, "queue", None)
-        return {"conflated": int(getattr(queue, "conflated", 0)), "stale": self._watchdog.stale_count(),
-                "resubscriptions": self._watchdog.resubscriptions}
+        return {"conflated": int(getattr(queue, "conflated", 0)), "subscriptions": len(self._health_pairs()),
+                "stale": self._watchdog.stale_count(), "resubscriptions": self._watchdog.resubscriptions}
 
     def _report_health(self, transition: Stale | Fresh) -> None:
         if isinstance(transition, Stale):

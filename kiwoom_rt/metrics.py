@@ -10,7 +10,9 @@
     register_metrics(session, registry, name="desk1")   # into an application's own registry
 
 Everything is read when Prometheus scrapes (``session.stats()`` and ``session.health()``), so
-the only work on the reading thread is one timestamp per read batch for the lag histogram. Every
+the only work on the reading thread is a clock reading per read batch and, ten times a second at
+most, one lag sample. A scrape reads counters only (no per-subscription rows unless
+``per_item=True``): it holds the interpreter for well under a millisecond. Every
 series has a ``session`` label (the ``name`` given; default ``"default"``); other labels are
 bounded: ``type`` (realtime types), ``state``, and on a relay ``consumer`` (its consumers).
 Items appear as labels only with ``per_item=True``. No label or value ever holds a token.
@@ -26,8 +28,8 @@ Exported (``kiwoom_rt_`` prefix; counters end in ``_total``):
   and on a relay consumer ``relay_lag_entries``, ``relay_lag_seconds``; with ``per_item=True``
   ``subscription_age_seconds`` and ``subscription_stale`` by ``item`` and ``type``;
 - histogram: ``exchange_lag_seconds`` by ``type``: receive time minus the exchange's time stamp,
-  one sample per read batch (its newest event that carries a time). Kiwoom stamps whole seconds,
-  so a sample reads up to one second high.
+  sampled from a read batch's newest event that carries a time, at most ten times a second.
+  Kiwoom stamps whole seconds, so a sample reads up to one second high.
 
 A relay (``kiwoom_rt.relay.Relay``) exports its upstream session's metrics plus
 ``relay_published``, ``relay_frames``, ``relay_lost`` (counters), ``relay_buffered``,
@@ -65,13 +67,19 @@ class LagSampler:
     """Observes a session's queue: one exchange-lag sample per batch (the runtime's only per-batch
     work for metrics), kept as histogram buckets per type."""
 
-    def __init__(self, market: str) -> None:
+    def __init__(self, market: str, every: float = 0.1) -> None:
         self.market = market
+        self.every = every  # seconds between samples at most
+        self._next = 0.0
         self._lock = threading.Lock()
         self._buckets: dict[str, list[int]] = {}
         self._sums: dict[str, float] = {}
 
     def queued_events(self, events: Sequence[Any]) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.every
         for event in reversed(events):
             clock = getattr(event, "time", None)
             received = getattr(event, "received_at", None)
@@ -146,7 +154,7 @@ class SessionCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         session = self.session
         stats = session.stats()
-        health = session.health()
+        health = session.health() if self.per_item else None  # (rows for every subscription: only if asked)
         labels = {"session": self.name}
         yield from self._counters(stats, labels)
         yield _gauge("connected", "1 while connected and logged in", 1.0 if stats.state == "connected" else 0.0,
@@ -157,17 +165,20 @@ class SessionCollector(Collector):
             state.add_metric([self.name, value.value], 1.0 if stats.state == value.value else 0.0)
         yield state
         yield _gauge("queue_depth", "Events waiting for a receiver", stats.queue_depth, labels)
-        yield _gauge("last_frame_age_seconds", "Seconds since the last frame (NaN when not connected)",
-                     health.last_frame_age, labels)
-        yield _gauge("subscriptions", "Wanted (item, type) subscriptions", len(health.subscriptions), labels)
+        frame_age = stats.last_frame_age
+        if frame_age is None and stats.last_frame_time is not None and stats.state == "connected":
+            frame_age = max(0.0, time.time() - stats.last_frame_time)  # (a relay consumer's view)
+        yield _gauge("last_frame_age_seconds", "Seconds since the last frame (NaN when not connected)", frame_age,
+                     labels)
+        yield _gauge("subscriptions", "Wanted (item, type) subscriptions", stats.subscriptions, labels)
         yield _gauge("stale_subscriptions", "Subscriptions silent longer than stale_after while their market trades",
-                     len(health.stale), labels)
+                     stats.stale, labels)
         lag = getattr(stats, "lag", None)
         if hasattr(stats, "lag_seconds"):
             yield _gauge("relay_lag_entries", "Feed entries this relay consumer has not read yet", lag, labels)
             yield _gauge("relay_lag_seconds", "Seconds between the feed's newest entry and the last one read",
                          stats.lag_seconds, labels)
-        if self.per_item:
+        if health is not None:
             age = GaugeMetricFamily(PREFIX + "subscription_age_seconds", "Seconds since the subscription's last event",
                                     labels=["session", "item", "type"])
             stale = GaugeMetricFamily(PREFIX + "subscription_stale", "1 while the subscription is stale",
