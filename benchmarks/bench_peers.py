@@ -230,8 +230,9 @@ def print_tables(scenarios: list[Scenario], results: dict[tuple[str, str], list[
 
 def print_metrics_overhead(scenarios: list[Scenario], results: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
     """kiwoom-rt with metrics served and scraped every second, against kiwoom-rt without, in one run."""
-    print("\nMetrics on (serve_metrics, scraped every second) / off, default install: floods in events/s "
-          "(above 1.00 means faster with metrics), paced in p99 ms (below 1.00 means lower with metrics)\n")
+    print("\nMetrics on (serve_metrics, scraped every second by another process) / off, default install: "
+          "floods in events/s (above 1.00 means faster with metrics), paced in p99 ms (below 1.00 means lower "
+          "with metrics)\n")
     print("| scenario | kiwoom-rt | kiwoom-rt-metrics | metrics / plain |")
     print("|---|---|---|---|")
     for s in scenarios:
@@ -256,8 +257,8 @@ def main() -> int:
                         help="also run kiwoom-rt from this older checkout (a git worktree) in the same run, as "
                              "kiwoom-rt-before and kiwoom-rt-fast-before")
     parser.add_argument("--metrics", action="store_true",
-                        help="also run kiwoom-rt (default install) with serve_metrics scraped every second, as "
-                             "kiwoom-rt-metrics, and report its ratio to kiwoom-rt (the metrics overhead)")
+                        help="also run kiwoom-rt (default install) with serve_metrics scraped every second from "
+                             "another process, as kiwoom-rt-metrics, and report its ratio to kiwoom-rt")
     parser.add_argument("--only", action="append", metavar="TEXT",
                         help='run only scenarios whose name contains TEXT (repeatable), e.g. --only "busy"')
     args = parser.parse_args()

@@ -104,31 +104,32 @@ def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any, codes: list[str],
 
 
 def serve_and_scrape(session: Any) -> Callable[[], None]:
-    """``serve_metrics`` on a free port and a thread that scrapes it every second, as a (busy)
-    Prometheus would; returns the function that stops both."""
-    import urllib.request
+    """``serve_metrics`` on a free port, scraped every second from another process, as Prometheus
+    would (a scraper inside this process would compete for its GIL, which no real one does);
+    returns the function that stops both."""
+    import subprocess
 
     from kiwoom_rt.metrics import serve_metrics
 
     server = serve_metrics(session, port=0)
-    stop = threading.Event()
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    scrapes = [0]
-
-    def scrape() -> None:
-        while not stop.wait(1.0):
-            with opener.open(server.url, timeout=5) as response:
-                response.read()
-            scrapes[0] += 1
-
-    thread = threading.Thread(target=scrape, daemon=True)
-    thread.start()
+    scraper = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time, urllib.request\n"
+         "opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))\n"
+         "count = 0\n"
+         "while True:\n"
+         "    time.sleep(1.0)\n"
+         "    with opener.open(sys.argv[1], timeout=5) as response:\n"
+         "        response.read()\n"
+         "    count += 1\n"
+         "    print(count, flush=True)\n",
+         server.url], stdout=subprocess.PIPE, text=True)
 
     def close() -> None:
-        stop.set()
-        thread.join(5)
+        scraper.terminate()
+        output, _ = scraper.communicate(timeout=5)
         server.close()
-        RECORDS["scrapes"] = scrapes[0]
+        RECORDS["scrapes"] = len(output.split())
 
     return close
 
