@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import threading
@@ -14,6 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# A test run started in the background (a shell without job control) inherits SIGINT ignored, and
+# so would every command line the tests start: the Ctrl-C tests need it delivered to them.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # websocket-client >= 1.9 applies proxy variables to loopback too; keep tests off any proxy.
 for _name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
