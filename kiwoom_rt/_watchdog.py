@@ -17,7 +17,7 @@ import logging
 import operator
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from ._health import Fresh, Health, HealthCore, Resubscribe, Stale
@@ -75,9 +75,8 @@ class Watchdog:
     def announced(self, item: Any, event: Any = None, **_: Any) -> None:
         if event is None:
             return
-        at = _dt.datetime.fromtimestamp(getattr(event, "received_at", None) or time.time(), _dt.UTC)
-        if self.clock is not None:
-            at = self.clock()
+        at = (self.clock() if self.clock is not None
+              else _dt.datetime.fromtimestamp(getattr(event, "received_at", None) or time.time(), _dt.UTC))
         with self._lock:
             self.phases.announce(event.values.get("215"), at)
 
@@ -131,11 +130,6 @@ class Watchdog:
 
     def stale_count(self) -> int:
         return self._stale_count
-
-    def ages(self) -> Mapping[Pair, float]:
-        """Seconds since the last event of each event key (for metrics)."""
-        now = time.monotonic()
-        return {key: now - at for key, at in list(self.last.items())}
 
     # --- the thread --------------------------------------------------------------------------
 

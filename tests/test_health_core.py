@@ -171,9 +171,9 @@ def test_an_announcement_overrides_the_table_until_the_next_one(caplog: pytest.L
     with caplog.at_level(logging.WARNING, logger="kiwoom_rt"):
         assert book.announce("0", at(8, 40)) == "closed"
         assert book.phase("KRX", at(9, 5)) == "closed"
+        assert not book.flows("0B", "KRX", at(9, 5))  # the table alone would say regular
         book.announce("3", at(9, 10))
     assert book.phase("KRX", at(9, 11)) == "regular"
-    assert not book.flows("0B", "KRX", at(9, 5)) or book.phase("KRX", at(9, 5)) == "regular"
     disagreements = [r for r in caplog.records if "0s announced" in r.getMessage()]
     assert disagreements == []  # 08:40 closed and 09:10 regular both agree with the table
     # a holiday the calendar does not know: 0s says the day is over at 09:30

@@ -159,23 +159,29 @@ def _metrics(args: argparse.Namespace, target: Any) -> Iterator[None]:
         server.close()
 
 
-def _run_until(stop: threading.Event, duration: float | None) -> None:
-    """Block until ``stop`` or ``duration``; Ctrl-C ends it too (KeyboardInterrupt)."""
+def _run_until(stop: threading.Event, duration: float | None, every: float = 0.25,
+               tick: Callable[[], None] | None = None) -> None:
+    """Block until ``stop`` or ``duration``, calling ``tick`` every ``every`` seconds; Ctrl-C ends
+    it too (KeyboardInterrupt)."""
     deadline = None if duration is None else time.monotonic() + duration
     while not stop.is_set():
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             return
-        stop.wait(0.25 if remaining is None else min(0.25, remaining))
+        if tick is not None:
+            tick()
+        stop.wait(every if remaining is None else min(every, remaining))
 
 
 def _live(args: argparse.Namespace, setup: Callable[[Session, threading.Event], None],
-          begin: Callable[[RealtimeSession], None]) -> int:
+          begin: Callable[[RealtimeSession], None], *, tick: Callable[[Session], None] | None = None,
+          every: float = 0.25, **options: Any) -> int:
     """Run one session until --duration, Ctrl-C or giving up: ``setup`` connects receivers before
-    the start, ``begin`` makes the requests once logged in."""
+    the start, ``begin`` makes the requests once logged in, ``tick`` runs every ``every`` seconds
+    after that; ``options`` go to the session."""
     stop = threading.Event()
     failure: list[BaseException] = []
-    with _source(args) as session:
+    with _source(args, **options) as session:
         setup(session, stop)
         session.on_gave_up.connect(stop_when_given_up(stop, failure))
         try:
@@ -183,7 +189,7 @@ def _live(args: argparse.Namespace, setup: Callable[[Session, threading.Event], 
             report_lifecycle(session)  # from now on: start() itself reports its failures
             with _metrics(args, session):
                 begin(session)
-                _run_until(stop, args.duration)
+                _run_until(stop, args.duration, every, None if tick is None else lambda: tick(session))
         finally:
             session.close()
     if failure:
@@ -497,32 +503,19 @@ def run_health(args: argparse.Namespace) -> int:
     if args.stale_after is not None:
         options["stale_after"] = args.stale_after
     tty = sys.stdout.isatty() if args.board is None else args.board
-    stop = threading.Event()
-    failure: list[BaseException] = []
-    with _source(args, **options) as session:
-        session.on_gave_up.connect(stop_when_given_up(stop, failure))
-        title = f"{PROG} health: {_where(args)}   Ctrl-C stops"
-        try:
-            session.start(timeout=args.timeout)
-            report_lifecycle(session)
-            with _metrics(args, session):
-                session.subscribe(items, types).wait(args.timeout)
-                if not args.sim and not args.relay:
-                    _say_when_types_flow(items, types, market)
-                deadline = None if args.duration is None else time.monotonic() + args.duration
-                while not stop.is_set():
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        break
-                    lines = health_lines(session.health(), title, color=tty)
-                    sys.stdout.write(("\x1b[H\x1b[2J" if tty else "") + "\n".join(lines) + "\n" + ("" if tty else "\n"))
-                    sys.stdout.flush()
-                    stop.wait(args.every if remaining is None else min(args.every, remaining))
-        finally:
-            session.close()
-    if failure:
-        raise failure[0]
-    return 0
+    title = f"{PROG} health: {_where(args)}   Ctrl-C stops"
+
+    def begin(session: Session) -> None:
+        session.subscribe(items, types).wait(args.timeout)
+        if not args.sim and not args.relay:
+            _say_when_types_flow(items, types, market)
+
+    def draw(session: Session) -> None:
+        lines = health_lines(session.health(), title, color=tty)
+        sys.stdout.write(("\x1b[H\x1b[2J" if tty else "") + "\n".join(lines) + "\n" + ("" if tty else "\n"))
+        sys.stdout.flush()
+
+    return _live(args, lambda session, stop: None, begin, tick=draw, every=args.every, **options)
 
 
 def _where(args: argparse.Namespace) -> str:
