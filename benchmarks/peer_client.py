@@ -86,8 +86,9 @@ def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any, codes: list[str],
     session.start()
     session.subscribe(codes, types)  # REGs of 100 items, one at a time
     scraper: Callable[[], None] | None = None
-    if os.environ.get("KIWOOM_RT_BENCH_METRICS") == "1":  # kiwoom-rt-metrics: served and scraped every second
-        scraper = serve_and_scrape(session)
+    metrics = os.environ.get("KIWOOM_RT_BENCH_METRICS")
+    if metrics:  # kiwoom-rt-metrics: served, never scraped; kiwoom-rt-scraped: scraped every second
+        scraper = serve_and_scrape(session, scrape=metrics == "scraped")
 
     def close() -> None:
         stats = session.stats()
@@ -103,27 +104,32 @@ def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any, codes: list[str],
     return close
 
 
-def serve_and_scrape(session: Any) -> Callable[[], None]:
-    """``serve_metrics`` on a free port, scraped every second from another process, as Prometheus
-    would (a scraper inside this process would compete for its GIL, which no real one does);
-    returns the function that stops both."""
+def serve_and_scrape(session: Any, scrape: bool) -> Callable[[], None]:
+    """``serve_metrics`` on a free port; with ``scrape``, scraped every second from another
+    process, as Prometheus would (a scraper inside this process would compete for its GIL, which
+    no real one does); returns the function that stops both."""
     import subprocess
 
     from kiwoom_rt.metrics import serve_metrics
 
     server = serve_metrics(session, port=0)
+    if not scrape:  # the collectors observe the session (the hot path's share); nobody asks
+        return server.close
+    # as Prometheus scrapes: HTTP/1.1 over one kept-alive connection, its Accept and gzip headers
     scraper = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time, urllib.request\n"
-         "opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))\n"
+         "import http.client, sys, time\n"
+         "connection = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1]), timeout=5)\n"
+         "headers = {'Accept': 'application/openmetrics-text;version=1.0.0;q=0.5,"
+         "text/plain;version=0.0.4;q=0.3,*/*;q=0.1', 'Accept-Encoding': 'gzip'}\n"
          "count = 0\n"
          "while True:\n"
          "    time.sleep(1.0)\n"
-         "    with opener.open(sys.argv[1], timeout=5) as response:\n"
-         "        response.read()\n"
+         "    connection.request('GET', '/metrics', headers=headers)\n"
+         "    connection.getresponse().read()\n"
          "    count += 1\n"
          "    print(count, flush=True)\n",
-         server.url], stdout=subprocess.PIPE, text=True)
+         str(server.port)], stdout=subprocess.PIPE, text=True)
 
     def close() -> None:
         scraper.terminate()
@@ -206,6 +212,7 @@ CLIENTS = {
     "kiwoom-rt": run_kiwoom_rt,
     "kiwoom-rt-fast": run_kiwoom_rt,
     "kiwoom-rt-metrics": run_kiwoom_rt,
+    "kiwoom-rt-scraped": run_kiwoom_rt,
     "kiwoom-client": run_kiwoom_client,
     "seed-asyncio": run_seed_asyncio,
 }
@@ -249,13 +256,13 @@ def main() -> int:
     if os.environ.get("KIWOOM_RT_BENCH_NOGC") == "1":  # diagnosis only
         import gc
         gc.disable()
-    if args.client == "kiwoom-rt-metrics":
-        os.environ["KIWOOM_RT_BENCH_METRICS"] = "1"
+    if args.client in ("kiwoom-rt-metrics", "kiwoom-rt-scraped"):
+        os.environ["KIWOOM_RT_BENCH_METRICS"] = args.client.removeprefix("kiwoom-rt-")
     if args.client.startswith("kiwoom-rt"):
         # neither the default install nor [fast] (nor [bench]) has the calendar extra: a test
         # environment's exchange_calendars would load pandas (about 100 MB) into the session
         sys.modules["exchange_calendars"] = None  # type: ignore[assignment]
-    if args.client in ("kiwoom-rt", "kiwoom-rt-metrics"):
+    if args.client in ("kiwoom-rt", "kiwoom-rt-metrics", "kiwoom-rt-scraped"):
         sys.modules["orjson"] = None  # type: ignore[assignment]  # the default install has no orjson
     ssl_context = None
     if args.cafile:

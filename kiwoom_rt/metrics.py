@@ -48,10 +48,12 @@ from typing import Any
 
 import prometheus_client
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ._bars import trade_timestamp
 from ._core import SessionState
+from ._http_endpoint import HttpEndpoint
 from ._notices import Notice
 from .errors import LateTradeError
 
@@ -243,15 +245,25 @@ class RelayCollector(Collector):
 
 
 class MetricsServer:
-    """The HTTP endpoint ``serve_metrics`` started: ``url``, ``port``, ``close()``."""
+    """The HTTP endpoint ``serve_metrics`` started: ``url``, ``port``, ``close()``.
+
+    One daemon thread (``kiwoom-rt-metrics``) that sleeps until a scraper writes and answers with
+    one read and one write over a kept-alive connection (``_http_endpoint``): a scrape costs the
+    reading thread as little interpreter time as a scrape can. Plain (uncompressed) responses."""
 
     def __init__(self, registry: CollectorRegistry, port: int, addr: str,
                  collectors: Sequence[SessionCollector]) -> None:
         self.registry = registry
         self.collectors = collectors
-        self._httpd, self._thread = prometheus_client.start_http_server(port, addr, registry)
+        self._endpoint = HttpEndpoint(self.render, addr, port, name="kiwoom-rt-metrics")
         self.addr = addr
-        self.port: int = self._httpd.server_port
+        self.port: int = self._endpoint.port
+
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition a scrape gets: ``(body, content_type)``, Prometheus text or OpenMetrics
+        as ``accept`` asks (``prometheus_client``'s encoders)."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
 
     @property
     def url(self) -> str:
@@ -260,10 +272,7 @@ class MetricsServer:
 
     def close(self) -> None:
         """Stop serving (idempotent) and stop observing the session."""
-        if self._thread.is_alive():
-            self._httpd.shutdown()
-            self._thread.join(5.0)
-        self._httpd.server_close()
+        self._endpoint.close()
         for collector in self.collectors:
             collector.detach()
 
