@@ -15,12 +15,13 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 
-from .events import EVENT_TYPES, fast_constructor, headline_fields
+from .events import EVENT_TYPES, headline_fields
 from .us import to_eastern
+from .values import canonical_int
 
 __all__ = [
     "KST",
@@ -44,7 +45,7 @@ _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _INTERVAL = re.compile(r"\s*(\d+)\s*(s|m|h|d|sec|min|hour|day)s?\s*\Z", re.IGNORECASE)
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, weakref_slot=False)
 class Bar:
     """One bar of one item: the trades of ``[start, end)``.
 
@@ -87,8 +88,31 @@ class Bar:
                 f"trades={self.trades}, {flags})")
 
 
-#: Bars are built from checked values: the generated constructor skips attrs' per-field setattr.
-_new_bar = fast_constructor(Bar)
+class _BarBuilder:
+    """``Bar``'s slots without its frozen ``__setattr__``: ``_Open.bar`` fills one with plain
+    slot stores, then gives it ``Bar``'s class (the layouts are the same: the same slots, no
+    ``__dict__``, no ``__weakref__``). The result is an ordinary, equally frozen ``Bar``, built
+    for a third of what attrs' ``__init__`` (an ``object.__setattr__`` per field) costs."""
+
+    __slots__ = vars(Bar)["__slots__"]  # the same names, in the same order
+    item: str
+    start: _dt.datetime
+    end: _dt.datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    buy_volume: int
+    sell_volume: int
+    amount: float
+    trades: int
+    complete: bool
+    final: bool
+
+
+_new_object = object.__new__
+_set_class = object.__setattr__
 
 
 @attrs.frozen
@@ -242,14 +266,19 @@ class _Open:
     __slots__ = ("amount", "buy", "close", "end", "high", "last", "low", "open", "sell", "start", "trades",
                  "volume", "zone")
 
-    def __init__(self, start: float, end: float, price: float, zone: _dt.tzinfo) -> None:
-        self.start = start
-        self.end = end  # exclusive; for tick/volume bars, the last trade's time + 1 s
-        self.last = start
-        self.open = self.high = self.low = self.close = price
-        self.volume = self.buy = self.sell = self.trades = 0
-        self.amount = 0.0
-        self.zone = zone
+    start: float
+    end: float  # exclusive; for tick/volume bars, the last trade's time + 1 s
+    last: float
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    buy: int
+    sell: int
+    trades: int
+    amount: float
+    zone: _dt.tzinfo
 
     def add(self, ts: float, price: float, volume: int) -> None:
         if price > self.high:
@@ -270,24 +299,54 @@ class _Open:
 
     def bar(self, item: str, complete: bool, final: bool, kind: str) -> Bar:
         zone = self.zone
-        end = self.end if kind == "time" else self.last + 1
-        bar: Bar = _new_bar(item, _moment(self.start, zone), _moment(end, zone), self.open, self.high, self.low,
-                            self.close, self.volume, self.buy, self.sell, self.amount, self.trades, complete, final)
-        return bar
+        moments = _MOMENTS.get(zone)
+        if moments is None or len(moments) >= _CACHE_LIMIT:
+            if len(_MOMENTS) >= 64:
+                _MOMENTS.clear()
+            moments = _MOMENTS[zone] = {}
+        at = self.start
+        start = moments.get(at)
+        if start is None:
+            start = moments[at] = _dt.datetime.fromtimestamp(at, zone)
+        at = self.end if kind == "time" else self.last + 1
+        end = moments.get(at)
+        if end is None:
+            end = moments[at] = _dt.datetime.fromtimestamp(at, zone)
+        bar = _new_object(_BarBuilder)
+        bar.item = item
+        bar.start = start
+        bar.end = end
+        bar.open = self.open
+        bar.high = self.high
+        bar.low = self.low
+        bar.close = self.close
+        bar.volume = self.volume
+        bar.buy_volume = self.buy
+        bar.sell_volume = self.sell
+        bar.amount = self.amount
+        bar.trades = self.trades
+        bar.complete = complete
+        bar.final = final
+        _set_class(bar, "__class__", Bar)
+        return cast(Bar, bar)
 
 
-#: Bar bounds as datetimes: many items' bars share them (every 09:01 bar starts at 09:01).
-_MOMENTS: dict[tuple[float, _dt.tzinfo], _dt.datetime] = {}
+def _new_open(start: float, end: float, price: float, zone: _dt.tzinfo) -> _Open:
+    """A bar opened at ``price``: built with slot stores (a class call and ``__init__`` cost
+    three times as much, and one opens for most trades of a thin market)."""
+    bar: _Open = _new_object(_Open)
+    bar.start = bar.last = start
+    bar.end = end
+    bar.open = bar.high = bar.low = bar.close = price
+    bar.volume = bar.buy = bar.sell = bar.trades = 0
+    bar.amount = 0.0
+    bar.zone = zone
+    return bar
 
 
-def _moment(ts: float, zone: _dt.tzinfo) -> _dt.datetime:
-    key = (ts, zone)
-    found = _MOMENTS.get(key)
-    if found is None:
-        if len(_MOMENTS) >= _CACHE_LIMIT:
-            _MOMENTS.clear()
-        found = _MOMENTS[key] = _dt.datetime.fromtimestamp(ts, zone)
-    return found
+#: Bar bounds as datetimes, by zone and epoch seconds: many items' bars share them (every 09:01
+#: bar starts at 09:01), and a float key costs a third of a (seconds, zone) one.
+_MOMENTS: dict[_dt.tzinfo, dict[float, _dt.datetime]] = {}
 
 
 #: What ``BarEngine`` returns, in order: ``("update", bar)``, ``("final", bar)``, ``("late", LateTrade)``.
@@ -372,7 +431,10 @@ class BarEngine:
         origin = self._origin
         if origin is None or start < origin:
             return False
-        return not any(began <= until and ended >= start for began, ended in self._outages)
+        for began, ended in self._outages:  # noqa: SIM110  (usually none: a loop, not all() over a generator)
+            if began <= until and ended >= start:
+                return False
+        return True
 
     def _prune(self) -> None:
         if len(self._outages) > 32:
@@ -429,7 +491,7 @@ class BarEngine:
                     return
                 if self.fill_empty:
                     self._fill(item, start, now, out)
-                current = self._open[item] = _Open(start, start + size, price, zone)
+                current = self._open[item] = _new_open(start, start + size, price, zone)
                 if current.end < self._soonest:
                     self._soonest = current.end
             # the bar's arithmetic (as ``_Open.add``, inlined)
@@ -456,7 +518,7 @@ class BarEngine:
         # tick and volume bars count trades as they come: no trade is late for them
         spec = self.spec
         if current is None:
-            current = self._open[item] = _Open(ts, ts + 1, price, zone)
+            current = self._open[item] = _new_open(ts, ts + 1, price, zone)
         elif ts < current.start:
             current.start = ts
         current.add(ts, price, volume)
@@ -472,16 +534,21 @@ class BarEngine:
                  out: list[Output]) -> None:
         """``add`` for trades received together: (item, ts, price, volume) each, in order, all in
         ``zone`` and received at ``received_at``. The same outcome as calling ``add`` for each
-        (tests compare the two); the common case (a time bar that goes on, nothing due) runs here
-        with the engine's state in local variables, anything else through ``add``."""
+        (tests compare the two); the common cases (a time bar that goes on, or an item's trade that
+        finishes its bar and starts the next, with nothing due) run here with the engine's state in
+        local variables, anything else through ``add``."""
         if not self._timed or self.updates or self._mark is None or self._reopening or zone is not self._zone:
             for item, ts, price, volume in trades:
                 self.add(item, ts, zone, price, volume, received_at, out)
             return
-        open_get = self._open.get
+        open_ = self._open
+        open_get = open_.get
+        closed = self._closed_until
+        closed_get = closed.get
         size, offset, grace = self._size, self._offset, self.grace
         mark_ts, mark_rx = self._mark
         clock, soonest = self._clock, self._soonest
+        rolls = not self.fill_empty  # (fill_empty's flat bars take the full rules)
         placed = 0
         for item, ts, price, volume in trades:
             if ts > mark_ts:
@@ -494,13 +561,40 @@ class BarEngine:
                 now = clock
             current = open_get(item)
             if current is None or ts - (ts + offset) % size != current.start or now - grace >= soonest:
-                # a bar opens or closes, or one is due: the full rules (with the state written back)
-                self._mark, self._clock, self.trades = (mark_ts, mark_rx), clock, self.trades + placed
-                placed = 0
-                self.add(item, ts, zone, price, volume, received_at, out)
-                mark_ts, mark_rx = self._mark
-                clock, soonest = self._clock, self._soonest
-                continue
+                start = ts - (ts + offset) % size
+                if (not rolls or now - grace >= soonest
+                        or (ts < current.end if current is not None
+                            else start + size <= now - grace or start < closed_get(item, -_INF))):
+                    # a bar opens, a trade is late, or a bar is due: the full rules (state written back)
+                    self._mark, self._clock, self.trades = (mark_ts, mark_rx), clock, self.trades + placed
+                    placed = 0
+                    self.add(item, ts, zone, price, volume, received_at, out)
+                    mark_ts, mark_rx = self._mark
+                    clock, soonest = self._clock, self._soonest
+                    continue
+                if current is None:  # the item's next bar opens (as ``add`` does, inlined)
+                    current = open_[item] = _new_open(start, start + size, price, zone)
+                    if current.end < soonest:
+                        soonest = self._soonest = current.end
+                else:
+                    # the item's bar ends here: it becomes final, and the same _Open starts the
+                    # next (``_finalize`` and a new ``_Open``, inlined; the soonest end kept is
+                    # only ever earlier than the true one, which makes ``_due`` look and fix it).
+                    # It moves to the end of the open bars, as a new one would: bars due together
+                    # are finished in the order they opened, whatever the batches were.
+                    del open_[item]
+                    open_[item] = current
+                    began = current.start
+                    closed[item] = current.end
+                    out.append(("final", current.bar(item, self._complete(began, now if now > began else began),
+                                                     True, "time")))
+                    if len(self._outages) > 32:
+                        self._prune()
+                    current.start = current.last = start
+                    current.end = start + size
+                    current.open = current.high = current.low = price
+                    current.volume = current.buy = current.sell = current.trades = 0
+                    current.amount = 0.0
             if price > current.high:
                 current.high = price
             elif price < current.low:
@@ -545,7 +639,7 @@ class BarEngine:
         size = self.spec.size
         at = until
         while at < start:
-            flat = _Open(at, at + size, price, zone)
+            flat = _new_open(at, at + size, price, zone)
             out.append(("final", flat.bar(item, self._complete(at, now), True, "time")))
             at += size
         self._closed_until[item] = start
@@ -611,10 +705,16 @@ class TradeReader:
         self.unusable = 0  # trades left out: their time, price or volume was unusable
         self.last_received: float | None = None
         fids = {}
+        quick: dict[tuple[str, str], bool] = {}  # (fid, name) -> read by canonical_int, abs() or not
         for code in self.types:
-            by_name = {field.attr: field.fid for field in headline_fields(EVENT_TYPES[code])}
-            fids[code] = (by_name["time"], by_name["price"], by_name["volume"])
+            fields = {field.attr: field for field in headline_fields(EVENT_TYPES[code])}
+            fids[code] = (fields["time"].fid, fields["price"].fid, fields["volume"].fid)
+            if fields["price"].kind == "price":  # (a domestic price: the strict reading is abs(int))
+                quick[(fields["price"].fid, "price")] = True
+            if fields["volume"].kind == "int":
+                quick[(fields["volume"].fid, "volume")] = False
         self._fids = fids
+        self._quick = quick
         self._seconds: dict[str, int] = {}
         self._prices: dict[str, float] = {}
         self._volumes: dict[str, int] = {}
@@ -625,6 +725,7 @@ class TradeReader:
         items = self.items
         stamp = self.stamp
         seconds, prices, volumes = self._seconds, self._prices, self._volumes
+        prices_get = prices.get
         us = self.us
         engine = self.engine
         received_at = None
@@ -655,9 +756,11 @@ class TradeReader:
                 secs = seconds[values[fids[0]]]
             except (KeyError, TypeError):
                 secs = self._learn(event, fids[0], "time", seconds)
-            try:
-                price = prices[values[fids[1]]]
+            try:  # (a thin market shows a new price text in one trade of four: no KeyError for it)
+                price = prices_get(values[fids[1]])
             except (KeyError, TypeError):
+                price = None
+            if price is None:
                 price = self._learn(event, fids[1], "price", prices)
             try:
                 volume = volumes[values[fids[2]]]
@@ -690,13 +793,27 @@ class TradeReader:
 
     def _learn(self, event: Any, fid: str, name: str, cache: dict[str, Any]) -> Any:
         """One value through the event's typed field (strict; a bad value is reported there),
-        remembered by its raw text when usable. None when blank, missing or unusable."""
+        remembered by its raw text when usable. None when blank, missing or unusable.
+
+        A canonical integer text (most are) is read by ``values.canonical_int``, which reads it as
+        the typed field would, without the event's lazy-field machinery: a thin market shows a
+        new price text in one trade of four."""
+        raw = event.values.get(fid)
+        absolute = self._quick.get((fid, name))
+        if absolute is not None:
+            number = canonical_int(raw)
+            if number is not None:
+                if absolute and number < 0:
+                    number = -number
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                cache[raw] = number
+                return number
         value = getattr(event, name)
         if value is None:
             return None
         if name == "time":
             value = value.hour * 3600 + value.minute * 60 + value.second
-        raw = event.values.get(fid)
         if type(raw) is str:
             if len(cache) >= _CACHE_LIMIT:
                 cache.clear()

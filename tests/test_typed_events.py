@@ -373,3 +373,32 @@ def test_every_field_signs_padding_blanks_and_bad_values(type_code: str, field: 
         assert one("+20800")[0] == one("20800")[0] == 20800
     if field.kind in ("int", "rate", "number"):
         assert one("+5")[0] == 5
+
+
+_INT_TEXTS = st.one_of(
+    st.from_regex(r"\A[+-]?[0-9]{1,9}\Z"),  # what Kiwoom sends
+    st.text(alphabet="+- 0123456789_.e٣²", max_size=8),  # near misses: spaces, signs, other digits
+    st.text(max_size=6),
+)
+
+
+@given(raw=_INT_TEXTS)
+def test_canonical_int_reads_what_the_strict_parsers_read_and_nothing_they_refuse(raw: str) -> None:
+    """The bars' quick road (``values.canonical_int``) agrees with the strict parsers."""
+    from kiwoom_rt.values import canonical_int, parse_abs_int, parse_signed_int
+
+    quick = canonical_int(raw)
+    if quick is None:
+        return  # refused: the caller takes the strict road
+    assert quick == parse_signed_int(raw)
+    assert abs(quick) == parse_abs_int(raw)
+    assert raw.lstrip("+-").isdigit()
+    assert raw[:2] not in ("++", "--", "+-", "-+")
+
+
+def test_canonical_int_examples() -> None:
+    from kiwoom_rt.values import canonical_int
+
+    assert [canonical_int(raw) for raw in ("+60700", "-50", "0", "007")] == [60700, -50, 0, 7]
+    assert [canonical_int(raw) for raw in ("", " 5", "5 ", "1_000", "+-5", "--5", "1.5", "٣", "²", None, 5)] == \
+        [None] * 11

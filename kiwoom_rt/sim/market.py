@@ -239,7 +239,9 @@ class RegularMarket:
         stock = self._stocks.get(item)
         if stock is None:
             rng = self._rng(item)
-            close = rng.choice((2_450, 18_720, 60_300, 128_500, 352_000))
+            # previous closes spread as the market's are (log-uniform, 1,000 to 800,000 won), so
+            # that items rarely share a price and a cache keyed by price text is not flattered
+            close = int(1_000 * 800 ** rng.random())
             close -= close % tick_size(close)
             stock = self._stocks[item] = _Stock(close=close, last=close)
             self._refill(stock, rng)
