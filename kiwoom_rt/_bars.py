@@ -94,21 +94,7 @@ class _BarBuilder:
     ``__dict__``, no ``__weakref__``). The result is an ordinary, equally frozen ``Bar``, built
     for a third of what attrs' ``__init__`` (an ``object.__setattr__`` per field) costs."""
 
-    __slots__ = vars(Bar)["__slots__"]  # the same names, in the same order
-    item: str
-    start: _dt.datetime
-    end: _dt.datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: int
-    buy_volume: int
-    sell_volume: int
-    amount: float
-    trades: int
-    complete: bool
-    final: bool
+    __slots__ = vars(Bar)["__slots__"]  # the same names, in the same order (typed as Bar's fields)
 
 
 _new_object = object.__new__
@@ -312,7 +298,7 @@ class _Open:
         end = moments.get(at)
         if end is None:
             end = moments[at] = _dt.datetime.fromtimestamp(at, zone)
-        bar = _new_object(_BarBuilder)
+        bar: Any = _new_object(_BarBuilder)  # (its slots are Bar's: attributes typed there)
         bar.item = item
         bar.start = start
         bar.end = end

@@ -340,3 +340,23 @@ def test_add_many_gives_what_add_gives_trade_by_trade(kind: dict[str, Any], upda
     out_many += many.finish(received + 1000)
     assert out_many == out_one
     assert (many.trades, many.late) == (one.trades, one.late)
+
+
+def test_an_engine_bar_is_an_ordinary_frozen_bar() -> None:
+    """Bars are built on a twin class and given Bar's class: nothing of that may show."""
+    import attrs
+
+    engine = BarEngine(bar_spec("1m"), updates=False)
+    out = engine.trade("A", at(9, 0, 5), KST, 100.0, 7, at(9, 0, 5))
+    out += engine.trade("A", at(9, 1, 5), KST, 101.0, -3, at(9, 1, 5))
+    (kind, bar), = out
+    assert kind == "final"
+    assert type(bar) is Bar
+    expected = Bar("A", dt.datetime.fromtimestamp(at(9, 0), KST), dt.datetime.fromtimestamp(at(9, 1), KST),
+                   100.0, 100.0, 100.0, 100.0, 7, 7, 0, 700.0, 1, False, True)
+    assert bar == expected
+    assert hash(bar) == hash(expected)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        bar.close = 1.0  # type: ignore[misc]
+    assert attrs.evolve(bar, close=99.0).close == 99.0
+    assert attrs.asdict(bar) == attrs.asdict(expected)
