@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any, Final, cast
+from collections.abc import Iterable
+from typing import Any, Final
 
 import attrs
 
@@ -97,8 +97,7 @@ class _BarBuilder:
     __slots__ = vars(Bar)["__slots__"]  # the same names, in the same order (typed as Bar's fields)
 
 
-_new_object = object.__new__
-_set_class = object.__setattr__
+_NO_TEXT: Final = object()  # equal to no raw value
 
 
 @attrs.frozen
@@ -247,10 +246,12 @@ class Stamper:
 
 
 class _Open:
-    """The bar in progress of one item (mutable; snapshots are ``Bar``s)."""
+    """The bar in progress of one item (mutable; snapshots are ``Bar``s). Its figures are kept
+    as a trade at a time adds them: ``Bar.amount`` is summed in trade order, exactly (an int)
+    while the prices are ints, as domestic ones are."""
 
-    __slots__ = ("amount", "buy", "close", "end", "high", "last", "low", "open", "sell", "start", "trades",
-                 "volume", "zone")
+    __slots__ = ("amount", "buy", "close", "end", "high", "last", "low", "moments", "open", "sell", "start",
+                 "trades", "zone")
 
     start: float
     end: float  # exclusive; for tick/volume bars, the last trade's time + 1 s
@@ -259,12 +260,12 @@ class _Open:
     high: float
     low: float
     close: float
-    volume: int
-    buy: int
+    buy: int  # shares bought (a trade's volume > 0) and sold (< 0): the bar's volume is their sum
     sell: int
     trades: int
-    amount: float
+    amount: float  # (an int until a price is a float)
     zone: _dt.tzinfo
+    moments: dict[float, _dt.datetime]  # bar bounds as datetimes in ``zone`` (shared: ``_MOMENTS``)
 
     def add(self, ts: float, price: float, volume: int) -> None:
         if price > self.high:
@@ -272,33 +273,26 @@ class _Open:
         elif price < self.low:
             self.low = price
         self.close = price
-        shares = volume if volume >= 0 else -volume
-        self.volume += shares
         if volume > 0:
             self.buy += volume
         elif volume < 0:
             self.sell -= volume
-        self.amount += price * shares
+        self.amount += price * (volume if volume >= 0 else -volume)
         self.trades += 1
         if ts > self.last:
             self.last = ts
 
     def bar(self, item: str, complete: bool, final: bool, kind: str) -> Bar:
-        zone = self.zone
-        moments = _MOMENTS.get(zone)
-        if moments is None or len(moments) >= _CACHE_LIMIT:
-            if len(_MOMENTS) >= 64:
-                _MOMENTS.clear()
-            moments = _MOMENTS[zone] = {}
+        moments = self.moments
         at = self.start
         start = moments.get(at)
         if start is None:
-            start = moments[at] = _dt.datetime.fromtimestamp(at, zone)
+            start = _moment(moments, at, self.zone)
         at = self.end if kind == "time" else self.last + 1
         end = moments.get(at)
         if end is None:
-            end = moments[at] = _dt.datetime.fromtimestamp(at, zone)
-        bar: Any = _new_object(_BarBuilder)  # (its slots are Bar's: attributes typed there)
+            end = _moment(moments, at, self.zone)
+        bar: Any = _BarBuilder()  # (its slots are Bar's: attributes typed there)
         bar.item = item
         bar.start = start
         bar.end = end
@@ -306,28 +300,42 @@ class _Open:
         bar.high = self.high
         bar.low = self.low
         bar.close = self.close
-        bar.volume = self.volume
+        bar.volume = self.buy + self.sell
         bar.buy_volume = self.buy
         bar.sell_volume = self.sell
-        bar.amount = self.amount
+        bar.amount = self.amount + 0.0  # (a float: it is summed as an int while prices are ints)
         bar.trades = self.trades
         bar.complete = complete
         bar.final = final
-        _set_class(bar, "__class__", Bar)
-        return cast(Bar, bar)
+        bar.__class__ = Bar
+        return bar  # type: ignore[no-any-return]
 
 
 def _new_open(start: float, end: float, price: float, zone: _dt.tzinfo) -> _Open:
-    """A bar opened at ``price``: built with slot stores (a class call and ``__init__`` cost
+    """A bar opened at ``price``: built with slot stores (an ``__init__`` with arguments costs
     three times as much, and one opens for most trades of a thin market)."""
-    bar: _Open = _new_object(_Open)
+    bar = _Open()
     bar.start = bar.last = start
     bar.end = end
     bar.open = bar.high = bar.low = bar.close = price
-    bar.volume = bar.buy = bar.sell = bar.trades = 0
-    bar.amount = 0.0
+    bar.buy = bar.sell = bar.trades = 0
+    bar.amount = 0
     bar.zone = zone
+    moments = _MOMENTS.get(zone)
+    if moments is None:
+        if len(_MOMENTS) >= 64:
+            _MOMENTS.clear()
+        moments = _MOMENTS[zone] = {}
+    bar.moments = moments
     return bar
+
+
+def _moment(moments: dict[float, _dt.datetime], at: float, zone: _dt.tzinfo) -> _dt.datetime:
+    """``at`` (epoch seconds) as a datetime in ``zone``, kept in ``moments`` (``zone``'s)."""
+    if len(moments) >= _CACHE_LIMIT:
+        moments.clear()
+    moment = moments[at] = _dt.datetime.fromtimestamp(at, zone)
+    return moment
 
 
 #: Bar bounds as datetimes, by zone and epoch seconds: many items' bars share them (every 09:01
@@ -457,7 +465,6 @@ class BarEngine:
             self._reopening = False
             self._outages[-1][1] = max(now, ts)
         current = self._open.get(item)
-        shares = volume if volume >= 0 else -volume
         if self._timed:
             size = self._size
             if zone is self._zone:
@@ -480,21 +487,19 @@ class BarEngine:
                 current = self._open[item] = _new_open(start, start + size, price, zone)
                 if current.end < self._soonest:
                     self._soonest = current.end
-            # the bar's arithmetic (as ``_Open.add``, inlined)
+            # the bar's arithmetic (as ``_Open.add``, inlined; a time bar needs no ``last``)
             if price > current.high:
                 current.high = price
             elif price < current.low:
                 current.low = price
             current.close = price
-            current.volume += shares
             if volume > 0:
                 current.buy += volume
+                current.amount += price * volume
             elif volume < 0:
-                current.sell += shares
-            current.amount += price * shares
+                current.sell -= volume
+                current.amount -= price * volume
             current.trades += 1
-            if ts > current.last:
-                current.last = ts
             self.trades += 1
             if self.updates:
                 out.append(("update", current.bar(item, self._complete(current.start, now), False, "time")))
@@ -511,94 +516,25 @@ class BarEngine:
         if ts + 1 > current.end:
             current.end = ts + 1
         self.trades += 1
-        if (current.trades if spec.kind == "ticks" else current.volume) >= spec.size:
+        if (current.trades if spec.kind == "ticks" else current.buy + current.sell) >= spec.size:
             self._finalize(item, current, now, out)  # a trade that overflows a volume bar stays whole in it
         elif self.updates:
             out.append(("update", current.bar(item, self._complete(current.start, now), False, spec.kind)))
 
-    def add_many(self, trades: Sequence[tuple[str, float, float, int]], zone: _dt.tzinfo, received_at: float,
-                 out: list[Output]) -> None:
-        """``add`` for trades received together: (item, ts, price, volume) each, in order, all in
-        ``zone`` and received at ``received_at``. The same outcome as calling ``add`` for each
-        (tests compare the two); the common cases (a time bar that goes on, or an item's trade that
-        finishes its bar and starts the next, with nothing due) run here with the engine's state in
-        local variables, anything else through ``add``."""
-        if not self._timed or self.updates or self._mark is None or self._reopening or zone is not self._zone:
-            for item, ts, price, volume in trades:
-                self.add(item, ts, zone, price, volume, received_at, out)
-            return
-        open_ = self._open
-        open_get = open_.get
-        closed = self._closed_until
-        closed_get = closed.get
-        size, offset, grace = self._size, self._offset, self.grace
-        mark_ts, mark_rx = self._mark
-        clock, soonest = self._clock, self._soonest
-        rolls = not self.fill_empty  # (fill_empty's flat bars take the full rules)
-        placed = 0
-        for item, ts, price, volume in trades:
-            if ts > mark_ts:
-                mark_ts, mark_rx = ts, received_at
-            elapsed = received_at - mark_rx
-            now = mark_ts + elapsed if elapsed > 0 else mark_ts
-            if now > clock:
-                clock = now
-            else:
-                now = clock
-            current = open_get(item)
-            if current is None or ts - (ts + offset) % size != current.start or now - grace >= soonest:
-                start = ts - (ts + offset) % size
-                if (not rolls or now - grace >= soonest
-                        or (ts < current.end if current is not None
-                            else start + size <= now - grace or start < closed_get(item, -_INF))):
-                    # a bar opens, a trade is late, or a bar is due: the full rules (state written back)
-                    self._mark, self._clock, self.trades = (mark_ts, mark_rx), clock, self.trades + placed
-                    placed = 0
-                    self.add(item, ts, zone, price, volume, received_at, out)
-                    mark_ts, mark_rx = self._mark
-                    clock, soonest = self._clock, self._soonest
-                    continue
-                if current is None:  # the item's next bar opens (as ``add`` does, inlined)
-                    current = open_[item] = _new_open(start, start + size, price, zone)
-                    if current.end < soonest:
-                        soonest = self._soonest = current.end
-                else:
-                    # the item's bar ends here: it becomes final, and the same _Open starts the
-                    # next (``_finalize`` and a new ``_Open``, inlined; the soonest end kept is
-                    # only ever earlier than the true one, which makes ``_due`` look and fix it).
-                    # It moves to the end of the open bars, as a new one would: bars due together
-                    # are finished in the order they opened, whatever the batches were.
-                    del open_[item]
-                    open_[item] = current
-                    began = current.start
-                    closed[item] = current.end
-                    out.append(("final", current.bar(item, self._complete(began, now if now > began else began),
-                                                     True, "time")))
-                    if len(self._outages) > 32:
-                        self._prune()
-                    current.start = current.last = start
-                    current.end = start + size
-                    current.open = current.high = current.low = price
-                    current.volume = current.buy = current.sell = current.trades = 0
-                    current.amount = 0.0
-            if price > current.high:
-                current.high = price
-            elif price < current.low:
-                current.low = price
-            current.close = price
-            if volume > 0:
-                current.volume += volume
-                current.buy += volume
-                current.amount += price * volume
-            elif volume < 0:
-                current.volume -= volume
-                current.sell -= volume
-                current.amount -= price * volume
-            current.trades += 1
-            if ts > current.last:
-                current.last = ts
-            placed += 1
-        self._mark, self._clock, self.trades = (mark_ts, mark_rx), clock, self.trades + placed
+    def roll(self, item: str, bar: _Open, start: float, price: float, now: float, out: list[Output]) -> None:
+        """``item``'s time bar ``bar`` is final at ``now`` (a trade of its next bar came), and
+        ``bar`` becomes that next bar, opened at ``price``: ``_finalize`` and ``_new_open`` in one,
+        for the inlined path (the caller keeps the order of the open bars)."""
+        began = bar.start
+        self._closed_until[item] = bar.end
+        out.append(("final", bar.bar(item, self._complete(began, now if now > began else began), True, "time")))
+        if len(self._outages) > 32:
+            self._prune()
+        bar.start = start
+        bar.end = start + self._size
+        bar.open = bar.high = bar.low = bar.close = price
+        bar.buy = bar.sell = bar.trades = 0
+        bar.amount = 0
 
     def _late(self, item: str, ts: float, zone: _dt.tzinfo, price: float, volume: int, out: list[Output]) -> None:
         self.late += 1
@@ -635,9 +571,24 @@ class BarEngine:
         limit = now - self.grace
         if limit < self._soonest:  # (most trades: nothing is due, and no bar is looked at)
             return
-        due = [item for item, bar in self._open.items() if bar.end <= limit]
-        for item in due:
-            self._finalize(item, self._open[item], now, out)
+        open_ = self._open
+        due = [item for item, bar in open_.items() if bar.end <= limit]
+        if self.fill_empty:
+            for item in due:
+                self._finalize(item, open_[item], now, out)
+        else:  # (``_finalize`` for time bars, in one loop: a thin market finishes most bars here)
+            closed = self._closed_until
+            complete = self._complete
+            outages = self._outages
+            origin = _INF if self._origin is None else self._origin
+            for item in due:
+                bar = open_.pop(item)
+                closed[item] = bar.end
+                began = bar.start
+                watched = complete(began, now if now > began else began) if outages else began >= origin
+                out.append(("final", bar.bar(item, watched, True, "time")))
+            if len(self._outages) > 32:
+                self._prune()
         self._soonest = min((bar.end for bar in self._open.values()), default=float("inf"))
 
     def advance(self, received_at: float) -> list[Output]:
@@ -699,83 +650,186 @@ class TradeReader:
                 quick[(fields["price"].fid, "price")] = True
             if fields["volume"].kind == "int":
                 quick[(fields["volume"].fid, "volume")] = False
-        self._fids = fids
+        self._by_type = fids  # by type code
+        self._fids: dict[type, tuple[str, str, str] | None] = {}  # by event class, filled as classes come
         self._quick = quick
         self._seconds: dict[str, int] = {}
         self._prices: dict[str, float] = {}
         self._volumes: dict[str, int] = {}
 
     def take(self, events: Iterable[Any], out: list[Output]) -> None:
-        """The trades among ``events``, in order; what they caused is appended to ``out``."""
+        """The trades among ``events``, in order; what they caused is appended to ``out``.
+
+        This is ``BarEngine.add`` for each trade, with the common cases of a 1-minute-style
+        feed inlined (the hot path: one loop reads a trade and places it, with the engine's
+        state in local variables): a time bar that goes on, or an item's trade that finishes its
+        bar and starts the next, with nothing due, no update receiver and no ``fill_empty``.
+        Anything else (a bar that opens late or is due, a late trade, an outage ending) goes
+        through ``add`` with the state written back first. Tests compare the two trade by trade.
+
+        Within one receive time the market clock only moves for the first trade, or when a
+        trade's exchange time passes the mark (``add`` finds the same time since the mark for
+        every other trade), so only then is it worked out, and only then can a bar become due.
+        """
+        if self.us:
+            for event in events:
+                if self._wanted(event):
+                    self.last_received = event.received_at
+                    self._typed(event, out)
+            return
         fid_map = self._fids
         items = self.items
-        stamp = self.stamp
+        base = self.stamp.base
         seconds, prices, volumes = self._seconds, self._prices, self._volumes
         prices_get = prices.get
-        us = self.us
+        learn = self._learn
         engine = self.engine
+        add = engine.add
+        # the engine's state, as local variables while ``fast`` (written back before ``add``); they
+        # are loaded for each receive time (``batch_at``), before any is read
+        batchable = engine._timed and not engine.updates and not engine.fill_empty
+        open_ = engine._open
+        open_get = open_.get
+        closed_get = engine._closed_until.get
+        size, grace = engine._size, engine.grace
+        fast = False
+        placed = 0
+        batch_at: float | None = None  # the receive time the locals are for (None: load them again)
         received_at = None
-        batch: list[tuple[str, float, float, int]] = []  # trades received together, for add_many
-        batch_at = -1.0
-        midnight = 0.0
-        zone: _dt.tzinfo = KST
+        last_class: type | None = None  # the class of the last trade, whose FIDs are these:
+        secs: int | None
+        mark_ts = mark_rx = clock = 0.0
         for event in events:
-            fids = fid_map.get(event.type)
-            if fids is None:
-                continue
+            if type(event) is not last_class:
+                fids = fid_map.get(type(event), False)
+                if fids is False:  # a class not met yet: a trade type of ours, or not
+                    fids = fid_map[type(event)] = self._fids_of(event)
+                if fids is None:
+                    continue
+                last_class = type(event)
+                time_fid, price_fid, volume_fid = fids  # type: ignore[misc]
             item = event.item
             if items is not None and item not in items:
                 continue
             received_at = event.received_at
-            if us:
-                if batch:
-                    engine.add_many(batch, zone, batch_at, out)
-                    batch = []
-                self._typed(event, out)
-                continue
+            if received_at != batch_at:
+                if fast:
+                    engine._mark, engine._clock, engine.trades = (mark_ts, mark_rx), clock, engine.trades + placed
+                    placed = 0
+                batch_at = received_at
+                last_time = _NO_TEXT
+                midnight, zone = base(received_at)
+                mark = engine._mark
+                fast = batchable and mark is not None and not engine._reopening and zone is engine._zone
+                if fast:
+                    mark_ts, mark_rx = mark  # type: ignore[misc]
+                    clock, soonest, offset = engine._clock, engine._soonest, engine._offset
+                    # the clock as ``add`` finds it for a trade that does not move the mark, until one does
+                    elapsed = received_at - mark_rx
+                    waiting = mark_ts + elapsed if elapsed > 0 else mark_ts
+                    stale = waiting > clock
+                    due = clock - grace >= soonest
             values = event.values
             # each value by its raw text; a text not seen yet (or missing) goes to the typed field
-            secs: int | None
             price: float | None
             volume: int | None
             try:
-                secs = seconds[values[fids[0]]]
-            except (KeyError, TypeError):
-                secs = self._learn(event, fids[0], "time", seconds)
+                raw = values[time_fid]
+            except KeyError:
+                raw = None
+            if raw != last_time:  # a time not the last trade's: its exchange time, and the clock
+                try:
+                    secs = seconds[raw]
+                except (KeyError, TypeError):
+                    secs = learn(event, time_fid, "time", seconds)
+                if secs is not None:
+                    last_time = raw
+                    ts = midnight + secs  # (``_closest``, inlined)
+                    if not -43200 <= ts - received_at <= 43200:
+                        ts += -86400 if ts - received_at > 43200 else 86400
+                    if fast:
+                        if ts > mark_ts:
+                            mark_ts, mark_rx = ts, received_at
+                            stale = False
+                            if ts > clock:
+                                clock = ts
+                                due = clock - grace >= soonest
+                        elif stale:
+                            stale = False
+                            clock = waiting
+                            due = clock - grace >= soonest
             try:  # (a thin market shows a new price text in one trade of four: no KeyError for it)
-                price = prices_get(values[fids[1]])
+                price = prices_get(values[price_fid])
             except (KeyError, TypeError):
                 price = None
             if price is None:
-                price = self._learn(event, fids[1], "price", prices)
+                price = learn(event, price_fid, "price", prices)
             try:
-                volume = volumes[values[fids[2]]]
+                volume = volumes[values[volume_fid]]
             except (KeyError, TypeError):
-                volume = self._learn(event, fids[2], "volume", volumes)
-            if received_at != batch_at:
-                if batch:
-                    engine.add_many(batch, zone, batch_at, out)
-                    batch = []
-                batch_at = received_at
-                midnight, zone = stamp.base(received_at)
+                volume = learn(event, volume_fid, "volume", volumes)
             if secs is None or price is None or volume is None:
-                if batch:
-                    engine.add_many(batch, zone, received_at, out)
-                    batch = []
+                if fast:
+                    engine._mark, engine._clock, engine.trades = (mark_ts, mark_rx), clock, engine.trades + placed
+                    placed = 0
+                    fast, batch_at = False, None
                 self.unusable += 1
+                last_time = _NO_TEXT  # (``secs`` may be this trade's None)
                 engine.dropped(received_at)  # its bar missed a trade
                 continue
-            ts = midnight + secs  # (``_closest``, inlined)
-            gap = ts - received_at
-            if gap > 43200:
-                ts -= 86400
-            elif gap < -43200:
-                ts += 86400
-            batch.append((item, ts, price, volume))
-        if batch:
-            engine.add_many(batch, zone, batch_at, out)
+            if not fast:
+                add(item, ts, zone, price, volume, received_at, out)
+                if batchable:
+                    batch_at = None  # (the fast path may apply from the next trade)
+                continue
+            current = open_get(item)
+            if due or current is None or not current.start <= ts < current.end:
+                start = ts - (ts + offset) % size
+                if (due or (ts < current.end if current is not None
+                            else start + size <= clock - grace or start < closed_get(item, -_INF))):
+                    # a bar opens late, a trade is late, or a bar is due: the full rules
+                    engine._mark, engine._clock, engine.trades = (mark_ts, mark_rx), clock, engine.trades + placed
+                    placed = 0
+                    fast, batch_at = False, None
+                    add(item, ts, zone, price, volume, received_at, out)
+                    continue
+                if current is None:  # the item's next bar opens (as ``add`` does)
+                    current = open_[item] = _new_open(start, start + size, price, zone)
+                    if current.end < soonest:
+                        soonest = engine._soonest = current.end
+                else:
+                    # the item's bar ends here: it becomes final, and the same _Open starts the
+                    # next (``_finalize`` and a new ``_Open``, inlined; the soonest end kept is
+                    # only ever earlier than the true one, which makes ``_due`` look and fix it).
+                    # It moves to the end of the open bars, as a new one would: bars due together
+                    # are finished in the order they opened, whatever the reads were.
+                    del open_[item]
+                    open_[item] = current
+                    engine.roll(item, current, start, price, clock, out)  # (its slots are reset there)
+            if price > current.high:
+                current.high = price
+            elif price < current.low:
+                current.low = price
+            current.close = price
+            if volume > 0:
+                current.buy += volume
+                current.amount += price * volume
+            elif volume < 0:
+                current.sell -= volume
+                current.amount -= price * volume
+            current.trades += 1
+            placed += 1
+        if fast:
+            engine._mark, engine._clock, engine.trades = (mark_ts, mark_rx), clock, engine.trades + placed
         if received_at is not None:
             self.last_received = received_at
+
+    def _fids_of(self, event: Any) -> tuple[str, str, str] | None:
+        """The (time, price, volume) FIDs of an event's class when it is a trade type read here."""
+        return self._by_type.get(getattr(event, "type", None))  # type: ignore[arg-type]
+
+    def _wanted(self, event: Any) -> bool:
+        return getattr(event, "type", None) in self._by_type and (self.items is None or event.item in self.items)
 
     def _learn(self, event: Any, fid: str, name: str, cache: dict[str, Any]) -> Any:
         """One value through the event's typed field (strict; a bad value is reported there),

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiwoom_rt._bars import KST, Bar, BarEngine, Stamper, bar_spec, parse_interval, trade_timestamp
+from kiwoom_rt._bars import KST, Bar, BarEngine, Stamper, TradeReader, bar_spec, parse_interval, trade_timestamp
 from kiwoom_rt.us import to_eastern
 
 DAY = dt.datetime(2026, 12, 3, tzinfo=KST)
@@ -308,38 +309,98 @@ def test_the_same_trades_give_the_same_bars(trades: list[tuple[str, int, int, in
     assert run() == run()
 
 
-read_batches = st.lists(st.lists(st.tuples(st.sampled_from("ABC"), st.integers(0, 600), st.integers(1, 1000),
+read_batches = st.lists(st.lists(st.tuples(st.sampled_from("ABC"),  # (times repeat, as a second's trades do)
+                                           st.one_of(st.integers(0, 600), st.sampled_from([0, 9, 10, 59, 60, 61])),
+                                           st.integers(1, 1000),
                                            st.integers(-500, 500)), min_size=1, max_size=8),
                         max_size=30)
+
+
+def decoded(batch: list[tuple[str, int, int, int]], received: float, bad: set[int]) -> list[Any]:
+    """0B events (and a 0D between) as the intake decodes them; ``bad`` indexes get an unusable time."""
+    from kiwoom_rt import protocol
+
+    entries: list[dict[str, Any]] = []
+    for index, (item, offset, price, volume) in enumerate(batch):
+        moment = dt.datetime.fromtimestamp(at(9, 0) + offset, KST)
+        entries.append({"type": "0B", "name": "", "item": item,
+                        "values": {"20": "99xx99" if index in bad else moment.strftime("%H%M%S"),
+                                   "10": f"{'-' if price % 3 == 0 else '+'}{price}",
+                                   "15": f"{'+' if volume >= 0 else ''}{volume}"}})
+        if index == 0:
+            entries.append({"type": "0D", "name": "", "item": item, "values": {"21": moment.strftime("%H%M%S")}})
+    events: list[Any] = []
+    protocol.decode_frames([json.dumps({"trnm": "REAL", "data": entries})], events, received_at=received)
+    return events
 
 
 @pytest.mark.parametrize("kind", [{"interval": "10s"}, {"interval": "1m"}, {"ticks": 3}])
 @pytest.mark.parametrize("updates", [False, True])
 @settings(max_examples=60, deadline=None)
-@given(batches=read_batches, lags=st.lists(st.floats(0, 30), min_size=30, max_size=30))
-def test_add_many_gives_what_add_gives_trade_by_trade(kind: dict[str, Any], updates: bool,
-                                                      batches: list[list[tuple[str, int, int, int]]],
-                                                      lags: list[float]) -> None:
-    """The batch path (trades received together) is only a faster way to the same outcome."""
+@given(batches=read_batches, lags=st.lists(st.floats(0, 30), min_size=30, max_size=30),
+       bad=st.sets(st.integers(0, 7), max_size=2))
+def test_the_readers_inlined_path_gives_what_add_gives_trade_by_trade(
+        kind: dict[str, Any], updates: bool, batches: list[list[tuple[str, int, int, int]]], lags: list[float],
+        bad: set[int]) -> None:
+    """``TradeReader.take`` places most trades itself; it is only a faster way to ``add``'s outcome
+    (unusable trades, other types, an outage and late trades among them)."""
     one, many = BarEngine(bar_spec(**kind), updates=updates), BarEngine(bar_spec(**kind), updates=updates)
+    reader = TradeReader(many, "kr", {"0B"}, None)
+    stamp = Stamper()
     out_one: list[tuple[str, Any]] = []
     out_many: list[tuple[str, Any]] = []
     received = at(9, 0)
     for index, batch in enumerate(batches):
         received += lags[index]
-        trades = [(item, at(9, 0) + offset, float(price), volume) for item, offset, price, volume in batch]
-        for item, ts, price, volume in trades:
-            one.add(item, ts, KST, price, volume, received, out_one)
-        many.add_many(trades, KST, received, out_many)
-        if index == len(batches) // 2:  # an outage in the middle: the batch path must hand over
-            one.outage_began(received)
-            many.outage_began(received)
-            one.outage_ended(received)
-            many.outage_ended(received)
+        for position, (item, offset, price, volume) in enumerate(batch):
+            if position in bad:
+                one.dropped(received)
+                continue
+            ts, zone = stamp(dt.datetime.fromtimestamp(at(9, 0) + offset, KST).time(), received)
+            one.add(item, ts, zone, price, volume, received, out_one)
+        reader.take(decoded(batch, received, bad), out_many)
+        if index == len(batches) // 2:  # an outage in the middle: the inlined path must hand over
+            for engine in (one, many):
+                engine.outage_began(received)
+                engine.outage_ended(received)
     out_one += one.finish(received + 1000)
     out_many += many.finish(received + 1000)
     assert out_many == out_one
     assert (many.trades, many.late) == (one.trades, one.late)
+    assert reader.unusable == sum(len(bad & set(range(len(batch)))) for batch in batches)
+
+
+@settings(max_examples=100, deadline=None)
+@given(trades=st.lists(st.tuples(st.integers(0, 119), st.one_of(st.integers(1, 10**6), st.floats(0.01, 1e4)),
+                                 st.integers(-10**4, 10**4)), min_size=1, max_size=40))
+def test_a_bars_figures_are_those_of_its_trades(trades: list[tuple[int, float, int]]) -> None:
+    """Against a plain reading of the rules: OHLC, the split by sign, the amount summed in trade
+    order, and the count, for ints and floats alike."""
+    engine = BarEngine(bar_spec("1m"), updates=False)
+    out: list[tuple[str, Any]] = []
+    ordered = sorted(trades, key=lambda trade: trade[0])  # (in time order: none is late)
+    for offset, price, volume in ordered:
+        engine.add("A", at(9, 0) + offset, KST, price, volume, at(9, 0) + offset, out)
+    out += engine.finish(at(9, 0) + 1000)
+    bars = finals(out)
+    for minute in (0, 1):
+        mine = [(price, volume) for offset, price, volume in ordered if offset // 60 == minute]
+        found = [bar for bar in bars if bar.start == dt.datetime.fromtimestamp(at(9, minute), KST)]
+        if not mine:
+            assert not found
+            continue
+        (bar,) = found
+        prices = [price for price, _ in mine]
+        amount = 0.0
+        for price, volume in mine:
+            amount += price * abs(volume)
+        assert (bar.open, bar.high, bar.low, bar.close) == (prices[0], max(prices), min(prices), prices[-1])
+        assert bar.buy_volume == sum(v for _, v in mine if v > 0)
+        assert bar.sell_volume == -sum(v for _, v in mine if v < 0)
+        assert bar.volume == sum(abs(v) for _, v in mine)
+        assert bar.amount == amount
+        assert type(bar.amount) is float
+        assert bar.trades == len(mine)
 
 
 def test_an_engine_bar_is_an_ordinary_frozen_bar() -> None:
