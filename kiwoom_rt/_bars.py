@@ -521,6 +521,13 @@ class BarEngine:
         elif self.updates:
             out.append(("update", current.bar(item, self._complete(current.start, now), False, spec.kind)))
 
+    def resume(self, mark_ts: float, mark_rx: float, clock: float, placed: int) -> None:
+        """Take back the state ``TradeReader.take`` kept in local variables: the mark, the market
+        clock, and the trades it placed itself."""
+        self._mark = (mark_ts, mark_rx)
+        self._clock = clock
+        self.trades += placed
+
     def roll(self, item: str, bar: _Open, start: float, price: float, now: float, out: list[Output]) -> None:
         """``item``'s time bar ``bar`` is final at ``now`` (a trade of its next bar came), and
         ``bar`` becomes that next bar, opened at ``price``: ``_finalize`` and ``_new_open`` in one,
@@ -714,7 +721,7 @@ class TradeReader:
             received_at = event.received_at
             if received_at != batch_at:
                 if fast:
-                    engine._mark, engine._clock, engine.trades = (mark_ts, mark_rx), clock, engine.trades + placed
+                    engine.resume(mark_ts, mark_rx, clock, placed)
                     placed = 0
                 batch_at = received_at
                 last_time = _NO_TEXT
@@ -770,7 +777,7 @@ class TradeReader:
                 volume = learn(event, volume_fid, "volume", volumes)
             if secs is None or price is None or volume is None:
                 if fast:
-                    engine._mark, engine._clock, engine.trades = (mark_ts, mark_rx), clock, engine.trades + placed
+                    engine.resume(mark_ts, mark_rx, clock, placed)
                     placed = 0
                     fast, batch_at = False, None
                 self.unusable += 1
@@ -788,7 +795,7 @@ class TradeReader:
                 if (due or (ts < current.end if current is not None
                             else start + size <= clock - grace or start < closed_get(item, -_INF))):
                     # a bar opens late, a trade is late, or a bar is due: the full rules
-                    engine._mark, engine._clock, engine.trades = (mark_ts, mark_rx), clock, engine.trades + placed
+                    engine.resume(mark_ts, mark_rx, clock, placed)
                     placed = 0
                     fast, batch_at = False, None
                     add(item, ts, zone, price, volume, received_at, out)
@@ -806,6 +813,7 @@ class TradeReader:
                     del open_[item]
                     open_[item] = current
                     engine.roll(item, current, start, price, clock, out)  # (its slots are reset there)
+            # the bar's arithmetic, as ``add``'s (inlined: a call per trade would cost more than it)
             if price > current.high:
                 current.high = price
             elif price < current.low:
@@ -820,7 +828,7 @@ class TradeReader:
             current.trades += 1
             placed += 1
         if fast:
-            engine._mark, engine._clock, engine.trades = (mark_ts, mark_rx), clock, engine.trades + placed
+            engine.resume(mark_ts, mark_rx, clock, placed)
         if received_at is not None:
             self.last_received = received_at
 
