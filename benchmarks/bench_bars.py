@@ -1,6 +1,6 @@
 """What bars cost per trade, on top of decoding the trade (issue 21: at most 25% of 0B's decode).
 
-    python benchmarks/bench_bars.py [--trades 20000] [--items 50 500] [--repeat 7]
+    python benchmarks/bench_bars.py [--trades 20000] [--items 50 500] [--repeat 7] [--per-read 10]
 
 A realistic 0B stream from the simulator's regular market: ``--items`` items drawn at random
 (50, a liquid market where an item trades about 50 times a minute; 500, a thin one, about 5),
@@ -56,15 +56,17 @@ def stream(count: int, items: int, seed: int = 7) -> tuple[list[bytes], list[flo
     return frames, received
 
 
-def run(frames: list[bytes], received: list[float], bars: Callable[[], TradeReader] | None) -> float:
-    """Seconds to decode every frame (and feed the bars, when given)."""
+def run(frames: list[bytes], received: list[float], bars: Callable[[], TradeReader] | None,
+        per_read: int = 10) -> float:
+    """Seconds to decode every frame (and feed the bars, when given), ``per_read`` frames at a
+    time with one receive time, as the socket hands them over."""
     trades = bars() if bars is not None else None
     out: list[Any] = []
     decode = protocol.decode_frames
     started = time.perf_counter()
-    for index in range(0, len(frames), 10):  # ten frames per read, as a busy socket hands them over
+    for index in range(0, len(frames), per_read):
         events: list[Any] = []
-        decode(frames[index:index + 10], events, received_at=received[index])
+        decode(frames[index:index + per_read], events, received_at=received[index])
         if trades is not None:
             trades.take(events, out)
             out.clear()
@@ -77,6 +79,8 @@ def main() -> int:
     parser.add_argument("--items", type=int, nargs="+", default=[50, 500],
                         help="items in the market (50: liquid, ~50 trades a minute each; 500: thin, ~5)")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--per-read", type=int, default=10,
+                        help="frames per read (10: a busy socket; 1: a quiet market, a read per frame)")
     parser.add_argument("--stdlib", action="store_true", help="block orjson: the default install's row only")
     args = parser.parse_args()
 
@@ -94,14 +98,15 @@ def main() -> int:
              ("10-tick bars", feed(None, ticks=10))]
     default_failed = False
     if not args.stdlib:
-        print(f"{args.trades:,} one-entry 0B frames, best of {args.repeat}; µs per trade\n")
+        print(f"{args.trades:,} one-entry 0B frames, {args.per_read} a read, best of {args.repeat}; "
+              "µs per trade\n")
         print("| parser | items | decode | " + " | ".join(f"{name} (+cost, x decode)" for name, _ in cases) + " |")
         print("|---|---|---|" + "---|" * len(cases), flush=True)
         if protocol._loads is not _json._stdlib_loads:  # the default install's row, in a process of its own
             import subprocess
 
             command = [sys.executable, __file__, "--stdlib", "--trades", str(args.trades), "--items",
-                       *map(str, args.items), "--repeat", str(args.repeat)]
+                       *map(str, args.items), "--repeat", str(args.repeat), "--per-read", str(args.per_read)]
             default_failed = subprocess.run(command, check=False).returncode != 0
     worst = 0.0
     for (label, loads, errors), items in ((parser_, count) for parser_ in parsers for count in args.items):
@@ -112,9 +117,9 @@ def main() -> int:
             for name, _ in cases:
                 rounds[name] = []
             for _ in range(args.repeat):  # interleaved, so a noisy moment hurts every column alike
-                rounds["decode"].append(run(frames, received, None))
+                rounds["decode"].append(run(frames, received, None, args.per_read))
                 for name, make in cases:
-                    rounds[name].append(run(frames, received, make))
+                    rounds[name].append(run(frames, received, make, args.per_read))
         finally:
             protocol._loads, protocol._DECODE_ERRORS = saved
         base = min(rounds["decode"]) / args.trades * 1e6

@@ -3,7 +3,7 @@ this shared host's wall-clock times move by 30-50%).
 
     for mode in none decode bars; do
         PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
-            python benchmarks/bench_bars_ir.py $mode 500 [--stdlib] 2>&1 | grep Collected
+            python benchmarks/bench_bars_ir.py $mode 500 [--stdlib] [--per-read 10] 2>&1 | grep Collected
     done
 
 ``none`` builds the 20,000-frame stream only; ``decode`` also decodes it; ``bars`` also builds
@@ -34,14 +34,16 @@ TRADES = 20_000
 
 def main() -> None:
     mode, items = sys.argv[1], int(sys.argv[2])
+    per_read = int(sys.argv[sys.argv.index("--per-read") + 1]) if "--per-read" in sys.argv else 10
     frames, received = bench_bars.stream(TRADES, items)
     gc.collect()
     gc.freeze()
     if mode == "decode":
-        bench_bars.run(frames, received, None)
+        bench_bars.run(frames, received, None, per_read)
     elif mode in ("bars", "ticks"):
         spec = bar_spec("1m") if mode == "bars" else bar_spec(ticks=10)
-        bench_bars.run(frames, received, lambda: TradeReader(BarEngine(spec, updates=False), "kr", {"0B"}, None))
+        bench_bars.run(frames, received, lambda: TradeReader(BarEngine(spec, updates=False), "kr", {"0B"}, None),
+                       per_read)
 
 
 main()

@@ -38,6 +38,7 @@ __all__ = [
 
 KST: Final = _dt.timezone(_dt.timedelta(hours=9), "KST")
 _INF: Final = float("inf")
+_NAN: Final = float("nan")
 #: Entries per cache (raw texts, bar times) before it starts again.
 _CACHE_LIMIT: Final = 65_536
 
@@ -98,6 +99,10 @@ class _BarBuilder:
 
 
 _NO_TEXT: Final = object()  # equal to no raw value
+
+
+class _Unusable(Exception):
+    """A trade's time, price or volume is blank, missing or unusable (``TradeReader._learn``)."""
 
 
 @attrs.frozen
@@ -368,7 +373,7 @@ class BarEngine:
         self.fill_empty = fill_empty
         self.updates = updates
         self.late = 0  # trades for a bar that was already final
-        self.trades = 0  # trades placed in a bar
+        self._done = 0  # trades in the bars made final (``trades`` adds the open bars')
         self._open: dict[str, _Open] = {}
         self._closed_until: dict[str, float] = {}  # item -> end of its last final bar
         self._last_close: dict[str, tuple[float, _dt.tzinfo]] = {}  # for fill_empty
@@ -383,6 +388,11 @@ class BarEngine:
         self._size = spec.size
         self._zone: _dt.tzinfo | None = None  # the zone of the last trade, and its UTC offset in seconds
         self._offset = 0.0
+
+    @property
+    def trades(self) -> int:
+        """Trades placed in a bar so far (counted by the bars: no count per trade)."""
+        return self._done + sum(bar.trades for bar in self._open.values())
 
     # --- the market clock -------------------------------------------------------------------------
 
@@ -500,7 +510,6 @@ class BarEngine:
                 current.sell -= volume
                 current.amount -= price * volume
             current.trades += 1
-            self.trades += 1
             if self.updates:
                 out.append(("update", current.bar(item, self._complete(current.start, now), False, "time")))
             if now - self.grace >= self._soonest:
@@ -515,18 +524,16 @@ class BarEngine:
         current.add(ts, price, volume)
         if ts + 1 > current.end:
             current.end = ts + 1
-        self.trades += 1
         if (current.trades if spec.kind == "ticks" else current.buy + current.sell) >= spec.size:
             self._finalize(item, current, now, out)  # a trade that overflows a volume bar stays whole in it
         elif self.updates:
             out.append(("update", current.bar(item, self._complete(current.start, now), False, spec.kind)))
 
-    def resume(self, mark_ts: float, mark_rx: float, clock: float, placed: int) -> None:
-        """Take back the state ``TradeReader.take`` kept in local variables: the mark, the market
-        clock, and the trades it placed itself."""
+    def resume(self, mark_ts: float, mark_rx: float, clock: float) -> None:
+        """Take back the state ``TradeReader.take`` kept in local variables: the mark and the
+        market clock."""
         self._mark = (mark_ts, mark_rx)
         self._clock = clock
-        self.trades += placed
 
     def roll(self, item: str, bar: _Open, start: float, price: float, now: float, out: list[Output]) -> None:
         """``item``'s time bar ``bar`` is final at ``now`` (a trade of its next bar came), and
@@ -534,6 +541,7 @@ class BarEngine:
         for the inlined path (the caller keeps the order of the open bars)."""
         began = bar.start
         self._closed_until[item] = bar.end
+        self._done += bar.trades
         out.append(("final", bar.bar(item, self._complete(began, now if now > began else began), True, "time")))
         if len(self._outages) > 32:
             self._prune()
@@ -551,6 +559,7 @@ class BarEngine:
 
     def _finalize(self, item: str, bar: _Open, now: float, out: list[Output]) -> None:
         del self._open[item]
+        self._done += bar.trades
         self._closed_until[item] = bar.end if self.spec.kind == "time" else bar.last + 1
         if self.fill_empty:
             self._last_close[item] = (bar.close, bar.zone)
@@ -588,12 +597,15 @@ class BarEngine:
             complete = self._complete
             outages = self._outages
             origin = _INF if self._origin is None else self._origin
+            done = self._done
             for item in due:
                 bar = open_.pop(item)
                 closed[item] = bar.end
+                done += bar.trades
                 began = bar.start
                 watched = complete(began, now if now > began else began) if outages else began >= origin
                 out.append(("final", bar.bar(item, watched, True, "time")))
+            self._done = done
             if len(self._outages) > 32:
                 self._prune()
         self._soonest = min((bar.end for bar in self._open.values()), default=float("inf"))
@@ -700,11 +712,9 @@ class TradeReader:
         closed_get = engine._closed_until.get
         size, grace = engine._size, engine.grace
         fast = False
-        placed = 0
         batch_at: float | None = None  # the receive time the locals are for (None: load them again)
         received_at = None
         last_class: type | None = None  # the class of the last trade, whose FIDs are these:
-        secs: int | None
         mark_ts = mark_rx = clock = 0.0
         for event in events:
             if type(event) is not last_class:
@@ -721,8 +731,7 @@ class TradeReader:
             received_at = event.received_at
             if received_at != batch_at:
                 if fast:
-                    engine.resume(mark_ts, mark_rx, clock, placed)
-                    placed = 0
+                    engine.resume(mark_ts, mark_rx, clock)
                 batch_at = received_at
                 last_time = _NO_TEXT
                 midnight, zone = base(received_at)
@@ -737,19 +746,18 @@ class TradeReader:
                     stale = waiting > clock
                     due = clock - grace >= soonest
             values = event.values
-            # each value by its raw text; a text not seen yet (or missing) goes to the typed field
-            price: float | None
-            volume: int | None
+            # each value by its raw text; a text not seen yet (or missing) goes to the typed field,
+            # and an unusable one raises ``_Unusable`` there (no check per trade)
             try:
-                raw = values[time_fid]
-            except KeyError:
-                raw = None
-            if raw != last_time:  # a time not the last trade's: its exchange time, and the clock
                 try:
-                    secs = seconds[raw]
-                except (KeyError, TypeError):
-                    secs = learn(event, time_fid, "time", seconds)
-                if secs is not None:
+                    raw = values[time_fid]
+                except KeyError:
+                    raw = None
+                if raw != last_time:  # a time not the last trade's: its exchange time, and the clock
+                    try:
+                        secs = seconds[raw]
+                    except (KeyError, TypeError):
+                        secs = learn(event, time_fid, "time", seconds)
                     last_time = raw
                     ts = midnight + secs  # (``_closest``, inlined)
                     if not -43200 <= ts - received_at <= 43200:
@@ -765,23 +773,24 @@ class TradeReader:
                             stale = False
                             clock = waiting
                             due = clock - grace >= soonest
-            try:  # (a thin market shows a new price text in one trade of four: no KeyError for it)
-                price = prices_get(values[price_fid])
-            except (KeyError, TypeError):
-                price = None
-            if price is None:
-                price = learn(event, price_fid, "price", prices)
-            try:
-                volume = volumes[values[volume_fid]]
-            except (KeyError, TypeError):
-                volume = learn(event, volume_fid, "volume", volumes)
-            if secs is None or price is None or volume is None:
+                        # the bar of this time (NaN while a bar is due: no open bar is in it)
+                        bar_start = _NAN if due else ts - (ts + offset) % size
+                try:  # (a thin market shows a new price text in one trade of four: no KeyError for it)
+                    price = prices_get(values[price_fid])
+                except (KeyError, TypeError):
+                    price = None
+                if price is None:
+                    price = learn(event, price_fid, "price", prices)
+                try:
+                    volume = volumes[values[volume_fid]]
+                except (KeyError, TypeError):
+                    volume = learn(event, volume_fid, "volume", volumes)
+            except _Unusable:
                 if fast:
-                    engine.resume(mark_ts, mark_rx, clock, placed)
-                    placed = 0
+                    engine.resume(mark_ts, mark_rx, clock)
                     fast, batch_at = False, None
                 self.unusable += 1
-                last_time = _NO_TEXT  # (``secs`` may be this trade's None)
+                last_time = _NO_TEXT  # (the time may be this trade's unusable one)
                 engine.dropped(received_at)  # its bar missed a trade
                 continue
             if not fast:
@@ -790,13 +799,12 @@ class TradeReader:
                     batch_at = None  # (the fast path may apply from the next trade)
                 continue
             current = open_get(item)
-            if due or current is None or not current.start <= ts < current.end:
-                start = ts - (ts + offset) % size
+            if current is None or current.start != bar_start:  # (a trade of its open bar goes on)
+                start = bar_start
                 if (due or (ts < current.end if current is not None
                             else start + size <= clock - grace or start < closed_get(item, -_INF))):
                     # a bar opens late, a trade is late, or a bar is due: the full rules
-                    engine.resume(mark_ts, mark_rx, clock, placed)
-                    placed = 0
+                    engine.resume(mark_ts, mark_rx, clock)
                     fast, batch_at = False, None
                     add(item, ts, zone, price, volume, received_at, out)
                     continue
@@ -826,9 +834,8 @@ class TradeReader:
                 current.sell -= volume
                 current.amount -= price * volume
             current.trades += 1
-            placed += 1
         if fast:
-            engine.resume(mark_ts, mark_rx, clock, placed)
+            engine.resume(mark_ts, mark_rx, clock)
         if received_at is not None:
             self.last_received = received_at
 
@@ -841,7 +848,8 @@ class TradeReader:
 
     def _learn(self, event: Any, fid: str, name: str, cache: dict[str, Any]) -> Any:
         """One value through the event's typed field (strict; a bad value is reported there),
-        remembered by its raw text when usable. None when blank, missing or unusable.
+        remembered by its raw text when usable. Raises ``_Unusable`` when blank, missing or
+        unusable.
 
         A canonical integer text (most are) is read by ``values.canonical_int``, which reads it as
         the typed field would, without the event's lazy-field machinery: a thin market shows a
@@ -859,7 +867,7 @@ class TradeReader:
                 return number
         value = getattr(event, name)
         if value is None:
-            return None
+            raise _Unusable
         if name == "time":
             value = value.hour * 3600 + value.minute * 60 + value.second
         if type(raw) is str:

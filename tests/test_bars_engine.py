@@ -277,12 +277,14 @@ def test_every_trade_is_in_exactly_one_bar_or_counted_late(kind: dict[str, Any],
                                                             trades: list[tuple[str, int, int, int]]) -> None:
     engine = BarEngine(bar_spec(**kind), fill_empty="interval" in kind)
     out: list[tuple[str, Any]] = []
-    for item, offset, price, volume in trades:
+    for index, (item, offset, price, volume) in enumerate(trades):
         out += engine.trade(item, at(9, 0) + offset, KST, float(price), volume, at(9, 0) + offset)
+        assert engine.trades + engine.late == index + 1  # (counted by the bars, open and final)
     out += engine.finish(at(9, 0) + 10_000)
     bars = finals(out)
     late = [thing for kind_, thing in out if kind_ == "late"]
     assert sum(bar.trades for bar in bars) + len(late) == len(trades)
+    assert engine.trades == sum(bar.trades for bar in bars)
     for item in "ABC":
         traded = sum(abs(v) for i, _, _, v in trades if i == item) - sum(abs(t.volume) for t in late if t.item == item)
         assert sum(bar.volume for bar in bars if bar.item == item) == traded
@@ -367,6 +369,7 @@ def test_the_readers_inlined_path_gives_what_add_gives_trade_by_trade(
     out_many += many.finish(received + 1000)
     assert out_many == out_one
     assert (many.trades, many.late) == (one.trades, one.late)
+    assert one.trades == sum(bar.trades for bar in finals(out_one))  # (every bar is final after finish)
     assert reader.unusable == sum(len(bad & set(range(len(batch)))) for batch in batches)
 
 
