@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import attrs
@@ -39,6 +39,9 @@ __all__ = [
 KST: Final = _dt.timezone(_dt.timedelta(hours=9), "KST")
 _INF: Final = float("inf")
 _NAN: Final = float("nan")
+#: Reads of at most this many events go through ``TradeReader._one`` (measured: with two, the
+#: loop's setup already costs less than a second ``add``).
+_SHORT: Final = 1
 #: Entries per cache (raw texts, bar times) before it starts again.
 _CACHE_LIMIT: Final = 65_536
 
@@ -476,27 +479,28 @@ class BarEngine:
             self._outages[-1][1] = max(now, ts)
         current = self._open.get(item)
         if self._timed:
-            size = self._size
-            if zone is self._zone:
-                offset = self._offset
-            else:
-                offset = zone.utcoffset(None).total_seconds()  # type: ignore[union-attr]
-                self._zone, self._offset = zone, offset
-            start = ts - (ts + offset) % size
-            if current is None or start != current.start:
-                if current is not None:
-                    if ts < current.start:
+            if current is None or zone is not self._zone or not current.start <= ts < current.end:
+                size = self._size
+                if zone is self._zone:
+                    offset = self._offset
+                else:
+                    offset = zone.utcoffset(None).total_seconds()  # type: ignore[union-attr]
+                    self._zone, self._offset = zone, offset
+                start = ts - (ts + offset) % size
+                if current is None or start != current.start:
+                    if current is not None:
+                        if ts < current.start:
+                            self._late(item, ts, zone, price, volume, out)
+                            return
+                        self._finalize(item, current, now, out)
+                    if start < self._closed_until.get(item, -_INF):
                         self._late(item, ts, zone, price, volume, out)
                         return
-                    self._finalize(item, current, now, out)
-                if start < self._closed_until.get(item, -_INF):
-                    self._late(item, ts, zone, price, volume, out)
-                    return
-                if self.fill_empty:
-                    self._fill(item, start, now, out)
-                current = self._open[item] = _new_open(start, start + size, price, zone)
-                if current.end < self._soonest:
-                    self._soonest = current.end
+                    if self.fill_empty:
+                        self._fill(item, start, now, out)
+                    current = self._open[item] = _new_open(start, start + size, price, zone)
+                    if current.end < self._soonest:
+                        self._soonest = current.end
             # the bar's arithmetic (as ``_Open.add``, inlined; a time bar needs no ``last``)
             if price > current.high:
                 current.high = price
@@ -676,7 +680,7 @@ class TradeReader:
         self._prices: dict[str, float] = {}
         self._volumes: dict[str, int] = {}
 
-    def take(self, events: Iterable[Any], out: list[Output]) -> None:
+    def take(self, events: Sequence[Any], out: list[Output]) -> None:
         """The trades among ``events``, in order; what they caused is appended to ``out``.
 
         This is ``BarEngine.add`` for each trade, with the common cases of a 1-minute-style
@@ -695,6 +699,10 @@ class TradeReader:
                 if self._wanted(event):
                     self.last_received = event.received_at
                     self._typed(event, out)
+            return
+        if len(events) <= _SHORT:  # a read of one frame (a quiet market): nothing to set up
+            for event in events:
+                self._one(event, out)
             return
         fid_map = self._fids
         items = self.items
@@ -838,6 +846,45 @@ class TradeReader:
             engine.resume(mark_ts, mark_rx, clock)
         if received_at is not None:
             self.last_received = received_at
+
+    def _one(self, event: Any, out: list[Output]) -> None:
+        """``take`` for one event, read as the loop reads it and placed by ``BarEngine.add``:
+        cheaper than the loop's setup when a read holds one trade (a quiet market)."""
+        fids = self._fids.get(type(event), False)
+        if fids is False:
+            fids = self._fids[type(event)] = self._fids_of(event)
+        if fids is None:
+            return
+        item = event.item
+        if self.items is not None and item not in self.items:
+            return
+        received_at = self.last_received = event.received_at
+        time_fid, price_fid, volume_fid = fids  # type: ignore[misc]
+        values = event.values
+        try:
+            try:
+                secs = self._seconds[values[time_fid]]
+            except (KeyError, TypeError):
+                secs = self._learn(event, time_fid, "time", self._seconds)
+            try:  # (a new price text is common: no KeyError for it)
+                price = self._prices.get(values[price_fid])
+            except (KeyError, TypeError):
+                price = None
+            if price is None:
+                price = self._learn(event, price_fid, "price", self._prices)
+            try:
+                volume = self._volumes[values[volume_fid]]
+            except (KeyError, TypeError):
+                volume = self._learn(event, volume_fid, "volume", self._volumes)
+        except _Unusable:
+            self.unusable += 1
+            self.engine.dropped(received_at)  # its bar missed a trade
+            return
+        midnight, zone = self.stamp.base(received_at)
+        ts = midnight + secs  # (``_closest``, inlined)
+        if not -43200 <= ts - received_at <= 43200:
+            ts += -86400 if ts - received_at > 43200 else 86400
+        self.engine.add(item, ts, zone, price, volume, received_at, out)
 
     def _fids_of(self, event: Any) -> tuple[str, str, str] | None:
         """The (time, price, volume) FIDs of an event's class when it is a trade type read here."""

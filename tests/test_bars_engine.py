@@ -319,7 +319,8 @@ read_batches = st.lists(st.lists(st.tuples(st.sampled_from("ABC"),  # (times rep
 
 
 def decoded(batch: list[tuple[str, int, int, int]], received: float, bad: set[int]) -> list[Any]:
-    """0B events (and a 0D between) as the intake decodes them; ``bad`` indexes get an unusable time."""
+    """0B events (and a 0D between, when there are several: a read of one trade is read on its own
+    path) as the intake decodes them; ``bad`` indexes get an unusable time."""
     from kiwoom_rt import protocol
 
     entries: list[dict[str, Any]] = []
@@ -329,7 +330,7 @@ def decoded(batch: list[tuple[str, int, int, int]], received: float, bad: set[in
                         "values": {"20": "99xx99" if index in bad else moment.strftime("%H%M%S"),
                                    "10": f"{'-' if price % 3 == 0 else '+'}{price}",
                                    "15": f"{'+' if volume >= 0 else ''}{volume}"}})
-        if index == 0:
+        if index == 0 and len(batch) > 1:
             entries.append({"type": "0D", "name": "", "item": item, "values": {"21": moment.strftime("%H%M%S")}})
     events: list[Any] = []
     protocol.decode_frames([json.dumps({"trnm": "REAL", "data": entries})], events, received_at=received)
@@ -371,6 +372,36 @@ def test_the_readers_inlined_path_gives_what_add_gives_trade_by_trade(
     assert (many.trades, many.late) == (one.trades, one.late)
     assert one.trades == sum(bar.trades for bar in finals(out_one))  # (every bar is final after finish)
     assert reader.unusable == sum(len(bad & set(range(len(batch)))) for batch in batches)
+
+
+@pytest.mark.parametrize("updates", [False, True])
+def test_reads_of_one_trade_give_what_add_gives(updates: bool) -> None:
+    """A quiet market's reads hold one frame each, and take a path of their own: the same bars,
+    the unusable trade counted and marking its bar, the receive time kept for the clock."""
+    reader = TradeReader(BarEngine(bar_spec("1m"), updates=updates), "kr", {"0B"}, None)
+    one = BarEngine(bar_spec("1m"), updates=updates)
+    out_one: list[tuple[str, Any]] = []
+    out_many: list[tuple[str, Any]] = []
+    trades = [("A", 10, 100, 5), ("B", 20, 50, -3), ("A", 70, 101, 2), ("A", 80, 102, 1), ("B", 95, 51, 4),
+              ("A", 130, 99, -7), ("B", 140, 52, 1), ("A", 190, 98, 3)]
+    stamp = Stamper()
+    for index, trade in enumerate(trades):
+        received = at(9, 0) + trade[1] + 0.1
+        unusable = index == 3  # (A at 09:01:20: its bar missed a trade)
+        reader.take(decoded([trade], received, {0} if unusable else set()), out_many)
+        assert reader.last_received == received
+        if unusable:
+            one.dropped(received)
+            continue
+        ts, zone = stamp(dt.datetime.fromtimestamp(at(9, 0) + trade[1], KST).time(), received)
+        one.add(trade[0], ts, zone, float(trade[2]), trade[3], received, out_one)
+    out_one += one.finish(at(9, 5))
+    out_many += reader.engine.finish(at(9, 5))
+    assert out_many == out_one
+    assert reader.unusable == 1
+    complete = {(bar.item, bar.start.minute): bar.complete for bar in finals(out_many)}
+    assert complete == {("A", 0): False, ("B", 0): False, ("A", 1): False, ("B", 1): False,  # (the drop)
+                        ("A", 2): True, ("B", 2): True, ("A", 3): True}
 
 
 @settings(max_examples=100, deadline=None)
