@@ -688,7 +688,9 @@ class TradeReader:
         state in local variables): a time bar that goes on, or an item's trade that finishes its
         bar and starts the next, with nothing due, no update receiver and no ``fill_empty``.
         Anything else (a bar that opens late or is due, a late trade, an outage ending) goes
-        through ``add`` with the state written back first. Tests compare the two trade by trade.
+        through ``add`` with the state written back first. A read of one event goes through
+        ``_one`` (the loop's setup would cost more than the trade). Tests compare both with
+        ``add`` trade by trade.
 
         Within one receive time the market clock only moves for the first trade, or when a
         trade's exchange time passes the mark (``add`` finds the same time since the mark for
