@@ -55,6 +55,7 @@ from ._bars import Bar, BarEngine, BarSpec, LateTrade, Output, TradeReader, bar_
 from ._core import SessionState
 from ._intake import Intake
 from ._notices import Disconnected, ErrorReport, LoggedIn, Notice, Posted, RelayStatus
+from ._signals import SessionSignal
 from ._surface import Session
 from .errors import FrameTooLargeError, KiwoomError, LateTradeError, ProtocolError
 from .events import EVENT_TYPES
@@ -226,6 +227,10 @@ class BarFeed:
         self._flush = session.feature_signal("BarFeed.flush", ())
         self._flush.connect(self._deliver_updates)
         self._flush_posted = False
+        # final bars and late-trade errors, posted as one notice per run of them (a thin market
+        # finishes hundreds of bars at once: a notice each cost more than the bars)
+        self._run = session.feature_signal("BarFeed.run", ("outputs",))
+        self._run.connect(self._deliver_run)
         if timer is None:
             from .replay import ReplaySession  # (no optional dependency behind it)
             timer = not isinstance(session, ReplaySession)
@@ -327,12 +332,18 @@ class BarFeed:
     # --- delivering (lock held) --------------------------------------------------------------------
 
     def _emit(self, outputs: list[Output], *, wake: bool) -> None:
+        """``outputs`` to the dispatcher, in order: final bars and late-trade errors in runs (one
+        notice each run), updates as the feed delivers them."""
         post = self.session.post
+        run: list[tuple[SessionSignal, Any, dict[str, Any]]] = []
         for kind, thing in outputs:
             if kind == "final":
                 self._pending.pop(thing.item, None)
-                post(self.on_bar, thing.item, wake=wake, bar=thing)
+                run.append((self.on_bar, thing.item, {"bar": thing}))
             elif kind == "update":
+                if run:  # (what came before goes first)
+                    post(self._run, None, wake=wake, outputs=run)
+                    run = []
                 if self.conflate_updates:
                     self._pending[thing.item] = thing
                     if not self._flush_posted:
@@ -345,7 +356,15 @@ class BarFeed:
                 error = LateTradeError(f"late trade of {trade.item} at {trade.time:%H:%M:%S} for the bar of "
                                        f"{trade.bar_start:%H:%M:%S}, already final: left out", trade)
                 logger.warning("%s", error)
-                post(self.session.on_error, self.session, wake=wake, error=error)
+                run.append((self.session.on_error, self.session, {"error": error}))
+        if run:
+            post(self._run, None, wake=wake, outputs=run)
+
+    @staticmethod
+    def _deliver_run(_sender: Any, outputs: list[tuple[SessionSignal, Any, dict[str, Any]]]) -> None:
+        """A run of final bars and late-trade errors, on the delivering thread, in order."""
+        for signal, sender, values in outputs:
+            signal.deliver(sender, **values)
 
     def _deliver_updates(self, _sender: Any) -> None:
         """The conflated updates, on the delivering thread."""

@@ -113,6 +113,41 @@ def test_trades_pushed_live_make_bars_late_trades_are_reported(quiet_sim: SimSer
     wait_until(lambda: feed.closed, message="closing the session stops the feed")
 
 
+def test_final_bars_updates_and_late_trades_reach_receivers_in_order(quiet_sim: SimServer,
+                                                                   no_thread_leak: None) -> None:
+    """Final bars and late-trade errors are posted in runs (a notice per run, not per bar): an
+    update after them, or before them, still reaches its receivers in the order it happened."""
+    seen: list[tuple[str, str, str]] = []
+    lock = threading.Lock()
+
+    def record(kind: str) -> Any:
+        def receiver(sender: Any, **values: Any) -> None:
+            with lock:
+                if kind == "error":
+                    trade_ = values["error"].trade
+                    seen.append((kind, trade_.item, f"{trade_.time:%H%M%S}"))
+                else:
+                    seen.append((kind, values["bar"].item, f"{values['bar'].start:%H%M}"))
+        return receiver
+
+    receivers = {kind: record(kind) for kind in ("final", "update", "error")}
+    with RealtimeSession(DEFAULT_TOKEN, url=quiet_sim.url) as session:
+        session.on_error.connect(receivers["error"])
+        feed = BarFeed(session, "1m", grace=30)
+        feed.on_bar.connect(receivers["final"])
+        feed.on_update.connect(receivers["update"])
+        session.subscribe(["005930", "000660"], ["0B"]).wait(5)
+        for item, hhmmss in [("005930", "090001"), ("000660", "090002"), ("005930", "090100"),
+                             ("005930", "090005"), ("000660", "090101")]:  # the fourth is late
+            quiet_sim.push(trade(item, hhmmss, 100, 1))
+        wait_until(lambda: len(seen) >= 7, timeout=10)
+    assert seen == [("update", "005930", "0900"), ("update", "000660", "0900"),
+                    ("final", "005930", "0900"), ("update", "005930", "0901"),
+                    ("error", "005930", "090005"),
+                    ("final", "000660", "0900"), ("update", "000660", "0901"),
+                    ("final", "005930", "0901"), ("final", "000660", "0901")]  # (the session's end)
+
+
 def test_a_dropped_connection_marks_the_open_bars_and_the_next_ones_are_complete(
         quiet_sim: SimServer, no_thread_leak: None) -> None:
     logins = Collector()
