@@ -13,8 +13,9 @@ a ``BarFeed`` runs on the reading thread (``kiwoom_rt._bars.TradeReader`` and th
 Columns, in µs per trade, best of ``--repeat``: decoding alone; decoding plus 1-minute bars with
 no ``on_update`` receiver (the bar is updated, final bars are made); the same through a whole
 ``BarFeed`` (its lock and checks per read, final bars posted to the session's delivery queue);
-the reader with an ``on_update`` receiver (a ``Bar`` snapshot per trade); and 10-tick bars. The ratio is the bars'
-cost over the decode's. Rows for the default install's parser and for orjson when installed.
+the reader with an ``on_update`` receiver (a ``Bar`` snapshot per trade); and 10-tick bars. The
+ratio is the bars' cost over the decode's; the budget's verdict takes the worse of the reader
+and the feed. Rows for the default install's parser and for orjson when installed.
 """
 
 from __future__ import annotations

@@ -882,10 +882,7 @@ class TradeReader:
             self.unusable += 1
             self.engine.dropped(received_at)  # its bar missed a trade
             return
-        midnight, zone = self.stamp.base(received_at)
-        ts = midnight + secs  # (``_closest``, inlined)
-        if not -43200 <= ts - received_at <= 43200:
-            ts += -86400 if ts - received_at > 43200 else 86400
+        ts, zone = self.stamp.at(secs, received_at)
         self.engine.add(item, ts, zone, price, volume, received_at, out)
 
     def _fids_of(self, event: Any) -> tuple[str, str, str] | None:
