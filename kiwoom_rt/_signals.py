@@ -315,19 +315,29 @@ class SignalSet(SignalAttributes):
         on_condition = self.on_condition
         real_all = on_real.for_every_sender() if on_real._entries else ()
         real_each = on_real if real_all is None else None
-        last_type = None
+        last_class = None
         sig = on_real  # (the current type's signal, once one is found)
         every: tuple[Any, ...] | None = ()
+        one = None  # the only receiver of the current type, when it hears every sender
+        hits = False  # the current type is a condition hit's, and on_condition has receivers
         for event in events:
-            type_code = event.type
-            if type_code != last_type:
-                last_type = type_code
+            cls = type(event)  # (cheaper than event.type; a type's events share their class)
+            if cls is not last_class:
+                last_class = cls
+                type_code = cls.type
                 found = type_signals.get(type_code)
                 every = ()
                 if found is not None and found._entries:
                     sig = found
                     every = found.for_every_sender()
-            if every:
+                one = every[0] if every is not None and len(every) == 1 else None
+                hits = type_code in CONDITION_TYPES and bool(on_condition._entries)
+            if one is not None:  # the usual case
+                try:
+                    one(event.item, event=event)
+                except Exception as exc:  # isolate: a raising receiver never stops the delivery
+                    sig.report_error(sig, one, exc)
+            elif every:
                 item = event.item
                 for receiver in every:
                     try:
@@ -345,7 +355,7 @@ class SignalSet(SignalAttributes):
                         on_real.report_error(on_real, receiver, exc)
             elif real_each is not None:
                 real_each.deliver_event(event.item, event)
-            if type_code in CONDITION_TYPES and on_condition._entries:
+            if hits:
                 on_condition.deliver_event(event.seq, event)
 
     def feature_signal(self, name: str, kwargs: Sequence[str]) -> SessionSignal:

@@ -2,8 +2,8 @@
 ``on_stale``/``on_fresh`` and ``resubscribe_stale``; the judgement is ``_health.HealthCore``'s.
 
 It observes the session's delivery queue (``session.observe``): for every batch the reading thread
-queues, it notes the time against each event's (item, type), with two C-level calls and no
-Python loop per event. A thread of its own asks the core every ``interval`` seconds, posts the
+queues, it notes the time against each event's item in a dict per event class, with C-level
+calls and no Python loop per event. A thread of its own asks the core every ``interval`` seconds, posts the
 transitions to the session's ``on_stale``/``on_fresh`` and hands re-subscriptions to the session.
 0s (장시작시간) events, when the application subscribes them, feed a ``markets.PhaseBook`` so that
 announced phases override the built-in table.
@@ -29,7 +29,7 @@ __all__ = ["Inputs", "Watchdog"]
 logger = logging.getLogger("kiwoom_rt")
 
 Pair = tuple[str, str]
-_KEY = operator.attrgetter("item", "type")
+_ITEM = operator.attrgetter("item")
 
 
 #: (state, connected, wanted pairs, confirmed pairs, seconds since the last frame)
@@ -55,8 +55,10 @@ class Watchdog:
         self.interval = interval
         self.clock = clock
         self.phases = PhaseBook()
-        #: event key (item as the events carry it, type) -> time.monotonic() of its last event
-        self.last: dict[Pair, float] = {}
+        # event class -> {item as the events carry it: time.monotonic() of its last event}, written
+        # by the reading thread: keyed by class and item, a batch costs no key tuple per event
+        self._seen_by_class: dict[Any, dict[str, float]] = {}
+        self._seen_pairs: dict[tuple[Any, str], float] = {}  # (event class, item): batches of several types
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -65,7 +67,30 @@ class Watchdog:
     # --- the reading thread (QueueObserver) ------------------------------------------------------
 
     def queued_events(self, events: Sequence[Any]) -> None:
-        self.last.update(zip(map(_KEY, events), itertools.repeat(time.monotonic())))
+        now = itertools.repeat(time.monotonic())
+        kinds = set(map(type, events))
+        if len(kinds) == 1:  # the usual batch: one type; no key tuple per event
+            (cls,) = kinds
+            seen = self._seen_by_class.get(cls)
+            if seen is None:
+                seen = self._seen_by_class[cls] = {}
+            seen.update(zip(map(_ITEM, events), now, strict=False))
+        else:  # several types (trades and books together)
+            self._seen_pairs.update(zip(zip(map(type, events), map(_ITEM, events), strict=True), now, strict=False))
+
+    @property
+    def last(self) -> dict[Pair, float]:
+        """A copy of {event key (item as the events carry it, type): time.monotonic() of its
+        last event}."""
+        last: dict[Pair, float] = {}
+        # (copies first: the reading thread writes)
+        found = [((item, cls.type), at) for cls, seen in self._seen_by_class.copy().items()
+                 for item, at in seen.copy().items()]
+        found += [((item, cls.type), at) for (cls, item), at in self._seen_pairs.copy().items()]
+        for key, at in found:
+            if last.get(key, at) <= at:
+                last[key] = at
+        return last
 
     def queued_notice(self, notice: Notice) -> None:
         pass
@@ -99,7 +124,7 @@ class Watchdog:
                 return phases[exchange]
 
             health, outputs = self.core.check(time.monotonic(), time.time(), connected=connected, wanted=wanted,
-                                              confirmed=confirmed, last=self.last.copy(), phase=phase, state=state,
+                                              confirmed=confirmed, last=self.last, phase=phase, state=state,
                                               last_frame_age=frame_age, moment=moment, snapshot=snapshot)
             self._stale_count = len(self.core.stale)
         again: list[Pair] = []

@@ -376,12 +376,12 @@ def decode_frames(frames: Iterable[str | bytes | bytearray | memoryview], events
                         if problem is not None:
                             others = others or []
                             others.append((len(events) + 1, problem))
-                    set_state(event, "__dict__", {"item": item, "values": proxy(values), "received_at": received_at,
-                                                  "_report": report, "code": item, "exchange": exchange})
+                    set_state(event, {"item": item, "values": proxy(values), "received_at": received_at,
+                                      "_report": report, "code": item, "exchange": exchange})
                     type_code = cls.type  # 02 read as S2 on the US socket
                 else:
-                    set_state(event, "__dict__", {"item": item, "values": proxy(values), "received_at": received_at,
-                                                  "_report": report})
+                    set_state(event, {"item": item, "values": proxy(values), "received_at": received_at,
+                                      "_report": report})
                 append(event)
                 if type_code == run_type:
                     run += 1
@@ -484,7 +484,8 @@ def _condition_reply(trnm: str, obj: dict[str, Any], frame: str | bytes) -> Cond
 _NO_ERRORS: tuple[DecodeError, ...] = ()
 _new_batch: Callable[..., RealBatch] = fast_constructor(RealBatch)
 _new_object = object.__new__
-_set_state = object.__setattr__
+#: Sets a new event's instance dict (the descriptor's own setter: no attribute lookup per call).
+_set_state: Callable[[Any, dict[str, Any]], None] = RealtimeEvent.__dict__["__dict__"].__set__
 _CLASSES: dict[str, type[RealtimeEvent]] = dict(EVENT_TYPES)
 #: On the US socket a type-02 hit is a US one.
 _US_CLASSES: dict[str, type[RealtimeEvent]] = {**EVENT_TYPES, "02": US_EVENT_TYPES["S2"]}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import time
+from typing import Any
 
 import pytest
 
@@ -207,3 +210,42 @@ def test_nxt_codes_and_unknown_codes() -> None:
     assert book.announce(None, at(9, 0)) is None
     assert set(markets.ANNOUNCEMENTS) >= {"0", "2", "3", "4", "8", "9", "a", "b", "c", "d", "P", "Q", "R", "S",
                                           "T", "U", "V"}
+
+
+def test_the_watchdog_notes_every_events_item_and_type_in_batches_of_one_type_or_several() -> None:
+    """The reading thread's side of the watchdog: each (item, type) keeps the time of its latest
+    batch, whether the batch held one type (kept per type) or several (kept per pair)."""
+    from kiwoom_rt import protocol
+    from kiwoom_rt._health import HealthCore
+    from kiwoom_rt._watchdog import Watchdog
+
+    def batch(*entries: tuple[str, str]) -> list[Any]:
+        frame = json.dumps({"trnm": "REAL", "data": [{"type": kind, "item": item, "values": {}}
+                                                     for kind, item in entries]})
+        events: list[Any] = []
+        protocol.decode_frames([frame], events)
+        return events
+
+    def tick() -> None:  # until the monotonic clock moves (it is coarse on some systems)
+        start = time.monotonic()
+        while time.monotonic() == start:
+            pass
+
+    watchdog = Watchdog(HealthCore(), inputs=lambda: ("connected", True, (), (), None),
+                        resubscribe=lambda pairs: None, report=lambda output: None)
+    watchdog.queued_events(batch(("0B", "A"), ("0B", "B")))
+    first = watchdog.last
+    assert set(first) == {("A", "0B"), ("B", "0B")}
+    tick()
+    watchdog.queued_events(batch(("0D", "A"), ("0B", "A"), ("0D", "C")))
+    second = watchdog.last
+    assert set(second) == {("A", "0B"), ("B", "0B"), ("A", "0D"), ("C", "0D")}
+    assert second[("A", "0B")] > first[("A", "0B")]
+    assert second[("B", "0B")] == first[("B", "0B")]
+    tick()
+    watchdog.queued_events(batch(("0B", "B")))  # one type again: the newest time wins
+    third = watchdog.last
+    assert third[("B", "0B")] > second[("B", "0B")]
+    assert third[("A", "0B")] == second[("A", "0B")]
+    watchdog.queued_events([])
+    assert watchdog.last == third

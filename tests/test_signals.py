@@ -109,3 +109,40 @@ def test_lifecycle_signals_check_their_own_arguments() -> None:
         signals.on_disconnected.connect(lambda session, code, reason: None)
     with pytest.raises(TypeError, match="not callable"):
         signals.on_error.connect("nope")  # type: ignore[arg-type]
+
+
+def test_a_batch_of_mixed_types_reaches_each_types_receivers_and_on_real_in_order() -> None:
+    """deliver_events looks receivers up once per run of one type: runs that change type, with
+    one receiver, two, none or one raising, still reach everyone in arrival order."""
+    from kiwoom_rt import protocol
+
+    class Owner:
+        pass
+
+    owner = Owner()
+    signals = SignalSet(owner)
+    calls: list[tuple[str, str, str]] = []
+    errors: list[BaseException] = []
+    signals.on_error.connect(lambda sender, error: errors.append(error))
+
+    def bad(item: str, event: Any) -> None:
+        raise RuntimeError(f"bad {item}")
+
+    signals.signal("0B").connect(lambda item, event: calls.append(("0B", item, event.type)))
+    signals.signal("0D").connect(lambda item, event: calls.append(("0D-1", item, event.type)))
+    signals.signal("0D").connect(lambda item, event: calls.append(("0D-2", item, event.type)))
+    signals.signal("0E").connect(bad)
+    signals.on_real.connect(lambda item, event: calls.append(("real", item, event.type)))
+    frame = ('{"trnm":"REAL","data":['
+             '{"type":"0B","item":"A","values":{"10":"+1"}},{"type":"0D","item":"B","values":{}},'
+             '{"type":"0D","item":"C","values":{}},{"type":"0E","item":"D","values":{}},'
+             '{"type":"0J","item":"E","values":{}},{"type":"0B","item":"F","values":{}}]}')
+    events: list[Any] = []
+    protocol.decode_frames([frame], events)
+    signals.deliver_events(events)
+    assert calls == [("0B", "A", "0B"), ("real", "A", "0B"),
+                     ("0D-1", "B", "0D"), ("0D-2", "B", "0D"), ("real", "B", "0D"),
+                     ("0D-1", "C", "0D"), ("0D-2", "C", "0D"), ("real", "C", "0D"),
+                     ("real", "D", "0E"), ("real", "E", "0J"),
+                     ("0B", "F", "0B"), ("real", "F", "0B")]
+    assert [str(error.__cause__) for error in errors] == ["bad D"]
