@@ -1,10 +1,11 @@
 """Per-subscription health, sans-I/O: which wanted (item, type) pairs have gone silent while
 their market trades ("stale"), and what to do about it.
 
-The runtime records when each (item, type) last delivered an event (a dict the reading thread
-writes, ``last``), and calls ``HealthCore.check`` every so often with the time, the wanted and
-confirmed pairs and a phase reader. The core answers with a ``Health`` snapshot and the
-transitions: ``Stale``, ``Fresh`` and ``Resubscribe`` outputs. Nothing here reads a clock.
+The runtime records when each (item, type) last delivered an event (``last``: a dict per type,
+keyed by item, that the reading thread writes), and calls ``HealthCore.check`` every so often
+with the time, the wanted and confirmed pairs and a phase reader. The core answers with a
+``Health`` snapshot and the transitions: ``Stale``, ``Fresh`` and ``Resubscribe`` outputs.
+Nothing here reads a clock.
 
 Rules:
 
@@ -31,6 +32,8 @@ import attrs
 
 from . import markets
 from .us import parse_us_item
+
+_NOTHING: Final[Mapping[str, float]] = MappingProxyType({})
 
 __all__ = ["NEVER_STALE", "STALE_AFTER", "Fresh", "Health", "HealthCore", "Resubscribe", "Stale",
            "SubscriptionHealth", "event_key", "exchanges_of", "stale_after_table"]
@@ -217,14 +220,16 @@ class HealthCore:
         return frozenset(self._stale)
 
     def check(self, now: float, wall: float, *, connected: bool, wanted: Collection[Pair],
-              confirmed: Collection[Pair], last: Mapping[Pair, float], phase: Callable[[str], str],
+              confirmed: Collection[Pair], last: Mapping[str, Mapping[str, float]],
+              phase: Callable[[str], str],
               state: str = "connected", last_frame_age: float | None = None,
               moment: _dt.datetime | None = None, snapshot: bool = True) -> tuple[Health | None, list[Output]]:
         """Judge every wanted pair at ``now`` (the clock of ``last``; ``wall`` is the same moment as
-        ``time.time()``). ``last`` maps each pair's event key (``event_key``) to its last event's
-        ``now``; ``phase(exchange)`` names the exchange's phase. Returns the snapshot (None with
-        ``snapshot=False``: the periodic check builds no rows) and the transitions since the
-        previous check. A check of 2,000 pairs costs about a millisecond."""
+        ``time.time()``). ``last`` maps each type, then each item as its events carry it (the two
+        parts of a pair's ``event_key``), to its last event's ``now``; ``phase(exchange)`` names
+        the exchange's phase. Returns the snapshot (None with ``snapshot=False``: the periodic
+        check builds no rows) and the transitions since the previous check. A check of 2,000
+        pairs costs about a millisecond."""
         out: list[Output] = []
         reconnected = connected and not self._connected
         self._connected = connected
@@ -257,7 +262,7 @@ class HealthCore:
             if since is None or reconnected or (flowing and not flowing_of.get(pair, False)):
                 since = since_of[pair] = now
             flowing_of[pair] = flowing
-            seen = last.get(key)
+            seen = last.get(key[1], _NOTHING).get(key[0])
             judged = connected and flowing and threshold is not None
             silent_for = now - (seen if seen is not None and seen > since else since) if judged else None
             stale_since = stale.get(pair)

@@ -2,9 +2,10 @@
 ``on_stale``/``on_fresh`` and ``resubscribe_stale``; the judgement is ``_health.HealthCore``'s.
 
 It observes the session's delivery queue (``session.observe``): for every batch the reading thread
-queues, it notes the time against each event's item in a dict per event class, with C-level
-calls and no Python loop per event. A thread of its own asks the core every ``interval`` seconds, posts the
-transitions to the session's ``on_stale``/``on_fresh`` and hands re-subscriptions to the session.
+queues, it notes the time against each event's item in a dict per type, with C-level calls and
+no Python loop per event (a batch of several types, a few events a read, takes a short loop).
+A thread of its own asks the core every ``interval`` seconds, posts the transitions to the
+session's ``on_stale``/``on_fresh`` and hands re-subscriptions to the session.
 0s (장시작시간) events, when the application subscribes them, feed a ``markets.PhaseBook`` so that
 announced phases override the built-in table.
 """
@@ -55,10 +56,9 @@ class Watchdog:
         self.interval = interval
         self.clock = clock
         self.phases = PhaseBook()
-        # event class -> {item as the events carry it: time.monotonic() of its last event}, written
-        # by the reading thread: keyed by class and item, a batch costs no key tuple per event
-        self._seen_by_class: dict[Any, dict[str, float]] = {}
-        self._seen_pairs: dict[tuple[Any, str], float] = {}  # (event class, item): batches of several types
+        # type -> {item as the events carry it: time.monotonic() of its last event}, written by
+        # the reading thread: keyed by type, then item, a batch costs no key tuple per event
+        self._seen_by_type: dict[str, dict[str, float]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -67,30 +67,27 @@ class Watchdog:
     # --- the reading thread (QueueObserver) ------------------------------------------------------
 
     def queued_events(self, events: Sequence[Any]) -> None:
-        now = itertools.repeat(time.monotonic())
-        kinds = set(map(type, events))
+        now = time.monotonic()
+        kinds: set[Any] = set(map(type, events))
+        seen_by_type = self._seen_by_type
         if len(kinds) == 1:  # the usual batch: one type; no key tuple per event
-            (cls,) = kinds
-            seen = self._seen_by_class.get(cls)
+            kind: str = next(iter(kinds)).type
+            seen = seen_by_type.get(kind)
             if seen is None:
-                seen = self._seen_by_class[cls] = {}
-            seen.update(zip(map(_ITEM, events), now, strict=False))
-        else:  # several types (trades and books together)
-            self._seen_pairs.update(zip(zip(map(type, events), map(_ITEM, events), strict=True), now, strict=False))
+                seen = seen_by_type[kind] = {}
+            seen.update(zip(map(_ITEM, events), itertools.repeat(now), strict=False))
+            return
+        for event in events:  # several types (trades and books together): a few per read
+            seen = seen_by_type.get(event.type)
+            if seen is None:
+                seen = seen_by_type[event.type] = {}
+            seen[event.item] = now
 
     @property
-    def last(self) -> dict[Pair, float]:
-        """A copy of {event key (item as the events carry it, type): time.monotonic() of its
-        last event}."""
-        last: dict[Pair, float] = {}
-        # (copies first: the reading thread writes)
-        found = [((item, cls.type), at) for cls, seen in self._seen_by_class.copy().items()
-                 for item, at in seen.copy().items()]
-        found += [((item, cls.type), at) for (cls, item), at in self._seen_pairs.copy().items()]
-        for key, at in found:
-            if last.get(key, at) <= at:
-                last[key] = at
-        return last
+    def last(self) -> dict[str, dict[str, float]]:
+        """A copy of {type: {item as the events carry it: time.monotonic() of its last event}}
+        (C-level copies: the reading thread writes the originals)."""
+        return {kind: seen.copy() for kind, seen in self._seen_by_type.copy().items()}
 
     def queued_notice(self, notice: Notice) -> None:
         pass

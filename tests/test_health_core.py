@@ -37,8 +37,11 @@ def closed(exchange: str) -> str:
 
 def check(core: HealthCore, now: float, last: dict[tuple[str, str], float], *, connected: bool = True,
           phase=regular, wanted=WANTED):  # type: ignore[no-untyped-def]
+    by_type: dict[str, dict[str, float]] = {}
+    for (item, kind), at in last.items():
+        by_type.setdefault(kind, {})[item] = at
     return core.check(now, 1_000_000.0 + now, connected=connected, wanted=wanted, confirmed={("005930", "0B")},
-                      last=last, phase=phase)
+                      last=by_type, phase=phase)
 
 
 def test_a_silent_pair_turns_stale_once_and_fresh_with_its_next_event() -> None:
@@ -214,7 +217,7 @@ def test_nxt_codes_and_unknown_codes() -> None:
 
 def test_the_watchdog_notes_every_events_item_and_type_in_batches_of_one_type_or_several() -> None:
     """The reading thread's side of the watchdog: each (item, type) keeps the time of its latest
-    batch, whether the batch held one type (kept per type) or several (kept per pair)."""
+    batch, whether the batch held one type (one C-level update) or several (a loop)."""
     from kiwoom_rt import protocol
     from kiwoom_rt._health import HealthCore
     from kiwoom_rt._watchdog import Watchdog
@@ -233,19 +236,23 @@ def test_the_watchdog_notes_every_events_item_and_type_in_batches_of_one_type_or
 
     watchdog = Watchdog(HealthCore(), inputs=lambda: ("connected", True, (), (), None),
                         resubscribe=lambda pairs: None, report=lambda output: None)
+
+    def last() -> dict[tuple[str, str], float]:
+        return {(item, kind): at for kind, seen in watchdog.last.items() for item, at in seen.items()}
+
     watchdog.queued_events(batch(("0B", "A"), ("0B", "B")))
-    first = watchdog.last
+    first = last()
     assert set(first) == {("A", "0B"), ("B", "0B")}
     tick()
     watchdog.queued_events(batch(("0D", "A"), ("0B", "A"), ("0D", "C")))
-    second = watchdog.last
+    second = last()
     assert set(second) == {("A", "0B"), ("B", "0B"), ("A", "0D"), ("C", "0D")}
     assert second[("A", "0B")] > first[("A", "0B")]
     assert second[("B", "0B")] == first[("B", "0B")]
     tick()
     watchdog.queued_events(batch(("0B", "B")))  # one type again: the newest time wins
-    third = watchdog.last
+    third = last()
     assert third[("B", "0B")] > second[("B", "0B")]
     assert third[("A", "0B")] == second[("A", "0B")]
     watchdog.queued_events([])
-    assert watchdog.last == third
+    assert last() == third
