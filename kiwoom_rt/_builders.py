@@ -18,21 +18,23 @@ from typing import Any, Final
 
 from .events import EVENT_TYPES, RealtimeEvent, careful_values, item_parts
 
-__all__ = ["BUILDERS", "Builder", "careful_build", "decoded"]
+__all__ = ["BUILDERS", "Builder", "careful_build", "decoded", "set_state"]
 
 #: ``build(item, values, received_at, report=None)`` -> a decoded event.
 Builder = Callable[..., Any]
 
 _new = object.__new__
-_set_state = object.__setattr__
+#: ``set_state(event, state)`` sets a new event's instance dict: the ``__dict__`` descriptor's own
+#: setter, with no attribute lookup per call (the decoder's hot path uses it too).
+set_state: Callable[[Any, dict[str, Any]], None] = RealtimeEvent.__dict__["__dict__"].__set__
 
 
 def decoded(cls: type[RealtimeEvent], item: str, values: dict[str, Any], received_at: float,
             report: Callable[[Exception], None] | None = None) -> Any:
     """A decoded ``cls`` event over ``values`` (not copied: the caller hands it over)."""
     event = _new(cls)
-    _set_state(event, "__dict__", {"item": item, "values": MappingProxyType(values), "received_at": received_at,
-                                   "_report": report})
+    set_state(event, {"item": item, "values": MappingProxyType(values), "received_at": received_at,
+                      "_report": report})
     return event
 
 

@@ -3,7 +3,7 @@
 
 It observes the session's delivery queue (``session.observe``): for every batch the reading thread
 queues, it notes the time against each event's item in a dict per type, with C-level calls and
-no Python loop per event (a batch of several types, a few events a read, takes a short loop).
+no Python loop per event (a batch of several types takes a short loop per event).
 A thread of its own asks the core every ``interval`` seconds, posts the transitions to the
 session's ``on_stale``/``on_fresh`` and hands re-subscriptions to the session.
 0s (장시작시간) events, when the application subscribes them, feed a ``markets.PhaseBook`` so that
@@ -77,7 +77,7 @@ class Watchdog:
                 seen = seen_by_type[kind] = {}
             seen.update(zip(map(_ITEM, events), itertools.repeat(now), strict=False))
             return
-        for event in events:  # several types (trades and books together): a few per read
+        for event in events:  # several types (trades and books together)
             seen = seen_by_type.get(event.type)
             if seen is None:
                 seen = seen_by_type[event.type] = {}

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from . import _json
+from ._builders import set_state
 from .errors import DecodeError, ProtocolError
 from .events import EVENT_TYPES, US_EVENT_TYPES, RealEvent, RealtimeEvent, fast_constructor, item_parts
 from .fids import TYPE_NAMES, WIRE_NAMES
@@ -484,8 +485,7 @@ def _condition_reply(trnm: str, obj: dict[str, Any], frame: str | bytes) -> Cond
 _NO_ERRORS: tuple[DecodeError, ...] = ()
 _new_batch: Callable[..., RealBatch] = fast_constructor(RealBatch)
 _new_object = object.__new__
-#: Sets a new event's instance dict (the descriptor's own setter: no attribute lookup per call).
-_set_state: Callable[[Any, dict[str, Any]], None] = RealtimeEvent.__dict__["__dict__"].__set__
+_set_state = set_state
 _CLASSES: dict[str, type[RealtimeEvent]] = dict(EVENT_TYPES)
 #: On the US socket a type-02 hit is a US one.
 _US_CLASSES: dict[str, type[RealtimeEvent]] = {**EVENT_TYPES, "02": US_EVENT_TYPES["S2"]}
