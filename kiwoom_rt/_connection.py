@@ -15,6 +15,9 @@ websocket-client traps handled here (docs/design.md):
 - websocket-client draws a mask key from ``os.urandom(4)`` for every frame it sends, and each
   such call can wait for the GIL while the application's main thread computes; keys come from
   a pool refilled 1,024 keys at a time.
+- Reads take what the kernel already holds without releasing the GIL, where the platform allows
+  (``_holding_recv``): under a busy main thread each released-and-retaken GIL costs up to a
+  switch interval, even for a read that found its bytes queued.
 - ``send`` can raise ``AttributeError`` or ``WebSocketConnectionClosedException`` during a
   teardown: both count as a lost connection, never as a crash.
 """
@@ -35,6 +38,7 @@ import attrs
 import websocket
 
 from ._core import Outcome
+from ._holding_recv import holding_recv_into
 from ._proxy import HttpProxy, open_tunnel
 from ._transport import ChunkedFrameReader
 from ._urls import is_loopback
@@ -161,7 +165,7 @@ class Connection:
         if self.was_aborted():  # abort() ran on another thread during the handshake
             self.close()
             raise ConnectError("aborted")
-        self._recv = raw.recv_into
+        self._recv = holding_recv_into(raw)
         self.opened = True
 
     def _open_socket(self) -> socket.socket:
