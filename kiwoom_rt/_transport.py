@@ -7,10 +7,12 @@ back costs up to the 5 ms switch interval (docs/design.md): a plain ``WebSocketA
 
 ``ChunkedFrameReader.read_once`` makes one blocking ``recv_into`` and hands every complete text frame
 in the buffer over as one list before returning. The buffer starts at 64 KiB and doubles, up to
-1 MiB, while reads come back full: each read can cost a GIL hand-off, so under a flood the more
-a read carries, the fewer hand-offs per frame. Its state lives in the object, not on a stack, so whichever thread holds
-the session's I/O role can call it next. The socket stays blocking with no timeout (a timeout makes
-CPython poll before every ``recv``); other threads end it with ``shutdown``.
+1 MiB, while reads come back full: a read that blocks costs a GIL hand-off, so under a flood the
+more a read carries, the fewer hand-offs per frame (a read that finds its bytes queued keeps the
+GIL where the platform allows: ``_holding_recv``). Its state lives in the object, not on a
+stack, so whichever thread holds the session's I/O role can call it next. The socket stays
+blocking with no timeout (a timeout makes CPython poll before every ``recv``); other threads end
+it with ``shutdown``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """Windows portability: the library runs without the POSIX-only names of ``socket``, ``os`` and
-``signal``, and its source never refers to them. (Most users run Windows; CI runs Linux.)"""
+``signal``, and its source never refers to them directly. (Most users run Windows; CI runs Linux.)
+
+One is looked up where present: ``_holding_recv`` reads queued bytes with ``MSG_DONTWAIT`` through
+``getattr(socket, "MSG_DONTWAIT", None)`` at each connection and, without it, reads through the
+socket's own ``recv_into``. The session test below runs with the name deleted, so it takes that
+path (``tests/test_holding_recv.py`` checks the choice itself)."""
 
 from __future__ import annotations
 
