@@ -8,21 +8,22 @@ give the GIL back, up to a whole switch interval (5 ms by default). So under a b
 every read costs a switch interval, even a read that had nothing to wait for. Paced traffic
 (bytes queued during one read's work, found by the next) pays it on almost every read.
 
-``holding_recv_into(sock)`` gives a ``recv_into`` that first takes what the kernel holds with a
-non-blocking ``recv`` (``MSG_DONTWAIT``) called through ``ctypes.PyDLL``, whose calls keep the
-GIL: a non-blocking call returns at once, with bytes or without. Only when nothing is queued
-(or the call fails in any way) does it call the socket's own ``recv_into``, which blocks with the
-GIL released, as before, and raises or returns exactly as it always did: an error, the end of
-the stream and an empty kernel queue all go that way.
+``holding_recv_into(sock)`` gives a ``recv_into`` that first asks the operating system, through
+``ctypes.PyDLL`` (whose calls keep the GIL), whether bytes are queued, and if so takes them with a
+plain ``recv`` of the same library, which cannot block then (this thread is the socket's only
+reader). The question is ``poll`` with a zero timeout on Linux, macOS and the BSDs, and
+``ioctlsocket(FIONREAD)`` (the count of queued bytes; the read asks for no more) on 64-bit
+Windows. Only when nothing is queued, or anything at all goes another way (an error, the end of
+the stream, a library that cannot be loaded), does it call the socket's own ``recv_into``, which
+blocks with the GIL released and raises or returns exactly as it always did.
 
-Plain sockets only, and only where the C library's ``recv`` and ``MSG_DONTWAIT`` exist (Linux,
-macOS, the BSDs). A TLS socket's reads go through OpenSSL, which releases the GIL on every read;
-on Windows (no ``MSG_DONTWAIT``) and wherever ``ctypes`` cannot be loaded, this is the socket's
-own ``recv_into``.
+Plain sockets only: a TLS socket's reads go through OpenSSL, whose every read releases the GIL
+(CPython wraps ``SSL_read`` so), so TLS sockets keep their own ``recv_into``. So does 32-bit
+Windows, whose socket functions use a calling convention ``PyDLL`` does not.
 
-Holding the GIL for the call also keeps another thread from closing the socket between reading
-its descriptor and the call (closing needs the GIL), so the descriptor cannot be reused under
-the call.
+Holding the GIL through the calls also keeps another thread from closing the socket between
+reading its descriptor and the calls (closing needs the GIL), so the descriptor cannot be reused
+under them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import functools
 import logging
 import socket
 import ssl
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -38,36 +40,85 @@ __all__ = ["holding_recv_into"]
 
 logger = logging.getLogger("kiwoom_rt.transport")
 
+_POLLIN = 0x001  # the same on Linux, macOS and the BSDs
+_FIONREAD_WINDOWS = 0x4004667F  # _IOR('f', 127, u_long) in winsock2.h
 
-@functools.cache
-def _libc_recv() -> Any:
-    """The C library's ``recv`` through ``ctypes.PyDLL`` (called with the GIL held), or None."""
-    try:
+
+class _Queued:
+    """``queued(fd)``: how many bytes a read may take without blocking (0: none known); and
+    ``recv(fd, address, size)``: the C library's ``recv`` with no flags. Both keep the GIL."""
+
+    def __init__(self) -> None:
         import ctypes
 
-        function = ctypes.PyDLL(None).recv
-        function.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-        function.restype = ctypes.c_ssize_t
-    except Exception as exc:  # no ctypes, no C library symbols: the socket's own call
+        self._ctypes = ctypes
+        if sys.platform == "win32":
+            if ctypes.sizeof(ctypes.c_void_p) != 8:
+                raise OSError("32-bit Windows: its socket functions are stdcall")
+            library = ctypes.PyDLL("ws2_32")
+            ioctl = library.ioctlsocket
+            ioctl.argtypes = (ctypes.c_size_t, ctypes.c_long, ctypes.POINTER(ctypes.c_ulong))
+            ioctl.restype = ctypes.c_int
+            recv = library.recv
+            recv.argtypes = (ctypes.c_size_t, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
+            recv.restype = ctypes.c_int
+            count = ctypes.c_ulong(0)
+            pointer = ctypes.byref(count)
+
+            def queued(fd: int, size: int) -> int:
+                if ioctl(fd, _FIONREAD_WINDOWS, pointer) != 0:
+                    return 0
+                return min(count.value, size)
+        else:
+            library = ctypes.PyDLL(None)
+
+            class PollFd(ctypes.Structure):
+                _fields_ = (("fd", ctypes.c_int), ("events", ctypes.c_short), ("revents", ctypes.c_short))
+
+            # nfds_t: unsigned long on Linux, unsigned int on macOS and the BSDs
+            nfds = ctypes.c_ulong if sys.platform.startswith("linux") else ctypes.c_uint
+            poll = library.poll
+            poll.argtypes = (ctypes.POINTER(PollFd), nfds, ctypes.c_int)
+            poll.restype = ctypes.c_int
+            recv = library.recv
+            recv.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+            recv.restype = ctypes.c_ssize_t
+            entry = PollFd(0, _POLLIN, 0)
+            pointer = ctypes.byref(entry)
+
+            def queued(fd: int, size: int) -> int:
+                entry.fd = fd
+                entry.revents = 0
+                # readable, hung up or failed: a recv returns at once (bytes, 0 or an error)
+                return size if poll(pointer, 1, 0) > 0 and entry.revents else 0
+        self.queued = queued
+        self.recv = recv
+
+
+@functools.cache
+def _queued() -> _Queued | None:
+    """The platform's calls that keep the GIL, or None where they cannot be loaded."""
+    try:
+        return _Queued()
+    except Exception as exc:  # no ctypes, no socket library symbols: the socket's own call
         logger.debug("reads release the GIL on every call: %s", exc)
         return None
-    return function
 
 
 class _HoldingRecvInto:
     """``recv_into(buffer)`` of one plain socket: queued bytes without releasing the GIL, else
     the socket's own (blocking) call."""
 
-    __slots__ = ("_address", "_buffer", "_ctypes", "_fileno", "_flags", "_pinned", "_plain", "_recv")
+    __slots__ = ("_address", "_buffer", "_ctypes", "_fileno", "_pinned", "_plain", "_queued", "_recv")
 
-    def __init__(self, sock: socket.socket, recv: Any, flags: int) -> None:
+    def __init__(self, sock: socket.socket, calls: _Queued) -> None:
         import ctypes
 
         self._ctypes = ctypes
         self._plain = sock.recv_into
         self._fileno = sock.fileno
-        self._recv = recv
-        self._flags = flags
+        self._queued = calls.queued
+        self._recv = calls.recv
         self._buffer: bytearray | None = None
         self._pinned: Any = None  # a ctypes view of the buffer (it keeps the buffer from moving)
         self._address = 0
@@ -80,19 +131,20 @@ class _HoldingRecvInto:
             self._buffer = buffer
         fd = self._fileno()
         if fd >= 0:
-            size: int = self._recv(fd, self._address, len(buffer), self._flags)
+            size = self._queued(fd, len(buffer))
             if size > 0:
-                return size
+                got: int = self._recv(fd, self._address, size, 0)
+                if got > 0:
+                    return got
         return self._plain(buffer)
 
 
 def holding_recv_into(sock: socket.socket) -> Callable[[bytearray], int]:
     """``sock.recv_into``, reading what is already queued without releasing the GIL where the
     platform allows it (see the module docstring)."""
-    flags = getattr(socket, "MSG_DONTWAIT", None)  # (absent on Windows)
-    if flags is None or isinstance(sock, ssl.SSLSocket):
+    if isinstance(sock, ssl.SSLSocket):
         return sock.recv_into
-    recv = _libc_recv()
-    if recv is None:
+    calls = _queued()
+    if calls is None:
         return sock.recv_into
-    return _HoldingRecvInto(sock, recv, flags)
+    return _HoldingRecvInto(sock, calls)

@@ -1,7 +1,9 @@
 """Reads that take what the kernel already holds without releasing the GIL (``_holding_recv``),
 on real connected sockets: queued bytes come from the held call, an empty queue blocks in the
 socket's own call, and the end of the stream and errors come out as the socket's own call gives
-them. Windows (no ``MSG_DONTWAIT``) and TLS sockets get the socket's own ``recv_into``."""
+them. TLS sockets, and platforms where the calls cannot be loaded, get the socket's own
+``recv_into``. (CI runs Linux: the Windows calls, ``ioctlsocket(FIONREAD)`` and ``recv`` of
+ws2_32, are not exercised here.)"""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ import pytest
 from kiwoom_rt import _holding_recv
 from kiwoom_rt._holding_recv import holding_recv_into
 
-HELD = hasattr(socket, "MSG_DONTWAIT") and _holding_recv._libc_recv() is not None
-needs_held = pytest.mark.skipif(not HELD, reason="no MSG_DONTWAIT or C library recv here (Windows)")
+HELD = _holding_recv._queued() is not None
+needs_held = pytest.mark.skipif(not HELD, reason="the GIL-keeping socket calls cannot be loaded here")
 
 
 class CountingSocket(socket.socket):
@@ -122,7 +124,7 @@ def test_a_closed_socket_raises_as_its_own_call_does(pair: tuple[CountingSocket,
         recv_into(bytearray(64))
 
 
-def test_tls_and_platforms_without_msg_dontwait_read_through_the_socket(
+def test_tls_and_platforms_without_the_calls_read_through_the_socket(
         pair: tuple[CountingSocket, socket.socket], monkeypatch: pytest.MonkeyPatch) -> None:
     reader, _ = pair
     plain = socket.socket()
@@ -132,5 +134,23 @@ def test_tls_and_platforms_without_msg_dontwait_read_through_the_socket(
         assert holding_recv_into(tls) == tls.recv_into  # OpenSSL releases the GIL on every read anyway
     finally:
         tls.close()
-    monkeypatch.delattr(socket, "MSG_DONTWAIT", raising=False)  # as on Windows
+    monkeypatch.setattr(_holding_recv, "_queued", lambda: None)  # as where ctypes cannot load them
     assert holding_recv_into(reader) == reader.recv_into
+
+
+@needs_held
+def test_a_read_takes_no_more_than_the_buffer_and_never_blocks_after_a_hang_up(
+        pair: tuple[CountingSocket, socket.socket]) -> None:
+    """The check reports a hung-up socket as ready: the read then returns 0 at once, through the
+    socket's own call (which must not block either)."""
+    reader, writer = pair
+    recv_into = holding_recv_into(reader)
+    writer.sendall(b"abc")
+    writer.close()
+    buffer = bytearray(2)
+    assert recv_into(buffer) == 2
+    assert bytes(buffer) == b"ab"
+    assert recv_into(buffer) == 1
+    assert reader.plain_calls == 0
+    assert recv_into(buffer) == 0
+    assert reader.plain_calls == 1
