@@ -28,6 +28,10 @@ scenario in the same run. kiwoom-rt's own counters (socket reads, frames per rea
 the ``--json`` output. ``--tls`` runs everything over wss:// with a local self-signed certificate
 (production is wss://); the sendall server then serves plain ws:// rows only, so TLS rows use the
 asyncio server.
+
+``KIWOOM_RT_BENCH_SWITCH=SECONDS`` makes every client process call ``sys.setswitchinterval`` with it
+first (what an application may do; CPython's default is 0.005), and busy-main scenarios report how
+much work the main thread got done meanwhile (its loop's rounds/s).
 """
 
 from __future__ import annotations
@@ -217,6 +221,16 @@ def print_tables(scenarios: list[Scenario], results: dict[tuple[str, str], list[
         echoes = [f"{median(results[(s.name, c)], 'server_echo_ms_p99'):.1f}" for c in CLIENTS]
         memory = [f"{median(results[(s.name, c)], 'max_rss_mb'):.0f}" for c in CLIENTS]
         print(f"| {s.name} | " + " | ".join(echoes) + " | " + " | ".join(memory) + " |")
+    busy = [s for s in scenarios if s.busy]
+    if busy:
+        interval = float(os.environ.get("KIWOOM_RT_BENCH_SWITCH") or sys.getswitchinterval())
+        print(f"\nThe busy main thread's work while each client ran: its loop's rounds/s (medians; every "
+              f"client's GIL switch interval {interval * 1e3:g} ms)\n")
+        print("| scenario | " + " | ".join(CLIENTS) + " |")
+        print("|" + "---|" * (len(CLIENTS) + 1))
+        for s in busy:
+            print(f"| {s.name} | " + " | ".join(f"{median(results[(s.name, c)], 'main_rounds_per_s'):,.0f}"
+                                               for c in CLIENTS) + " |")
     print("\nkiwoom-rt's own counters (medians): socket reads, frames per read, handovers, CPU per event (idle)\n")
     print("| scenario | client | reads | frames/read | bytes/read | handovers | CPU µs/event |")
     print("|---|---|---|---|---|---|---|")

@@ -218,12 +218,17 @@ CLIENTS = {
 }
 
 
-def busy_until(done: threading.Event, limit: float) -> None:
+def busy_until(done: threading.Event, limit: float) -> int:
+    """The busy main thread: a pure-Python loop until ``done``; returns its rounds (the work the
+    main thread got done meanwhile)."""
     deadline = time.monotonic() + limit
+    rounds = 0
     while not done.is_set() and time.monotonic() < deadline:
         total = 0
         for i in range(2_000):
             total += i * i
+        rounds += 1
+    return rounds
 
 
 def max_rss_mb() -> float:
@@ -256,6 +261,9 @@ def main() -> int:
     if os.environ.get("KIWOOM_RT_BENCH_NOGC") == "1":  # diagnosis only
         import gc
         gc.disable()
+    switch = os.environ.get("KIWOOM_RT_BENCH_SWITCH")  # every client: the application's GIL switch interval (s)
+    if switch:
+        sys.setswitchinterval(float(switch))
     if args.client in ("kiwoom-rt-metrics", "kiwoom-rt-scraped"):
         os.environ["KIWOOM_RT_BENCH_METRICS"] = args.client.removeprefix("kiwoom-rt-")
     if args.client.startswith("kiwoom-rt"):
@@ -273,8 +281,9 @@ def main() -> int:
     codes = traffic.items(traffic.SHAPE_ITEMS[args.shape])
     close = CLIENTS[args.client](args.url, tally, ssl_context, codes, traffic.SHAPE_TYPES[args.shape])
     started = time.perf_counter()
+    main_rounds = None
     if args.busy:
-        busy_until(tally.done, args.limit)
+        main_rounds = busy_until(tally.done, args.limit)
     else:
         tally.done.wait(args.limit)
     ended = time.perf_counter()
@@ -293,6 +302,9 @@ def main() -> int:
         "events_per_s": tally.received / span if span > 0 else 0.0,
         "p50_ms": percentile(warm, 0.5) / 1e3, "p99_ms": percentile(warm, 0.99) / 1e3,
         "max_rss_mb": round(max_rss_mb(), 1),
+        # the busy main thread's loop rounds per second while the client ran (its share of the GIL)
+        "main_rounds_per_s": round(main_rounds / (ended - started)) if main_rounds is not None else None,
+        "switch_interval_s": sys.getswitchinterval(),
         # CPU of the whole process per event while events flowed (meaningful with an idle main thread)
         "cpu_us_per_event": (done_cpu - tally.first_cpu) / tally.received * 1e6 if tally.received else None,
         **RECORDS,
