@@ -45,13 +45,18 @@ _FIONREAD_WINDOWS = 0x4004667F  # _IOR('f', 127, u_long) in winsock2.h
 
 
 class _Queued:
-    """``queued(fd)``: how many bytes a read may take without blocking (0: none known); and
-    ``recv(fd, address, size)``: the C library's ``recv`` with no flags. Both keep the GIL."""
+    """The platform's socket calls that keep the GIL. ``check()`` makes a new ``queued(fd, size)``:
+    how many bytes a read may take without blocking (0: none known), with a query structure of
+    its own; ``recv(fd, address, size, 0)`` is the C library's ``recv``.
+
+    Each reader needs its own ``queued``: the interpreter may switch threads right after the
+    query's C call returns, before its result is read, so a structure shared between readers
+    could hand one socket another's answer and send its ``recv`` into a block with the GIL held.
+    """
 
     def __init__(self) -> None:
         import ctypes
 
-        self._ctypes = ctypes
         if sys.platform == "win32":
             if ctypes.sizeof(ctypes.c_void_p) != 8:
                 raise OSError("32-bit Windows: its socket functions are stdcall")
@@ -62,13 +67,16 @@ class _Queued:
             recv = library.recv
             recv.argtypes = (ctypes.c_size_t, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
             recv.restype = ctypes.c_int
-            count = ctypes.c_ulong(0)
-            pointer = ctypes.byref(count)
 
-            def queued(fd: int, size: int) -> int:
-                if ioctl(fd, _FIONREAD_WINDOWS, pointer) != 0:
-                    return 0
-                return min(count.value, size)
+            def check() -> Callable[[int, int], int]:
+                count = ctypes.c_ulong(0)
+                pointer = ctypes.byref(count)
+
+                def queued(fd: int, size: int) -> int:
+                    if ioctl(fd, _FIONREAD_WINDOWS, pointer) != 0:
+                        return 0
+                    return min(count.value, size)
+                return queued
         else:
             library = ctypes.PyDLL(None)
 
@@ -83,15 +91,18 @@ class _Queued:
             recv = library.recv
             recv.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
             recv.restype = ctypes.c_ssize_t
-            entry = PollFd(0, _POLLIN, 0)
-            pointer = ctypes.byref(entry)
 
-            def queued(fd: int, size: int) -> int:
-                entry.fd = fd
-                entry.revents = 0
-                # readable, hung up or failed: a recv returns at once (bytes, 0 or an error)
-                return size if poll(pointer, 1, 0) > 0 and entry.revents else 0
-        self.queued = queued
+            def check() -> Callable[[int, int], int]:
+                entry = PollFd(0, _POLLIN, 0)
+                pointer = ctypes.byref(entry)
+
+                def queued(fd: int, size: int) -> int:
+                    entry.fd = fd
+                    entry.revents = 0
+                    # readable, hung up or failed: a recv returns at once (bytes, 0 or an error)
+                    return size if poll(pointer, 1, 0) > 0 and entry.revents else 0
+                return queued
+        self.check = check
         self.recv = recv
 
 
@@ -117,7 +128,7 @@ class _HoldingRecvInto:
         self._ctypes = ctypes
         self._plain = sock.recv_into
         self._fileno = sock.fileno
-        self._queued = calls.queued
+        self._queued = calls.check()  # (its own query structure: see _Queued)
         self._recv = calls.recv
         self._buffer: bytearray | None = None
         self._pinned: Any = None  # a ctypes view of the buffer (it keeps the buffer from moving)

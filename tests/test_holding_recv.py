@@ -154,3 +154,27 @@ def test_a_read_takes_no_more_than_the_buffer_and_never_blocks_after_a_hang_up(
     assert reader.plain_calls == 0
     assert recv_into(buffer) == 0
     assert reader.plain_calls == 1
+
+
+@needs_held
+def test_every_reader_asks_with_a_query_of_its_own(pair: tuple[CountingSocket, socket.socket]) -> None:
+    """Two sessions in one process (KR and US, a relay's) read at the same time. The interpreter
+    may switch threads between the query's C call and reading its answer, so a query structure
+    shared between readers could give one socket another's answer and block its ``recv`` with
+    the GIL held. Each reader gets its own (checked directly: the switch cannot be forced)."""
+    reader, writer = pair
+    other_reader, other_writer = socket.socketpair()
+    try:
+        first = holding_recv_into(reader)
+        second = holding_recv_into(other_reader)
+        assert first._queued is not second._queued  # type: ignore[attr-defined]
+        other_writer.sendall(b"x")
+        assert second._queued(other_reader.fileno(), 8) > 0  # type: ignore[attr-defined]
+        assert first._queued(reader.fileno(), 8) == 0  # type: ignore[attr-defined]
+        writer.sendall(b"y")
+        buffer = bytearray(8)
+        assert first(buffer) == 1
+        assert second(buffer) == 1
+    finally:
+        other_reader.close()
+        other_writer.close()
