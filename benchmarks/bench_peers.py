@@ -29,6 +29,11 @@ the ``--json`` output. ``--tls`` runs everything over wss:// with a local self-s
 (production is wss://); the sendall server then serves plain ws:// rows only, so TLS rows use the
 asyncio server.
 
+``--receiver numbers`` makes every client's receiver take three numbers of each event (0E: both
+totals and the ask total's change; 0B: price, volume, cumulative volume; 0D: both totals and the
+ask total's change) the way its users get them: kiwoom-rt's typed fields, ``int()`` of the peers'
+raw text. By default the receivers take the raw values only, which every client hands over as is.
+
 ``KIWOOM_RT_BENCH_SWITCH=SECONDS`` makes every client process call ``sys.setswitchinterval`` with it
 first (what an application may do; CPython's default is 0.005), and busy-main scenarios report how
 much work the main thread got done meanwhile (its loop's rounds/s).
@@ -147,7 +152,7 @@ def run_client(server: Server, client: str, scenario: Scenario, args: argparse.N
     else:
         frames = int(args.rate * args.seconds)
         query = f"shape={shape}&items={items}&rate={args.rate}&seconds={args.seconds}"
-    env = dict(os.environ, NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+    env = dict(os.environ, NO_PROXY="127.0.0.1", no_proxy="127.0.0.1", KIWOOM_RT_BENCH_RECEIVER=args.receiver)
     if client.endswith("-before"):
         env["PYTHONPATH"] = args.before  # the older checkout's kiwoom_rt comes first
         client = client.removesuffix("-before")
@@ -176,10 +181,12 @@ def median(rows: list[dict[str, Any]], key: str) -> float:
 
 
 def print_tables(scenarios: list[Scenario], results: dict[tuple[str, str], list[dict[str, Any]]],
-                 rounds: int, tls: bool) -> None:
+                 rounds: int, tls: bool, receiver: str = "values") -> None:
     results = collections.defaultdict(list, results)  # a client left out by --clients reads as nan
+    takes = ("three numbers of each event (kiwoom-rt: typed fields; the peers: int() of the raw text)"
+             if receiver == "numbers" else "each event's raw values")
     print(f"\nkiwoom-rt against its peers, {'wss:// (TLS)' if tls else 'ws://'} on loopback, medians of "
-          f"{rounds} rounds, {sys.implementation.name} {sys.version.split()[0]}\n")
+          f"{rounds} rounds, {sys.implementation.name} {sys.version.split()[0]}; the receivers take {takes}\n")
     floods = [s for s in scenarios if s.mode == "flood"]
     if floods:
         print("Floods, events/s (share delivered); ratios: ours / kiwoom-client, ours / the best peer\n")
@@ -280,6 +287,9 @@ def main() -> int:
                         help="also run kiwoom-rt (default install) with serve_metrics, as kiwoom-rt-metrics (never "
                              "scraped) and kiwoom-rt-scraped (scraped every second from another process), and "
                              "report their ratios to kiwoom-rt")
+    parser.add_argument("--receiver", choices=["values", "numbers"], default="values",
+                        help="what every client's receiver takes from each event: its raw values (default), "
+                             "or three numbers of it (kiwoom-rt's typed fields, int() of the peers' raw text)")
     parser.add_argument("--only", action="append", metavar="TEXT",
                         help='run only scenarios whose name contains TEXT (repeatable), e.g. --only "busy"')
     args = parser.parse_args()
@@ -320,7 +330,7 @@ def main() -> int:
     finally:
         for server in servers.values():
             server.stop()
-    print_tables(scenarios, results, args.rounds, bool(tls))
+    print_tables(scenarios, results, args.rounds, bool(tls), args.receiver)
     if args.metrics:
         print_metrics_overhead(scenarios, results)
     if args.json:

@@ -52,9 +52,11 @@ class Tally:
         self.latencies_us: list[float] = []
         self.done = threading.Event()
         self.first_cpu = 0.0
+        self.total = 0  # the numbers a ``--receiver numbers`` receiver read, summed (so they are used)
 
-    def on_values(self, values: dict[str, str]) -> None:
+    def on_values(self, values: dict[str, str], number: int = 0) -> None:
         now = time.perf_counter()
+        self.total += number
         if self.first is None:
             self.first = now
             self.first_cpu = time.process_time()
@@ -67,6 +69,22 @@ class Tally:
 
 
 RECORDS: dict[str, Any] = {}  # the client's own counters, added to the JSON line
+
+#: ``--receiver numbers``: each receiver takes three numbers of every event, as each client's users
+#: get them. kiwoom-rt's are its typed fields; the peers hand over raw text, which their users turn
+#: into numbers with ``int()`` (``abs()`` for a price, whose sign is its direction against the
+#: previous close). ``--receiver values`` (the default) takes the raw values only.
+TYPED: dict[str, Callable[[Any], int]] = {
+    "0E": lambda event: event.ask_total + event.bid_total + event.ask_total_change,
+    "0B": lambda event: event.price + event.volume + event.cumulative_volume,
+    "0D": lambda event: event.ask_total + event.bid_total + event.ask_total_change,
+}
+RAW: dict[str, Callable[[dict[str, str]], int]] = {
+    "0E": lambda values: int(values["131"]) + int(values["135"]) + int(values["132"]),
+    "0B": lambda values: abs(int(values["10"])) + int(values["15"]) + int(values["13"]),
+    "0D": lambda values: int(values["121"]) + int(values["125"]) + int(values["122"]),
+}
+NUMBERS = os.environ.get("KIWOOM_RT_BENCH_RECEIVER") == "numbers"
 
 
 def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any, codes: list[str],
@@ -81,8 +99,15 @@ def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any, codes: list[str],
     def receiver(item: str, event: Any) -> None:
         tally.on_values(event.values)
 
+    def numbers_of(type_code: str) -> Callable[..., None]:
+        numbers = TYPED[type_code]
+
+        def receiver(item: str, event: Any) -> None:
+            tally.on_values(event.values, numbers(event))
+        return receiver
+
     for type_code in types:
-        session.signal(type_code).connect(receiver)
+        session.signal(type_code).connect(numbers_of(type_code) if NUMBERS else receiver)
     session.start()
     session.subscribe(codes, types)  # REGs of 100 items, one at a time
     scraper: Callable[[], None] | None = None
@@ -173,7 +198,11 @@ def run_kiwoom_client(url: str, tally: Tally, ssl_context: Any, codes: list[str]
     async def main(stop: Any) -> None:
         ws = KiwoomWebSocket("bench-token", ws_url=url)
         for type_code in types:
-            ws.on(type_code, lambda entry: tally.on_values(entry["values"]))
+            if NUMBERS:
+                ws.on(type_code, lambda entry, numbers=RAW[type_code]: tally.on_values(
+                    entry["values"], numbers(entry["values"])))
+            else:
+                ws.on(type_code, lambda entry: tally.on_values(entry["values"]))
         await ws.connect()
         for chunk in chunks(codes):
             await ws.subscribe(list(types), chunk)
@@ -202,8 +231,12 @@ def run_seed_asyncio(url: str, tally: Tally, ssl_context: Any, codes: list[str],
                 if trnm == "PING":
                     await websocket.send(json.dumps(response))
                 elif trnm == "REAL":
-                    for entry in response["data"]:
-                        tally.on_values(entry["values"])
+                    if NUMBERS:
+                        for entry in response["data"]:
+                            tally.on_values(entry["values"], RAW[entry["type"]](entry["values"]))
+                    else:
+                        for entry in response["data"]:
+                            tally.on_values(entry["values"])
 
     return run_in_loop_thread(main)
 
@@ -305,6 +338,7 @@ def main() -> int:
         # the busy main thread's loop rounds per second while the client ran (its share of the GIL)
         "main_rounds_per_s": round(main_rounds / (ended - started)) if main_rounds is not None else None,
         "switch_interval_s": sys.getswitchinterval(),
+        "receiver": "numbers" if NUMBERS else "values",
         # CPU of the whole process per event while events flowed (meaningful with an idle main thread)
         "cpu_us_per_event": (done_cpu - tally.first_cpu) / tally.received * 1e6 if tally.received else None,
         **RECORDS,

@@ -351,6 +351,107 @@ class _LazyField:
         return value
 
 
+class _LazyUint(_LazyField):
+    """A UINT field: canonical digits are read inline (one call, not the parser's chain of
+    three); anything else (blank, spaces, a sign, refused text) takes ``_LazyField``'s path."""
+
+    __slots__ = ()
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        state = obj.__dict__
+        try:
+            raw = state["values"][self.fid]
+            if raw.isdigit() and raw.isascii():  # (isdigit: not empty)
+                value = state[self.attr] = int(raw)
+                return value
+        except (KeyError, AttributeError):  # (missing, or not a string)
+            pass
+        return _LazyField.__get__(self, obj, owner)
+
+
+class _LazyInt(_LazyField):
+    """An INT field: digits with at most one leading sign are read inline (as ``_strict_int``
+    reads them); anything else takes ``_LazyField``'s path."""
+
+    __slots__ = ()
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        state = obj.__dict__
+        try:
+            raw = state["values"][self.fid]
+            if (raw.isdigit() or (raw[1:].isdigit() and raw[:1] in "+-")) and raw.isascii():
+                value = state[self.attr] = int(raw)
+                return value
+        except (KeyError, AttributeError, TypeError):  # (missing, or not a string)
+            pass
+        return _LazyField.__get__(self, obj, owner)
+
+
+class _LazyCached(_LazyField):
+    """A PRICE, NUMBER or TIME field: a text already parsed is found in its kind's cache inline;
+    a new one takes ``_LazyField``'s path, which parses it strictly and caches it."""
+
+    __slots__ = ("cache",)
+
+    def __init__(self, attr: str, fid: str, kind: str, cache: dict[str, Any]) -> None:
+        super().__init__(attr, fid, kind)
+        self.cache = cache
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        state = obj.__dict__
+        try:  # (the caches hold strings only: any other value, like a missing one, is not found)
+            value = self.cache.get(state["values"][self.fid])
+        except (KeyError, TypeError):  # (missing, or unhashable)
+            value = None
+        if value is None:
+            return _LazyField.__get__(self, obj, owner)
+        state[self.attr] = value
+        return value
+
+
+class _LazyRate(_LazyField):
+    """A RATE field: ASCII text without ``_`` that ``float`` reads as a finite number is read
+    inline (as ``parse_rate`` reads it); anything else takes ``_LazyField``'s path."""
+
+    __slots__ = ()
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        state = obj.__dict__
+        try:
+            raw = state["values"][self.fid]
+            if raw.isascii() and "_" not in raw:
+                value = float(raw)
+                if value - value == 0.0:  # finite ("inf", "nan" and their kin are refused there)
+                    state[self.attr] = value
+                    return value
+        except (KeyError, AttributeError, TypeError, ValueError):  # (missing, not a string, not a number)
+            pass
+        return _LazyField.__get__(self, obj, owner)
+
+
+def _lazy_reader(attr: str, fid: str, kind: str) -> _LazyField:
+    """The lazy reader of one headline field: the quick one of its kind, or the general one."""
+    if kind == UINT:
+        return _LazyUint(attr, fid, kind)
+    if kind == INT:
+        return _LazyInt(attr, fid, kind)
+    if kind == RATE:
+        return _LazyRate(attr, fid, kind)
+    caches: dict[str, dict[str, Any]] = {PRICE: _PRICE_CACHE, NUMBER: _NUMBER_CACHE, TIME: TIME_CACHE}
+    cache = caches.get(kind)
+    if cache is not None:
+        return _LazyCached(attr, fid, kind, cache)
+    return _LazyField(attr, fid, kind)
+
+
 class _ItemPart:
     """``code`` or ``exchange`` of a decoded event, split from ``item`` on first read."""
 
@@ -418,7 +519,7 @@ def _read_lazily(cls: type[RealtimeEvent]) -> None:
     """Make each headline field of ``cls`` lazy for decoded instances. The classes are
     ``attrs.frozen`` without slots, so a decoded event keeps its fields in ``__dict__``."""
     for field in headline_fields(cls):
-        setattr(cls, field.attr, _LazyField(field.attr, field.fid, field.kind))
+        setattr(cls, field.attr, _lazy_reader(field.attr, field.fid, field.kind))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -258,14 +258,41 @@ def test_after_hours_quote_shares_the_base() -> None:
 
 # --- fuzzing: no exception escapes, and the fast path agrees with the careful one -----------------
 
+EDGE_VALUES = ["", " ", "0", "+0", "-0", "+156", "-20800", " 43955", "12.5", "-0.24", "165208",
+                     "000000", "235959", "240000", "I", "D", "1_0", "nan", "inf", "1e3", "١٢", "+", "-",
+                     # the quick readers' edges: other digits, a sign with them, two signs, padding,
+                     # huge and non-finite numbers
+                     "²", "+١", "-²", "0001", "+-5", "-+5", " +5", "+5 ", "1e999", "-inf", "Infinity", "+.5",
+                     "5.", "99999999999999999999999", "-0.0", "+NaN", "x5", "_5", ".5", "\t7"]
 RAW_VALUES = st.one_of(
-    st.sampled_from(["", " ", "0", "+0", "-0", "+156", "-20800", " 43955", "12.5", "-0.24", "165208",
-                     "000000", "235959", "240000", "I", "D", "1_0", "nan", "inf", "1e3", "١٢", "+", "-"]),
+    st.sampled_from(EDGE_VALUES),
     st.text(alphabet="0123456789+-. _eaID", max_size=9),
     st.text(max_size=6),
     st.integers(-10**6, 10**6), st.floats(allow_nan=True), st.none(), st.booleans(),
     st.lists(st.integers(), max_size=2),
 )
+
+
+@pytest.mark.parametrize("type_code", sorted(EVENT_TYPES))
+def test_every_field_reads_every_edge_as_the_careful_path_does(type_code: str) -> None:
+    """Each headline field of each type, given each edge value in turn, reads as the careful
+    typing reads it, with one report when it is unusable: the quick readers of each kind
+    (canonical digits, cached prices and times, finite rates) take nothing else."""
+    cls = EVENT_TYPES[type_code]
+    edges = [*EDGE_VALUES, 7, 1.5, None, True, ["1"]]
+    for field in headline_fields(cls):
+        for raw in edges:
+            values = dict(EXAMPLE_VALUES[type_code], **{field.fid: raw})
+            reports: list[Any] = []
+            lazy_event = BUILDERS[type_code]("005930", dict(values), 1.0, reports.append)
+            careful = careful_build(cls, "005930", dict(values), 1.0)
+            careful_event, careful_problem = careful if type(careful) is tuple else (careful, None)
+            a, b = getattr(lazy_event, field.attr), getattr(careful_event, field.attr)
+            assert a == b, (field, raw, a, b)
+            assert type(a) is type(b), (field, raw, a, b)
+            for other in headline_fields(cls):  # (the rest of the entry, read after it)
+                assert getattr(lazy_event, other.attr) == getattr(careful_event, other.attr)
+            assert len(reports) == (0 if careful_problem is None else 1), (field, raw)
 
 
 @st.composite
