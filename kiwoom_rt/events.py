@@ -352,8 +352,9 @@ class _LazyField:
 
 
 class _LazyUint(_LazyField):
-    """A UINT field: canonical digits are read inline (one call, not the parser's chain of
-    three); anything else (blank, spaces, a sign, refused text) takes ``_LazyField``'s path."""
+    """A UINT field: ASCII text without ``_`` that ``int`` reads as a number >= 0 is read inline,
+    as ``parse_unsigned_int`` reads it (one call, not the parser's chain of three); anything else
+    (blank, a negative number, refused text, another type) takes ``_LazyField``'s path."""
 
     __slots__ = ()
 
@@ -363,17 +364,19 @@ class _LazyUint(_LazyField):
         state = obj.__dict__
         try:
             raw = state["values"][self.fid]
-            if raw.isdigit() and raw.isascii():  # (isdigit: not empty)
-                value = state[self.attr] = int(raw)
-                return value
-        except (KeyError, AttributeError):  # (missing, or not a string)
+            if raw.isascii() and "_" not in raw:  # (AttributeError: not a string)
+                value = int(raw)  # (ValueError: blank, or not an integer)
+                if value >= 0:
+                    state[self.attr] = value
+                    return value
+        except (KeyError, AttributeError, TypeError, ValueError):  # (missing, not a string, not an integer)
             pass
         return _LazyField.__get__(self, obj, owner)
 
 
 class _LazyInt(_LazyField):
-    """An INT field: digits with at most one leading sign are read inline (as ``_strict_int``
-    reads them); anything else takes ``_LazyField``'s path."""
+    """An INT field: ASCII text without ``_`` that ``int`` reads is read inline, as
+    ``_strict_int`` reads it; anything else takes ``_LazyField``'s path."""
 
     __slots__ = ()
 
@@ -383,10 +386,10 @@ class _LazyInt(_LazyField):
         state = obj.__dict__
         try:
             raw = state["values"][self.fid]
-            if (raw.isdigit() or (raw[1:].isdigit() and raw[:1] in "+-")) and raw.isascii():
-                value = state[self.attr] = int(raw)
+            if raw.isascii() and "_" not in raw:  # (AttributeError: not a string)
+                value = state[self.attr] = int(raw)  # (ValueError: blank, or not an integer)
                 return value
-        except (KeyError, AttributeError, TypeError):  # (missing, or not a string)
+        except (KeyError, AttributeError, TypeError, ValueError):  # (missing, not a string, not an integer)
             pass
         return _LazyField.__get__(self, obj, owner)
 

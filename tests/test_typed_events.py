@@ -279,7 +279,7 @@ def test_every_field_reads_every_edge_as_the_careful_path_does(type_code: str) -
     typing reads it, with one report when it is unusable: the quick readers of each kind
     (canonical digits, cached prices and times, finite rates) take nothing else."""
     cls = EVENT_TYPES[type_code]
-    edges = [*EDGE_VALUES, 7, 1.5, None, True, ["1"]]
+    edges = [*EDGE_VALUES, 7, -7, 1.5, None, True, ["1"], {"1": 1}, b"5"]
     for field in headline_fields(cls):
         for raw in edges:
             values = dict(EXAMPLE_VALUES[type_code], **{field.fid: raw})
