@@ -24,6 +24,7 @@ import importlib.util
 import os
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
@@ -90,13 +91,19 @@ def _enum(scope: str, name: str) -> Any:
 
 
 class _Bridge(QtCore.QObject):  # type: ignore[misc,name-defined]
-    """Lives on the GUI thread; a queued signal from any thread makes it drain there."""
+    """Lives on the GUI thread; a queued signal from any thread makes it drain there.
+
+    Its parent is the application, so Qt owns it and only the GUI thread deletes it: a bridge
+    without a parent was deleted by whichever thread dropped the dispatcher's last reference (a
+    session's thread, as a session is freed), while wakes queued for it were still pending on
+    the GUI thread, which then crashed the process. ``drain`` is held weakly, and the dispatcher
+    asks for the bridge's deletion (``deleteLater``, queued to the GUI thread) when it is freed."""
 
     wake = _Signal()
 
     def __init__(self, drain: Callable[[], int], interval_ms: int) -> None:
-        super().__init__()
-        self._drain = drain
+        super().__init__(QtCore.QCoreApplication.instance())
+        self._drain = weakref.WeakMethod(drain)
         self.interval_ms = interval_ms
         self._last = 0.0
         self._timer = QtCore.QTimer(self)
@@ -115,7 +122,9 @@ class _Bridge(QtCore.QObject):  # type: ignore[misc,name-defined]
 
     def _run(self) -> None:
         self._last = time.monotonic()
-        self._drain()
+        drain = self._drain()
+        if drain is not None:  # (None: the dispatcher is gone; a late wake does nothing)
+            drain()
 
 
 class QtDispatcher(QueueDispatcher):
@@ -132,6 +141,7 @@ class QtDispatcher(QueueDispatcher):
         super().__init__(conflate=conflate, max_events=max_events)
         self.ticks = 0
         self._bridge = _Bridge(self._tick, interval_ms)
+        weakref.finalize(self, _delete_later, self._bridge)  # (thread-safe: the GUI thread deletes it)
 
     def __repr__(self) -> str:
         details = super().__repr__().split(" ", 1)[1]  # "conflate=... dropped=...>"
@@ -142,7 +152,17 @@ class QtDispatcher(QueueDispatcher):
         return self.drain()
 
     def _wake(self) -> None:
-        self._bridge.wake.emit()  # from a session thread: queued to the GUI thread
+        try:
+            self._bridge.wake.emit()  # from a session thread: queued to the GUI thread
+        except RuntimeError:  # the application is gone, and the bridge with it: no GUI runs receivers
+            pass
+
+
+def _delete_later(bridge: Any) -> None:
+    try:
+        bridge.deleteLater()
+    except RuntimeError:  # (the application was destroyed first, and its children with it)
+        pass
 
 
 class _CloseFilter(QtCore.QObject):  # type: ignore[misc,name-defined]

@@ -123,6 +123,41 @@ def test_qt_tests_pass_under_each_binding(binding: str) -> None:
     assert "skipped" not in result.stdout
 
 
+_FREED_ON_ANOTHER_THREAD = """
+import gc, threading
+from kiwoom_rt.qt import QtDispatcher, qt_module
+widgets = qt_module("QtWidgets")
+app = widgets.QApplication.instance() or widgets.QApplication([])
+for _ in range(200):
+    holder = [QtDispatcher()]
+    def worker():
+        dispatcher = holder.pop()
+        for _ in range(50):
+            dispatcher._wake()  # what a session thread does when it queues events
+        del dispatcher  # the last reference dies on this thread, wakes still pending
+        gc.collect()
+    thread = threading.Thread(target=worker)
+    thread.start()
+    for _ in range(20):
+        app.processEvents()
+    thread.join()
+    app.processEvents()
+print("survived")
+"""
+
+
+def test_qt_dispatcher_freed_on_a_session_thread_does_not_crash_the_gui() -> None:
+    """A dispatcher whose last reference dies on a session thread while wakes for it are still
+    queued on the GUI thread: its bridge used to be deleted there and then, and the GUI thread
+    crashed on the pending wakes (a bus error or segfault within 300 rounds). In a fresh
+    interpreter, so that a crash fails this test instead of the run."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, "-c", _FREED_ON_ANOTHER_THREAD], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "survived" in result.stdout
+
+
 @pytest.fixture
 def qt_session(qapp: Any, no_thread_leak: None) -> Iterator[Callable[..., tuple[RealtimeSession, Any]]]:
     from kiwoom_rt.qt import QtDispatcher
