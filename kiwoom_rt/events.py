@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, NamedTuple
@@ -351,12 +352,17 @@ class _LazyField:
         return value
 
 
-class _LazyUint(_LazyField):
-    """A UINT field: ASCII text without ``_`` that ``int`` reads as a number >= 0 is read inline,
-    as ``parse_unsigned_int`` reads it (one call, not the parser's chain of three); anything else
-    (blank, a negative number, refused text, another type) takes ``_LazyField``'s path."""
+class _LazyInteger(_LazyField):
+    """An INT or UINT field: ASCII text without ``_`` that ``int`` reads as a number of at least
+    ``least`` (0 for a UINT) is read inline, as ``_strict_int`` and ``parse_unsigned_int`` read
+    it (one call, not the parser's chain of three); anything else (blank, a negative total,
+    refused text, another type) takes ``_LazyField``'s path."""
 
-    __slots__ = ()
+    __slots__ = ("least",)
+
+    def __init__(self, attr: str, fid: str, kind: str) -> None:
+        super().__init__(attr, fid, kind)
+        self.least = 0 if kind == UINT else -math.inf
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         if obj is None:
@@ -366,7 +372,7 @@ class _LazyUint(_LazyField):
             raw = state["values"][self.fid]
             if raw.isascii() and "_" not in raw:  # (AttributeError: not a string)
                 value = int(raw)  # (ValueError: blank, or not an integer)
-                if value >= 0:
+                if value >= self.least:
                     state[self.attr] = value
                     return value
         except (KeyError, AttributeError, TypeError, ValueError):  # (missing, not a string, not an integer)
@@ -374,9 +380,9 @@ class _LazyUint(_LazyField):
         return _LazyField.__get__(self, obj, owner)
 
 
-class _LazyInt(_LazyField):
-    """An INT field: ASCII text without ``_`` that ``int`` reads is read inline, as
-    ``_strict_int`` reads it; anything else takes ``_LazyField``'s path."""
+class _LazyRate(_LazyField):
+    """A RATE field: ASCII text without ``_`` that ``float`` reads as a finite number is read
+    inline (as ``parse_rate`` reads it); anything else takes ``_LazyField``'s path."""
 
     __slots__ = ()
 
@@ -386,10 +392,12 @@ class _LazyInt(_LazyField):
         state = obj.__dict__
         try:
             raw = state["values"][self.fid]
-            if raw.isascii() and "_" not in raw:  # (AttributeError: not a string)
-                value = state[self.attr] = int(raw)  # (ValueError: blank, or not an integer)
-                return value
-        except (KeyError, AttributeError, TypeError, ValueError):  # (missing, not a string, not an integer)
+            if raw.isascii() and "_" not in raw:
+                value = float(raw)
+                if value - value == 0.0:  # finite ("inf", "nan" and their kin are refused there)
+                    state[self.attr] = value
+                    return value
+        except (KeyError, AttributeError, TypeError, ValueError):  # (missing, not a string, not a number)
             pass
         return _LazyField.__get__(self, obj, owner)
 
@@ -418,34 +426,10 @@ class _LazyCached(_LazyField):
         return value
 
 
-class _LazyRate(_LazyField):
-    """A RATE field: ASCII text without ``_`` that ``float`` reads as a finite number is read
-    inline (as ``parse_rate`` reads it); anything else takes ``_LazyField``'s path."""
-
-    __slots__ = ()
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return self
-        state = obj.__dict__
-        try:
-            raw = state["values"][self.fid]
-            if raw.isascii() and "_" not in raw:
-                value = float(raw)
-                if value - value == 0.0:  # finite ("inf", "nan" and their kin are refused there)
-                    state[self.attr] = value
-                    return value
-        except (KeyError, AttributeError, TypeError, ValueError):  # (missing, not a string, not a number)
-            pass
-        return _LazyField.__get__(self, obj, owner)
-
-
 def _lazy_reader(attr: str, fid: str, kind: str) -> _LazyField:
     """The lazy reader of one headline field: the quick one of its kind, or the general one."""
-    if kind == UINT:
-        return _LazyUint(attr, fid, kind)
-    if kind == INT:
-        return _LazyInt(attr, fid, kind)
+    if kind in (INT, UINT):
+        return _LazyInteger(attr, fid, kind)
     if kind == RATE:
         return _LazyRate(attr, fid, kind)
     caches: dict[str, dict[str, Any]] = {PRICE: _PRICE_CACHE, NUMBER: _NUMBER_CACHE, TIME: TIME_CACHE}
