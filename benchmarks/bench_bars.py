@@ -62,9 +62,12 @@ def run(frames: list[bytes], received: list[float], bars: Callable[[], Any] | No
         per_read: int = 10) -> float:
     """Seconds to decode every frame (and feed the bars, when given: a ``TradeReader``, or a
     ``BarFeed`` whose session takes the events' place), ``per_read`` frames at a time with one
-    receive time, as the socket hands them over."""
+    receive time, as the socket hands them over. A ``BarFeed``'s final bars are delivered after
+    each read, as a running session delivers what a read queued (to ``on_bar``, with no receiver
+    connected)."""
     trades = bars() if bars is not None else None
     feed = getattr(trades, "queued_events", None)  # (a BarFeed: what a session calls per read)
+    drain = getattr(trades, "drain", None)  # (what its session delivers after a read)
     out: list[Any] = []
     decode = protocol.decode_frames
     started = time.perf_counter()
@@ -73,25 +76,49 @@ def run(frames: list[bytes], received: list[float], bars: Callable[[], Any] | No
         decode(frames[index:index + per_read], events, received_at=received[index])
         if feed is not None:
             feed(events)
+            if drain is not None:
+                drain()  # (final bars posted by this read, if any)
         elif trades is not None:
             trades.take(events, out)
             out.clear()
     elapsed = time.perf_counter() - started
     if feed is not None:
         trades.close()
-        trades.session.close()
     return elapsed
 
 
-def bar_feed() -> Any:
+class _Feed:
     """A ``BarFeed`` of 1-minute bars on a session that is never started (its URL is loopback and
     never dialled): the events are handed to ``queued_events`` as the session's intake hands
-    them over, and final bars are posted to the session's delivery queue."""
-    from kiwoom_rt import RealtimeSession
-    from kiwoom_rt.bars import BarFeed
+    them over, and final bars are posted to the session's delivery queue, a ``QueueDispatcher``
+    whose notices ``run`` delivers after each read that posted any (a running session delivers
+    after every read, on its reading thread by default)."""
 
-    session = RealtimeSession("bench-token-never-sent-000000000000", url="ws://127.0.0.1:9/api/dostk/websocket")
-    return BarFeed(session, "1m", timer=False)
+    def __init__(self) -> None:
+        from kiwoom_rt import QueueDispatcher, RealtimeSession
+        from kiwoom_rt.bars import BarFeed
+
+        dispatcher = QueueDispatcher()
+        self.session = RealtimeSession("bench-token-never-sent-000000000000",
+                                       url="ws://127.0.0.1:9/api/dostk/websocket", dispatcher=dispatcher)
+        self.feed = BarFeed(self.session, "1m", timer=False)
+        self.queued_events = self.feed.queued_events
+        self._queue = dispatcher.queue
+        self._drain = dispatcher.drain
+
+    def drain(self) -> None:
+        """Deliver what the feed posted, as the session's delivery after a read would (the
+        session delivers every read's events anyway: only the feed's notices are its cost)."""
+        if len(self._queue):
+            self._drain()
+
+    def close(self) -> None:
+        self.feed.close()
+        self.session.close()
+
+
+def bar_feed() -> Any:
+    return _Feed()
 
 
 def main() -> int:

@@ -7,7 +7,9 @@ this shared host's wall-clock times move by 30-50%).
     done
 
 ``none`` builds the 20,000-frame stream only; ``decode`` also decodes it; ``bars`` also builds
-1-minute bars (no ``on_update`` receiver); ``ticks`` 10-tick bars instead. Decode cost per trade =
+1-minute bars (no ``on_update`` receiver); ``ticks`` 10-tick bars instead; ``feed`` the same
+1-minute bars through a whole ``BarFeed`` (its lock and checks per read, final bars posted to
+its session's delivery queue). Decode cost per trade =
 (decode - none) / 20,000; bars cost = (bars - decode) / 20,000. ``--stdlib`` blocks orjson, as the
 default install runs. The stream is built, then frozen out of the garbage collector's way, before
 the counted work starts, so both sides pay the same collector.
@@ -40,6 +42,8 @@ def main() -> None:
     gc.freeze()
     if mode == "decode":
         bench_bars.run(frames, received, None, per_read)
+    elif mode == "feed":
+        bench_bars.run(frames, received, bench_bars.bar_feed, per_read)
     elif mode in ("bars", "ticks"):
         spec = bar_spec("1m") if mode == "bars" else bar_spec(ticks=10)
         bench_bars.run(frames, received, lambda: TradeReader(BarEngine(spec, updates=False), "kr", {"0B"}, None),

@@ -311,6 +311,9 @@ def main() -> int:
 
         ssl_context = ssl.create_default_context(cafile=args.cafile)
     tally = Tally(args.count, args.mode == "paced")
+    import gc
+
+    gc_before = [generation["collections"] for generation in gc.get_stats()]
     codes = traffic.items(traffic.SHAPE_ITEMS[args.shape])
     close = CLIENTS[args.client](args.url, tally, ssl_context, codes, traffic.SHAPE_TYPES[args.shape])
     started = time.perf_counter()
@@ -321,6 +324,7 @@ def main() -> int:
         tally.done.wait(args.limit)
     ended = time.perf_counter()
     done_cpu = time.process_time()
+    gc_runs = [generation["collections"] - before for generation, before in zip(gc.get_stats(), gc_before, strict=True)]
     close()
     parser_name = "n/a"
     if args.client.startswith("kiwoom-rt"):
@@ -341,6 +345,8 @@ def main() -> int:
         "receiver": "numbers" if NUMBERS else "values",
         # CPU of the whole process per event while events flowed (meaningful with an idle main thread)
         "cpu_us_per_event": (done_cpu - tally.first_cpu) / tally.received * 1e6 if tally.received else None,
+        # the garbage collector's runs per generation while the client ran (every client's own)
+        "gc_collections": gc_runs,
         **RECORDS,
     }), flush=True)
     return 0
