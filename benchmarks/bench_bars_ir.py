@@ -29,7 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_bars
 
+# (every mode imports what ``feed`` uses, so start-up, compiling the modules where no bytecode
+# cache is written, is the same in every mode and cancels out)
+from kiwoom_rt import QueueDispatcher, RealtimeSession  # noqa: F401
 from kiwoom_rt._bars import BarEngine, TradeReader, bar_spec
+from kiwoom_rt.bars import BarFeed  # noqa: F401
 
 TRADES = 20_000
 
