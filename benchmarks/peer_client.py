@@ -21,6 +21,7 @@ computing strategy does, and the client runs on its own thread(s).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -292,7 +293,6 @@ def main() -> int:
     parser.add_argument("--cafile", help="trust this certificate (TLS runs)")
     args = parser.parse_args()
     if os.environ.get("KIWOOM_RT_BENCH_NOGC") == "1":  # diagnosis only
-        import gc
         gc.disable()
     switch = os.environ.get("KIWOOM_RT_BENCH_SWITCH")  # every client: the application's GIL switch interval (s)
     if switch:
@@ -311,8 +311,6 @@ def main() -> int:
 
         ssl_context = ssl.create_default_context(cafile=args.cafile)
     tally = Tally(args.count, args.mode == "paced")
-    import gc
-
     gc_before = [generation["collections"] for generation in gc.get_stats()]
     codes = traffic.items(traffic.SHAPE_ITEMS[args.shape])
     close = CLIENTS[args.client](args.url, tally, ssl_context, codes, traffic.SHAPE_TYPES[args.shape])

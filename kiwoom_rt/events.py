@@ -382,7 +382,12 @@ class _LazyInteger(_LazyField):
 
 class _LazyRate(_LazyField):
     """A RATE field: ASCII text without ``_`` that ``float`` reads as a finite number is read
-    inline (as ``parse_rate`` reads it); anything else takes ``_LazyField``'s path."""
+    inline (as ``parse_rate`` reads it); anything else takes ``_LazyField``'s path.
+
+    Kept apart from ``_LazyInteger`` on purpose: one class for both, with the conversion held in
+    a slot and a finiteness test for every number, made three integer reads of an event 7% dearer
+    (13.4k to 14.3k instructions, callgrind), and integer fields are most of what receivers read.
+    """
 
     __slots__ = ()
 
