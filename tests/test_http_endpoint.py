@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.client
 import logging
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -148,3 +150,111 @@ def test_close_stops_the_thread_and_closes_kept_connections(no_thread_leak: None
     except ConnectionResetError:
         pass
     connection.close()
+
+
+# --- faults: eviction races, clients that never read, heads that arrive whole (issue 37) -----------
+
+def scrape_once(endpoint: HttpEndpoint, timeout: float = 2.0) -> tuple[int, float]:
+    """One GET on a fresh connection: (status, seconds it took)."""
+    started = time.monotonic()
+    connection = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=timeout)
+    try:
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        response.read()
+        return response.status, time.monotonic() - started
+    finally:
+        connection.close()
+
+
+def test_an_evicted_connection_still_in_the_ready_batch_never_kills_the_endpoint() -> None:
+    """16 connections open and busy, then a 17th connects while the oldest sends a byte: the
+    oldest is evicted while it is still in the batch the select returned. (A slow render holds
+    the serving thread while both happen, so one select returns both.)"""
+    started = threading.Event()
+
+    def slow(accept: str) -> tuple[bytes, str]:
+        started.set()
+        threading.Event().wait(0.3)
+        return b"ok\n", "text/plain"
+
+    endpoint = HttpEndpoint(slow, "127.0.0.1", 0)
+    try:
+        for _ in range(3):
+            clients = [socket.create_connection(("127.0.0.1", endpoint.port), timeout=5) for _ in range(16)]
+            try:
+                for client in clients[:-1]:
+                    client.sendall(b"GET /metrics HTTP/1.1\r\n")  # busy: half a request
+                wait_until(lambda: sum(bool(c.buffer) for c in endpoint._connections.values()) == 15, 5)  # noqa: SLF001
+                started.clear()
+                clients[-1].sendall(b"GET /metrics HTTP/1.1\r\n\r\n")  # the thread renders slowly ...
+                assert started.wait(5)
+                clients.append(socket.create_connection(("127.0.0.1", endpoint.port), timeout=5))  # ... a 17th
+                clients[0].send(b"X")  # ... and the oldest speaks
+                newest = clients[-1].getsockname()
+                wait_until(lambda: not endpoint._thread.is_alive() or any(  # noqa: SLF001
+                    s.getpeername() == newest for s in list(endpoint._connections)), 5)  # noqa: SLF001
+            finally:
+                for client in clients:
+                    client.close()
+            wait_until(lambda: not endpoint._connections or not endpoint._thread.is_alive(), 5)  # noqa: SLF001
+            assert endpoint._thread.is_alive(), "the endpoint's thread died"  # noqa: SLF001
+        status, _took = scrape_once(endpoint)
+        assert status == 200
+    finally:
+        endpoint.close()
+
+
+def test_a_scraper_that_never_reads_cannot_stall_the_others() -> None:
+    # answers of a real registry's size, and the default I/O timeout (10 s)
+    endpoint = HttpEndpoint(lambda accept: (b"x" * 20_000, "text/plain"), "127.0.0.1", 0)
+    greedy = socket.socket()
+    greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    greedy.connect(("127.0.0.1", endpoint.port))
+    try:
+        greedy.settimeout(10)
+        greedy.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 2400)  # and never reads
+        for _ in range(5):
+            status, took = scrape_once(endpoint, timeout=15)
+            assert status == 200
+            assert took < 1.0, f"a scrape waited {took:.2f} s behind a client that does not read"
+        assert endpoint._thread.is_alive()  # noqa: SLF001
+    finally:
+        greedy.close()
+        endpoint.close()
+
+
+def test_a_client_that_never_reads_is_closed_on_a_bounded_buffer() -> None:
+    endpoint = HttpEndpoint(lambda accept: (b"x" * 200_000, "text/plain"), "127.0.0.1", 0, io_timeout=1.0)
+    greedy = socket.socket()
+    greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    greedy.connect(("127.0.0.1", endpoint.port))
+    try:
+        greedy.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 100)
+        wait_until(lambda: not endpoint._connections, 10, "the client that never reads was not closed")  # noqa: SLF001
+    finally:
+        greedy.close()
+        endpoint.close()
+
+
+def test_the_head_limit_holds_when_the_whole_head_arrives_in_one_read(served: tuple[HttpEndpoint, Counting]) -> None:
+    endpoint, render = served
+    head = b"GET /metrics HTTP/1.1\r\nX-Filler: " + b"a" * 20_000 + b"\r\n\r\n"
+    answer = raw(endpoint, head)
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert render.calls == 0
+
+
+def test_pipelined_heads_are_served_in_turns(served: tuple[HttpEndpoint, Counting]) -> None:
+    endpoint, render = served
+    with socket.create_connection(("127.0.0.1", endpoint.port), timeout=10) as pipelined:
+        pipelined.sendall(b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 2000)
+        status, took = scrape_once(endpoint)
+        assert status == 200
+        assert took < 1.0
+        received = b""
+        while received.count(b"HTTP/1.1 200 OK") < 2000:
+            chunk = pipelined.recv(65536)
+            assert chunk, "the endpoint closed a client that reads its answers"
+            received += chunk
+    assert render.calls >= 2001
