@@ -12,9 +12,9 @@ It serves ``GET`` and ``HEAD`` of the paths it is given, answers everything else
 (404, 405, 400, 431), closes connections idle for ``idle_timeout`` seconds, and keeps at most
 ``max_connections`` open (the oldest idle one goes first). Every socket is non-blocking: a client
 that leaves its answers unread for ``io_timeout`` seconds (or more than ``_MAX_UNREAD`` bytes of
-them) gets its connection closed; meanwhile no more of its requests are read,
-and pipelined requests are answered a few per round, so no client can starve the others. A renderer that raises gives a 500
-and a logged traceback; the endpoint keeps serving. Portable: sockets and ``selectors`` only.
+them) gets its connection closed; meanwhile no more of its requests are read, and pipelined
+requests are answered a few per round, so no client can starve the others. A renderer that
+raises gives a 500 and a logged traceback; the endpoint keeps serving. Portable: sockets and ``selectors`` only.
 """
 
 from __future__ import annotations

@@ -185,20 +185,20 @@ def test_an_evicted_connection_still_in_the_ready_batch_never_kills_the_endpoint
             try:
                 for client in clients[:-1]:
                     client.sendall(b"GET /metrics HTTP/1.1\r\n")  # busy: half a request
-                wait_until(lambda: sum(bool(c.buffer) for c in endpoint._connections.values()) == 15, 5)  # noqa: SLF001
+                wait_until(lambda: sum(bool(c.buffer) for c in endpoint._connections.values()) == 15, 5)
                 started.clear()
                 clients[-1].sendall(b"GET /metrics HTTP/1.1\r\n\r\n")  # the thread renders slowly ...
                 assert started.wait(5)
                 clients.append(socket.create_connection(("127.0.0.1", endpoint.port), timeout=5))  # ... a 17th
                 clients[0].send(b"X")  # ... and the oldest speaks
                 newest = clients[-1].getsockname()
-                wait_until(lambda: not endpoint._thread.is_alive() or any(  # noqa: SLF001
-                    s.getpeername() == newest for s in list(endpoint._connections)), 5)  # noqa: SLF001
+                wait_until(lambda newest=newest: not endpoint._thread.is_alive() or any(  # type: ignore[misc]
+                    s.getpeername() == newest for s in list(endpoint._connections)), 5)
             finally:
                 for client in clients:
                     client.close()
-            wait_until(lambda: not endpoint._connections or not endpoint._thread.is_alive(), 5)  # noqa: SLF001
-            assert endpoint._thread.is_alive(), "the endpoint's thread died"  # noqa: SLF001
+            wait_until(lambda: not endpoint._connections or not endpoint._thread.is_alive(), 5)
+            assert endpoint._thread.is_alive(), "the endpoint's thread died"
         status, _took = scrape_once(endpoint)
         assert status == 200
     finally:
@@ -218,7 +218,7 @@ def test_a_scraper_that_never_reads_cannot_stall_the_others() -> None:
             status, took = scrape_once(endpoint, timeout=15)
             assert status == 200
             assert took < 1.0, f"a scrape waited {took:.2f} s behind a client that does not read"
-        assert endpoint._thread.is_alive()  # noqa: SLF001
+        assert endpoint._thread.is_alive()
     finally:
         greedy.close()
         endpoint.close()
@@ -231,7 +231,7 @@ def test_a_client_that_never_reads_is_closed_on_a_bounded_buffer() -> None:
     greedy.connect(("127.0.0.1", endpoint.port))
     try:
         greedy.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 100)
-        wait_until(lambda: not endpoint._connections, 10, "the client that never reads was not closed")  # noqa: SLF001
+        wait_until(lambda: not endpoint._connections, 10, "the client that never reads was not closed")
     finally:
         greedy.close()
         endpoint.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 from pathlib import Path
@@ -39,13 +40,15 @@ def everything_said(caplog: Any, *objects: Any, collectors: tuple[Collector, ...
     return "\n".join(parts)
 
 
-def test_the_token_appears_nowhere(caplog: Any, no_thread_leak: None) -> None:
+@pytest.mark.parametrize("secret_token", [SECRET_TOKEN, 'tok"quoted\\back\\slash-비밀-7f3a9c-0042'],
+                         ids=["base64-style", "quote-backslash-korean"])
+def test_the_token_appears_nowhere(caplog: Any, no_thread_leak: None, secret_token: str) -> None:
     caplog.set_level(logging.DEBUG)
     websocket.enableTrace(True)  # websocket-client then logs every frame it sends, LOGIN included
     errors: list[BaseException] = []
     try:
-        with SimServer(tokens={SECRET_TOKEN: "app"}, credentials={DEFAULT_APPKEY: SECRET_KEY}) as sim:
-            session = RealtimeSession(SECRET_TOKEN, url=sim.url, reconnect=ReconnectPolicy(first_delay=0.01))
+        with SimServer(tokens={secret_token: "app"}, credentials={DEFAULT_APPKEY: SECRET_KEY}) as sim:
+            session = RealtimeSession(secret_token, url=sim.url, reconnect=ReconnectPolicy(first_delay=0.01))
             lifecycle = Collector()
             for name in ("on_connected", "on_login", "on_disconnected", "on_reconnecting", "on_system", "on_error"):
                 getattr(session, name).connect(lifecycle)
@@ -55,8 +58,8 @@ def test_the_token_appears_nowhere(caplog: Any, no_thread_leak: None) -> None:
             sim.drop_all()
             wait_until(lambda: sim.logins >= 2)
             refused = session.subscribe(["X" * 12], ["0E"])
-            with SimServer(max_items_per_reg=0, tokens={SECRET_TOKEN: "app"}) as strict:
-                other = RealtimeSession(SECRET_TOKEN, url=strict.url)
+            with SimServer(max_items_per_reg=0, tokens={secret_token: "app"}) as strict:
+                other = RealtimeSession(secret_token, url=strict.url)
                 other.start()
                 try:
                     other.subscribe(["005930"]).wait(5)
@@ -64,7 +67,7 @@ def test_the_token_appears_nowhere(caplog: Any, no_thread_leak: None) -> None:
                     errors.append(exc)
                 other.close()
             try:
-                RealtimeSession(SECRET_TOKEN + "-expired", url=sim.url).start(timeout=5)
+                RealtimeSession(secret_token + "-expired", url=sim.url).start(timeout=5)
             except LoginError as exc:
                 errors.append(exc)
             provider = TokenProvider(DEFAULT_APPKEY, SECRET_KEY, base_url=sim.rest_url)
@@ -77,7 +80,7 @@ def test_the_token_appears_nowhere(caplog: Any, no_thread_leak: None) -> None:
             except SessionClosedError as exc:
                 errors.append(exc)
             try:
-                RealtimeSession(SECRET_TOKEN, url="ws://127.0.0.1:9/x").start(timeout=5)
+                RealtimeSession(secret_token, url="ws://127.0.0.1:9/x").start(timeout=5)
             except ConnectError as exc:
                 errors.append(exc)
     finally:
@@ -87,8 +90,10 @@ def test_the_token_appears_nowhere(caplog: Any, no_thread_leak: None) -> None:
                            collectors=(lifecycle,))
     assert "LOGIN" in said  # the trace did log the LOGIN frames...
     assert len(errors) >= 3
-    for secret in (SECRET_TOKEN, SECRET_KEY, issued.token):
-        assert secret not in said  # ...but no token or key anywhere
+    for secret in (secret_token, SECRET_KEY, issued.token):
+        escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+        for spelling in (secret, json.dumps(secret)[1:-1], escaped, repr(escaped.encode())[2:-1], "비밀"):
+            assert spelling not in said  # ...but no token or key anywhere, in any spelling
 
 
 def test_tls_is_verified_by_default(tls_sim: SimServer, no_thread_leak: None) -> None:
