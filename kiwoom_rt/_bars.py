@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import attrs
 
-from .events import EVENT_TYPES, headline_fields
+from .events import EVENT_TYPES, LAST, headline_fields
 from .us import to_eastern
 from .values import canonical_int
 
@@ -669,7 +669,7 @@ class TradeReader:
         for code in self.types:
             fields = {field.attr: field for field in headline_fields(EVENT_TYPES[code])}
             fids[code] = (fields["time"].fid, fields["price"].fid, fields["volume"].fid)
-            if fields["price"].kind == "price":  # (a domestic price: the strict reading is abs(int))
+            if fields["price"].kind == LAST:  # (a domestic price: the strict reading is abs(int), not zero)
                 quick[(fields["price"].fid, "price")] = True
             if fields["volume"].kind == "int":
                 quick[(fields["volume"].fid, "volume")] = False
@@ -904,7 +904,8 @@ class TradeReader:
         absolute = self._quick.get((fid, name))
         if absolute is not None:
             number = canonical_int(raw)
-            if number is not None:
+            # (a zero price is unusable: the typed field says so)
+            if number is not None and (number != 0 or not absolute):
                 if absolute and number < 0:
                     number = -number
                 if len(cache) >= _CACHE_LIMIT:

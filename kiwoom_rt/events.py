@@ -50,6 +50,8 @@ from .values import (
     parse_abs_int,
     parse_abs_number,
     parse_hhmmss,
+    parse_positive_number,
+    parse_positive_price,
     parse_rate,
     parse_signed_int,
     parse_text,
@@ -176,6 +178,10 @@ def split_item(item: str) -> tuple[str, str]:
 #: careful full typing (``careful_values``) and the generic ``*_of`` methods all use them.
 PRICE: Final = "price"  # absolute int: "-20800" -> 20800
 NUMBER: Final = "number"  # absolute float (index values, NAV): "-1762.61" -> 1762.61
+#: A traded or current price (FID 10): as PRICE or NUMBER, and positive (zero is unusable there;
+#: a zero book level means an empty level and is read by the book's own reader).
+LAST: Final = "last"  # positive absolute int
+LAST_NUMBER: Final = "last_number"  # positive absolute finite float
 INT: Final = "int"  # signed int: "-50" -> -50, "+82" -> 82
 UINT: Final = "uint"  # int that cannot be negative (totals)
 RATE: Final = "rate"  # signed float: "-0.24" -> -0.24
@@ -215,6 +221,8 @@ def _parse_duration(raw: str) -> _dt.timedelta:
 PARSERS: Final[Mapping[str, Any]] = MappingProxyType({
     PRICE: parse_abs_int,
     NUMBER: parse_abs_number,
+    LAST: parse_positive_price,
+    LAST_NUMBER: parse_positive_number,
     INT: parse_signed_int,
     UINT: parse_unsigned_int,
     RATE: parse_rate,
@@ -302,6 +310,26 @@ def _lazy_number(raw: str) -> float | None:
     return value
 
 
+#: Traded prices, by their text: only positive values get in (their own caches, so a zero read
+#: through a PRICE field is never found here).
+_LAST_CACHE: dict[str, int] = {}
+_LAST_NUMBER_CACHE: dict[str, float] = {}
+
+
+def _lazy_last(parse: Any, cache: dict[str, Any]) -> Any:
+    def read(raw: str) -> Any:
+        value = cache.get(raw) if type(raw) is str else None
+        if value is None:
+            if type(raw) is str and not raw.strip():
+                return None
+            value = parse(raw)
+            if len(cache) >= _PRICE_CACHE_LIMIT:
+                cache.clear()
+            cache[raw] = value
+        return value
+    return read
+
+
 def _lazy_time(raw: str) -> _dt.time | None:
     value = TIME_CACHE.get(raw) if type(raw) is str else None
     if value is None:
@@ -317,6 +345,8 @@ _LAZY_PARSERS: Final[Mapping[str, Any]] = MappingProxyType({
     **{kind: _blank_or(parse) for kind, parse in PARSERS.items()},
     PRICE: _lazy_price,
     NUMBER: _lazy_number,
+    LAST: _lazy_last(parse_positive_price, _LAST_CACHE),
+    LAST_NUMBER: _lazy_last(parse_positive_number, _LAST_NUMBER_CACHE),
     TIME: _lazy_time,
 })
 
@@ -408,8 +438,8 @@ class _LazyRate(_LazyField):
 
 
 class _LazyCached(_LazyField):
-    """A PRICE, NUMBER or TIME field: a text already parsed is found in its kind's cache inline;
-    a new one takes ``_LazyField``'s path, which parses it strictly and caches it."""
+    """A PRICE, NUMBER, LAST or TIME field: a text already parsed is found in its kind's cache
+    inline; a new one takes ``_LazyField``'s path, which parses it strictly and caches it."""
 
     __slots__ = ("cache",)
 
@@ -437,7 +467,8 @@ def _lazy_reader(attr: str, fid: str, kind: str) -> _LazyField:
         return _LazyInteger(attr, fid, kind)
     if kind == RATE:
         return _LazyRate(attr, fid, kind)
-    caches: dict[str, dict[str, Any]] = {PRICE: _PRICE_CACHE, NUMBER: _NUMBER_CACHE, TIME: TIME_CACHE}
+    caches: dict[str, dict[str, Any]] = {PRICE: _PRICE_CACHE, NUMBER: _NUMBER_CACHE, TIME: TIME_CACHE,
+                                         LAST: _LAST_CACHE, LAST_NUMBER: _LAST_NUMBER_CACHE}
     cache = caches.get(kind)
     if cache is not None:
         return _LazyCached(attr, fid, kind, cache)
@@ -656,7 +687,7 @@ class OrderExecution(RealtimeEvent):
     fill_quantity: int | None = _fid("911", UINT, often_blank=True)
     unit_fill_price: int | None = _fid("914", PRICE, often_blank=True)
     unit_fill_quantity: int | None = _fid("915", UINT, often_blank=True)
-    price: int | None = _fid("10", PRICE)
+    price: int | None = _fid("10", LAST)
     best_ask: int | None = _fid("27", PRICE)
     best_bid: int | None = _fid("28", PRICE)
     fee: int | None = _fid("938", INT)
@@ -673,7 +704,7 @@ class Balance(RealtimeEvent):
 
     account: str | None = _fid("9201", TEXT)
     stock_name: str | None = _fid("302", TEXT)
-    price: int | None = _fid("10", PRICE)
+    price: int | None = _fid("10", LAST)
     quantity: int | None = _fid("930", INT)
     average_price: int | None = _fid("931", PRICE)
     purchase_amount: int | None = _fid("932", INT)
@@ -695,7 +726,7 @@ class IndicativePrice(RealtimeEvent):
     type: ClassVar[str] = "0A"
     name: ClassVar[str] = TYPE_NAMES["0A"]
 
-    price: int | None = _fid("10", PRICE)
+    price: int | None = _fid("10", LAST)
     change: int | None = _fid("11", INT)
     rate: float | None = _fid("12", RATE)
     best_ask: int | None = _fid("27", PRICE)
@@ -719,7 +750,7 @@ class Trade(RealtimeEvent):
     name: ClassVar[str] = TYPE_NAMES["0B"]
 
     time: _dt.time | None = _fid("20", TIME)
-    price: int | None = _fid("10", PRICE)
+    price: int | None = _fid("10", LAST)
     change: int | None = _fid("11", INT)
     rate: float | None = _fid("12", RATE)
     volume: int | None = _fid("15", INT)
@@ -926,7 +957,7 @@ class EtfNav(RealtimeEvent):
     nav_change: float | None = _fid("37", RATE)
     nav_rate: float | None = _fid("38", RATE)
     tracking_error: float | None = _fid("39", RATE)
-    price: int | None = _fid("10", PRICE)
+    price: int | None = _fid("10", LAST)
     change: int | None = _fid("11", INT)
     rate: float | None = _fid("12", RATE)
     cumulative_volume: int | None = _fid("13", UINT)
@@ -942,7 +973,7 @@ class ExpectedTrade(RealtimeEvent):
     name: ClassVar[str] = TYPE_NAMES["0H"]
 
     time: _dt.time | None = _fid("20", TIME)
-    price: int | None = _fid("10", PRICE)
+    price: int | None = _fid("10", LAST)
     change: int | None = _fid("11", INT)
     rate: float | None = _fid("12", RATE)
     volume: int | None = _fid("15", INT)
@@ -956,7 +987,7 @@ class GoldPrice(RealtimeEvent):
     type: ClassVar[str] = "0I"
     name: ClassVar[str] = TYPE_NAMES["0I"]
 
-    price: int | None = _fid("10", PRICE)
+    price: int | None = _fid("10", LAST)
     change: int | None = _fid("11", INT)
     rate: float | None = _fid("12", RATE)
 
@@ -969,7 +1000,7 @@ class SectorIndex(RealtimeEvent):
     name: ClassVar[str] = TYPE_NAMES["0J"]
 
     time: _dt.time | None = _fid("20", TIME)
-    price: float | None = _fid("10", NUMBER)
+    price: float | None = _fid("10", LAST_NUMBER)
     change: float | None = _fid("11", RATE)
     rate: float | None = _fid("12", RATE)
     volume: int | None = _fid("15", INT)
@@ -994,7 +1025,7 @@ class SectorBreadth(RealtimeEvent):
     declining: int | None = _fid("255", UINT)
     lower_limit: int | None = _fid("254", UINT)
     traded: int | None = _fid("256", UINT)
-    price: float | None = _fid("10", NUMBER)
+    price: float | None = _fid("10", LAST_NUMBER)
     change: float | None = _fid("11", RATE)
     rate: float | None = _fid("12", RATE)
     cumulative_volume: int | None = _fid("13", UINT)
@@ -1022,7 +1053,7 @@ class ElwTheoretical(RealtimeEvent):
     name: ClassVar[str] = TYPE_NAMES["0m"]
 
     time: _dt.time | None = _fid("20", TIME)
-    price: int | None = _fid("10", PRICE)
+    price: int | None = _fid("10", LAST)
     theoretical_price: int | None = _fid("670", PRICE)
     implied_volatility: float | None = _fid("671", RATE)
     delta: float | None = _fid("672", RATE)
@@ -1072,7 +1103,7 @@ class ProgramTrading(RealtimeEvent):
     name: ClassVar[str] = TYPE_NAMES["0w"]
 
     time: _dt.time | None = _fid("20", TIME)
-    price: int | None = _fid("10", PRICE)
+    price: int | None = _fid("10", LAST)
     change: int | None = _fid("11", INT)
     rate: float | None = _fid("12", RATE)
     cumulative_volume: int | None = _fid("13", UINT)
@@ -1175,7 +1206,7 @@ class UsTrade(RealtimeEvent):
     time: _dt.time | None = _fid("20", TIME)
     local_time: _dt.time | None = _fid("51020", TIME)
     trade_date: _dt.date | None = _fid("22", DATE)
-    price: float | None = _fid("10", NUMBER)
+    price: float | None = _fid("10", LAST_NUMBER)
     change: float | None = _fid("11", RATE)
     rate: float | None = _fid("12", RATE)
     volume: int | None = _fid("15", INT)

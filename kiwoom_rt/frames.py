@@ -29,6 +29,8 @@ from .events import (
     ENTERED,
     EVENT_TYPES,
     INT,
+    LAST,
+    LAST_NUMBER,
     NUMBER,
     PRICE,
     RATE,
@@ -164,7 +166,8 @@ def _arrow_table(type_code: str, rows: list[list[Any]]) -> Any:
     """A pyarrow table with a fixed schema per type, so every chunk of an export matches."""
     import pyarrow
 
-    kinds = {PRICE: pyarrow.int64(), INT: pyarrow.int64(), UINT: pyarrow.int64(), NUMBER: pyarrow.float64(),
+    kinds = {PRICE: pyarrow.int64(), LAST: pyarrow.int64(), LAST_NUMBER: pyarrow.float64(),
+             INT: pyarrow.int64(), UINT: pyarrow.int64(), NUMBER: pyarrow.float64(),
              RATE: pyarrow.float64(), TIME: pyarrow.time64("us"), TEXT: pyarrow.string(),
              ENTERED: pyarrow.bool_(), DURATION: pyarrow.duration("us"), DATE: pyarrow.date32(),
              SIDE: pyarrow.string()}

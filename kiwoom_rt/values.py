@@ -17,6 +17,8 @@ __all__ = [
     "parse_abs_int",
     "parse_abs_number",
     "parse_hhmmss",
+    "parse_positive_number",
+    "parse_positive_price",
     "parse_price",
     "parse_rate",
     "parse_signed_int",
@@ -99,7 +101,27 @@ def parse_rate(raw: str) -> float:
     text = raw.strip()
     if not text or "_" in text or not text.isascii() or text.lower().lstrip("+-") in _NON_FINITE:
         raise ValueError(f"not a rate: {raw!r}")
-    return float(text)
+    value = float(text)
+    if value - value != 0.0:  # overflowing text ("1e400") reads as infinite
+        raise ValueError(f"not a finite number: {raw!r}")
+    return value
+
+
+def parse_positive_price(raw: str) -> int:
+    """A traded price without its direction sign, which must be positive: ``"-20800"`` -> 20800;
+    ``"0"`` is refused (no trade happens at zero; an empty book level is read elsewhere)."""
+    value = parse_abs_int(raw)
+    if value == 0:
+        raise ValueError(f"a price of zero: {raw!r}")
+    return value
+
+
+def parse_positive_number(raw: str) -> float:
+    """``parse_positive_price`` for decimal prices (US stocks, index values): positive and finite."""
+    value = parse_abs_number(raw)
+    if value == 0:
+        raise ValueError(f"a price of zero: {raw!r}")
+    return value
 
 
 _NON_FINITE = frozenset({"inf", "infinity", "nan"})

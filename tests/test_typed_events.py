@@ -362,10 +362,10 @@ def test_market_session_remaining_time() -> None:
 
 ALL_FIELDS = [(type_code, field) for type_code, cls in sorted(EVENT_TYPES.items())
               for field in headline_fields(cls)]
-SAMPLE = {"price": "-20800", "number": "-1762.61", "int": "-50", "uint": "43955", "rate": "-0.24",
+SAMPLE = {"price": "-20800", "last": "-20800", "number": "-1762.61", "last_number": "-1762.61", "int": "-50", "uint": "43955", "rate": "-0.24",
           "time": "165208", "text": "접수", "entered": "I", "duration": "000130", "date": "20260630",
           "side": "01"}
-PARSED = {"price": 20800, "number": 1762.61, "int": -50, "uint": 43955, "rate": -0.24,
+PARSED = {"price": 20800, "last": 20800, "number": 1762.61, "last_number": 1762.61, "int": -50, "uint": 43955, "rate": -0.24,
           "time": T(16, 52, 8), "text": "접수", "entered": True, "duration": dt.timedelta(seconds=90),
           "date": dt.date(2026, 6, 30), "side": "sell"}
 
@@ -391,13 +391,22 @@ def test_every_field_signs_padding_blanks_and_bad_values(type_code: str, field: 
     if field.kind == "text":
         bad: Any = 12345  # any text is text; a number is not
     else:
-        bad = "1_0" if field.kind in ("int", "uint", "price") else "x9"
+        bad = "1_0" if field.kind in ("int", "uint", "price", "last") else "x9"
     value, errors = one(bad)
     assert value is None
     (error,) = errors
     assert f"FID {field.fid}" in str(error)
-    if field.kind == "price":  # the direction sign is dropped either way
+    if field.kind in ("price", "last"):  # the direction sign is dropped either way
         assert one("+20800")[0] == one("20800")[0] == 20800
+    if field.kind in ("last", "last_number"):  # a traded price is positive and finite (issue 37)
+        for unusable in ("0", "+0", "-0", "0.00", "1e400", "-1e400"):
+            value, errors = one(unusable)
+            assert value is None, unusable
+            assert len(errors) == 1
+    if field.kind in ("number", "rate", "last_number"):  # overflowing text is not a number
+        value, errors = one("1e400")
+        assert value is None
+        assert len(errors) == 1
     if field.kind in ("int", "rate", "number"):
         assert one("+5")[0] == 5
 
