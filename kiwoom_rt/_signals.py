@@ -118,6 +118,8 @@ class SessionSignal(blinker.Signal):
         self._entries: dict[tuple[tuple[int, ...], Any], _Entry] = {}
         self._cache: dict[Any, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         self._everyone: tuple[Any, ...] | None = None  # see ``for_every_sender``
+        #: how the events' sender spells an item the user named (a US session: its symbol)
+        self.sender_key: Callable[[Any], Any] | None = None
 
     def __repr__(self) -> str:
         return f"<SessionSignal {self.name} ({len(self._entries)} receivers)>"
@@ -130,6 +132,8 @@ class SessionSignal(blinker.Signal):
     def connect(self, receiver: F, sender: Any = blinker.ANY, weak: bool = False) -> F:
         """Call ``receiver(sender, **kwargs)`` on every send (from ``sender`` only, if given)."""
         check_receiver(receiver, self.kwargs, self.name)
+        if self.sender_key is not None and sender is not blinker.ANY:
+            sender = self.sender_key(sender)  # ValueError for an item this socket cannot have
         with self._lock:
             result = super().connect(receiver, sender, weak)
             self._entries[(_identity(receiver), _sender_key(sender))] = _Entry(receiver, sender, weak)
@@ -138,6 +142,8 @@ class SessionSignal(blinker.Signal):
 
     def disconnect(self, receiver: Callable[..., Any], sender: Any = blinker.ANY) -> None:
         """Stop calling ``receiver`` (for ``sender`` only, if given; from every sender by default)."""
+        if self.sender_key is not None and sender is not blinker.ANY:
+            sender = self.sender_key(sender)
         with self._lock:
             super().disconnect(receiver, sender)
             ident, wanted = _identity(receiver), _sender_key(sender)
@@ -258,12 +264,14 @@ class SignalSet(SignalAttributes):
     thread. ``owner`` is the sender of lifecycle signals.
     """
 
-    def __init__(self, owner: Any) -> None:
+    def __init__(self, owner: Any, item_key: Callable[[Any], Any] | None = None) -> None:
         self._owner_ref = weakref.ref(owner)  # the session holds us; no cycle through receivers
+        self._item_key = item_key  # the sender spelling of data signals (``SessionSignal.sender_key``)
         self._lock = threading.Lock()
         self._type_signals: dict[str, SessionSignal] = {}
         self._notice_signals: dict[str, SessionSignal] = {}  # by the name a notice gives
         self.on_real = self._make("on_real", DATA_KWARGS)
+        self.on_real.sender_key = item_key
         self.on_0e = self.signal("0E")
         self.on_condition = self._make("on_condition", DATA_KWARGS)
         for name, kwargs in LIFECYCLE_SIGNALS.items():
@@ -289,7 +297,10 @@ class SignalSet(SignalAttributes):
             with self._lock:
                 sig = self._type_signals.get(type_code)
                 if sig is None:
-                    sig = self._type_signals[type_code] = self._make(f"signal({type_code!r})", DATA_KWARGS)
+                    sig = self._make(f"signal({type_code!r})", DATA_KWARGS)
+                    if type_code not in CONDITION_TYPES:  # (condition hits are sent by the condition's seq)
+                        sig.sender_key = self._item_key
+                    self._type_signals[type_code] = sig
         return sig
 
     def attach_to(self, session: Any) -> None:

@@ -29,7 +29,7 @@ from ._stats import SessionStats
 from ._watchdog import Watchdog
 from .conditions import Condition, ConditionHit
 from .errors import SessionClosedError
-from .us import MARKETS, UsItem, parse_us_item
+from .us import MARKETS, UsItem, parse_us_item, us_sender
 
 __all__ = ["DEFAULT_TYPES", "Item", "Session", "SessionBase"]
 
@@ -124,7 +124,8 @@ class SessionBase(SignalAttributes):
             raise ValueError("queue_size must be >= 1")
         if overflow not in OVERFLOW_POLICIES:
             raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
-        self._signals = SignalSet(self)
+        # a US event's sender is its symbol: an item spelled "NASDAQ:NVDA" in connect() means it too
+        self._signals = SignalSet(self, item_key=us_sender if market == "us" else None)
         self._signals.attach_to(self)
         self._dispatcher: Dispatcher
         if dispatcher is not None:

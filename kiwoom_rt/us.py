@@ -38,6 +38,7 @@ __all__ = [
     "market_of_url",
     "parse_us_item",
     "to_eastern",
+    "us_sender",
     "wire_items",
 ]
 
@@ -74,7 +75,7 @@ def _check_symbol(symbol: Any) -> str:
         raise ValueError(f"malformed US symbol {symbol!r} (expected e.g. NVDA or BRK.B)")
     if symbol.isdigit():
         raise ValueError(f"{symbol!r} is a domestic code, not a US symbol")
-    return symbol
+    return symbol.upper()  # Kiwoom's symbols are upper case: "nvda" is NVDA
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -83,7 +84,7 @@ class UsItem:
 
     ``exchange`` is the name (NASDAQ, NYSE, AMEX) however it was spelled, ``stex_tp`` Kiwoom's
     code (ND, NY, NA), and ``str()`` gives ``"NASDAQ:NVDA"``. Two items are equal when symbol and
-    exchange are. The symbol is kept as given.
+    exchange are. The symbol is upper-cased (``"nasdaq:nvda"`` is ``NASDAQ:NVDA``).
     """
 
     symbol: str = attrs.field(converter=_check_symbol)
@@ -124,6 +125,20 @@ def parse_us_item(item: UsItem | str) -> UsItem:
             raise ValueError(f"{item!r} is a domestic code: a US session takes items like 'NASDAQ:NVDA'")
         raise ValueError(f"US item {item!r} has no exchange: write it as 'NASDAQ:{item}' (or NYSE, AMEX)")
     return UsItem(symbol.strip(), exchange)
+
+
+def us_sender(item: Any) -> Any:
+    """The sender a US event carries for ``item``: its symbol (``"NVDA"``). US events name the
+    symbol alone, so a receiver connected with ``sender="NASDAQ:NVDA"``, ``UsItem("NVDA",
+    "NASDAQ")``, ``"nasdaq:nvda"`` or ``"nvda"`` hears NVDA's events. ValueError for an item
+    that is no US item (a domestic code, an unknown exchange)."""
+    if isinstance(item, UsItem):
+        return item.symbol
+    if not isinstance(item, str):
+        return item
+    if ":" in item:
+        return parse_us_item(item).symbol
+    return _check_symbol(item.strip())
 
 
 def check_us_items(items: Iterable[UsItem | str] | UsItem | str) -> list[str]:

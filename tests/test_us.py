@@ -85,7 +85,7 @@ def test_us_item_codes_and_equality() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         UsItem("KO", "NYSE").symbol = "X"  # type: ignore[misc]
     assert UsItem("BRK.B", "NYSE").symbol == "BRK.B"
-    assert UsItem("aapl", "ND").symbol == "aapl"  # kept as given
+    assert UsItem("aapl", "ND").symbol == "AAPL"  # one spelling everywhere: upper case (issue 37)
 
 
 @pytest.mark.parametrize(("symbol", "exchange"), [("NVDA", "LSE"), ("NVDA", ""), ("", "ND"), ("005930", "ND"),

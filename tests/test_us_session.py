@@ -292,3 +292,29 @@ def test_cli_watch_conditions_search_and_demo_on_the_us_socket() -> None:
     wrong_type = run_cli("watch", "NASDAQ:NVDA", "--us", "--type", "0B", "--sim", "--duration", "1")
     assert wrong_type.returncode == 2
     assert "US socket" in wrong_type.stderr
+
+
+def test_a_receiver_connected_with_any_spelling_of_a_us_item_fires(sim: SimServer,
+                                                                    session: RealtimeSession) -> None:
+    """US events carry the bare symbol; a receiver connected with the item as the README spells
+    it (``"NASDAQ:NVDA"``), as a ``UsItem``, or in lower case hears them too (issue 37)."""
+    spellings: dict[str, Collector] = {spelling: Collector() for spelling in
+                                       ("NASDAQ:NVDA", "nasdaq:nvda", "ND:NVDA", "nvda", "NVDA")}
+    for spelling, collector in spellings.items():
+        session.signal("FE").connect(collector, sender=spelling)
+    as_item = Collector()
+    session.on_real.connect(as_item, sender=UsItem("nvda", "nasdaq"))
+    other = Collector()
+    session.signal("FE").connect(other, sender="NYSE:KO")
+    session.start()
+    session.subscribe(["nasdaq:nvda", "NYSE:KO"], ["FE"]).wait(5)
+    for collector in (*spellings.values(), as_item, other):
+        collector.wait_for(2)
+    for collector in (*spellings.values(), as_item):
+        assert {sender for sender, _ in collector.calls} == {"NVDA"}
+    assert {sender for sender, _ in other.calls} == {"KO"}
+    assert str(UsItem("nvda", "nasdaq")) == "NASDAQ:NVDA"
+    with pytest.raises(ValueError, match="domestic code"):
+        session.signal("FE").connect(Collector(), sender="005930")
+    with pytest.raises(ValueError, match="unknown US exchange"):
+        session.signal("FE").connect(Collector(), sender="LSE:VOD")
