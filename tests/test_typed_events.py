@@ -362,10 +362,12 @@ def test_market_session_remaining_time() -> None:
 
 ALL_FIELDS = [(type_code, field) for type_code, cls in sorted(EVENT_TYPES.items())
               for field in headline_fields(cls)]
-SAMPLE = {"price": "-20800", "last": "-20800", "number": "-1762.61", "last_number": "-1762.61", "int": "-50", "uint": "43955", "rate": "-0.24",
+SAMPLE = {"price": "-20800", "last": "-20800", "number": "-1762.61", "last_number": "-1762.61",
+           "int": "-50", "uint": "43955", "rate": "-0.24",
           "time": "165208", "text": "접수", "entered": "I", "duration": "000130", "date": "20260630",
           "side": "01"}
-PARSED = {"price": 20800, "last": 20800, "number": 1762.61, "last_number": 1762.61, "int": -50, "uint": 43955, "rate": -0.24,
+PARSED = {"price": 20800, "last": 20800, "number": 1762.61, "last_number": 1762.61,
+           "int": -50, "uint": 43955, "rate": -0.24,
           "time": T(16, 52, 8), "text": "접수", "entered": True, "duration": dt.timedelta(seconds=90),
           "date": dt.date(2026, 6, 30), "side": "sell"}
 
