@@ -28,7 +28,7 @@ from ._signals import SessionSignal, SignalAttributes, SignalSet
 from ._stats import SessionStats
 from ._watchdog import Watchdog
 from .conditions import Condition, ConditionHit
-from .errors import SessionClosedError
+from .errors import KiwoomError, SessionClosedError
 from .us import MARKETS, UsItem, parse_us_item, us_sender
 
 __all__ = ["DEFAULT_TYPES", "Item", "Session", "SessionBase"]
@@ -443,7 +443,7 @@ class SessionBase(SignalAttributes):
                 if watch is not None:
                     watch.set_error(error)
 
-    def _fail_all(self, error: SessionClosedError) -> None:
+    def _fail_all(self, error: KiwoomError) -> None:
         """The session ended: every handle still waiting fails with ``error``."""
         with self._handles_lock:
             pending, self._pending = list(self._pending.values()), {}

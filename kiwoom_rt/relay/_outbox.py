@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from ._wire import REAL, feed_frames, unpack_frames
+from ._wire import REAL, feed_frames, number_entry
 
 __all__ = ["Outbox"]
 
@@ -25,6 +25,17 @@ class _Frames:
         self.received_at = received_at
 
 
+class _Built:
+    """A feed entry already numbered (drained once, and put back after a failed write): it keeps
+    its number, so a write that reached Redis after all is recognised as a duplicate."""
+
+    __slots__ = ("entry", "size")
+
+    def __init__(self, entry: dict[bytes, bytes], size: int) -> None:
+        self.entry = entry
+        self.size = size  # frames (or 1 for a notice) it holds
+
+
 class Outbox:
     """Feed entries waiting for Redis, bounded at ``limit`` frames plus notices: when full, the
     oldest go, so a long Redis outage costs bounded memory. Dropped REAL frames are counted in
@@ -33,7 +44,7 @@ class Outbox:
     are still waiting share one entry, up to ``frames_per_entry``. Thread-safe: the session's
     reading thread puts, the publishing thread drains."""
 
-    def __init__(self, limit: int = 100_000, frames_per_entry: int = 1000) -> None:
+    def __init__(self, limit: int = 100_000, frames_per_entry: int = 1000, relay: str = "") -> None:
         if limit < 1 or frames_per_entry < 1:
             raise ValueError("limit and frames_per_entry must be >= 1")
         self.limit = limit
@@ -41,7 +52,9 @@ class Outbox:
         self.lost = 0  # REAL frames dropped since the last ``take_lost``
         self.lost_total = 0
         self.lost_notices = 0
-        self._entries: deque[_Frames | dict[bytes, bytes]] = deque()
+        self.relay = relay  # the relay's id, written into every entry with its number
+        self.numbered = 0  # the number of the last entry drained
+        self._entries: deque[_Frames | _Built | dict[bytes, bytes]] = deque()
         self._size = 0  # frames and notices waiting
         self._lock = threading.Lock()
         self._ready = threading.Event()
@@ -64,6 +77,13 @@ class Outbox:
             self._trim()
         self._ready.set()
 
+    def put_first(self, entry: dict[bytes, bytes]) -> None:
+        """A notice that goes before everything waiting (the announcement of a loss)."""
+        with self._lock:
+            self._entries.appendleft(entry)
+            self._size += 1
+        self._ready.set()
+
     def put(self, entry: dict[bytes, bytes]) -> None:
         """A notice or reply, ready as a feed entry."""
         with self._lock:
@@ -76,6 +96,15 @@ class Outbox:
         entries = self._entries
         while self._size > self.limit:
             oldest = entries[0]
+            if type(oldest) is _Built:  # (put back whole: it goes whole)
+                entries.popleft()
+                if oldest.entry.get(b"k") == REAL:
+                    self.lost += oldest.size
+                    self.lost_total += oldest.size
+                else:
+                    self.lost_notices += 1
+                self._size -= oldest.size
+                continue
             if type(oldest) is _Frames:
                 oldest.frames.pop(0)
                 if not oldest.frames:
@@ -96,31 +125,46 @@ class Outbox:
         return bool(self._entries)
 
     def drain(self, count: int) -> list[dict[bytes, bytes]]:
-        """Remove up to ``count`` of the oldest entries and return them as feed entries."""
+        """Remove up to ``count`` of the oldest entries and return them as feed entries, each
+        numbered in the relay's order (an entry put back keeps its number)."""
         with self._lock:
             entries = self._entries
             taken = [entries.popleft() for _ in range(min(count, len(entries)))]
-            self._size -= sum(len(e.frames) if type(e) is _Frames else 1 for e in taken)
-        return [feed_frames(e.frames, e.received_at) if isinstance(e, _Frames) else e for e in taken]
+            drained: list[dict[bytes, bytes]] = []
+            for entry in taken:
+                if type(entry) is _Built:
+                    self._size -= entry.size
+                    drained.append(entry.entry)
+                    continue
+                if type(entry) is _Frames:
+                    self._size -= len(entry.frames)
+                    built = feed_frames(entry.frames, entry.received_at)
+                else:
+                    self._size -= 1
+                    built = entry  # type: ignore[assignment]
+                self.numbered += 1
+                drained.append(number_entry(built, self.relay, self.numbered))
+        return drained
 
     def requeue(self, batch: list[dict[bytes, bytes]], lost: int = 0) -> None:
-        """Put back, in front and in order, a batch Redis did not take, and the count of lost
-        frames it was to announce (announced again with the next batch)."""
+        """Put back, in front and in order, a batch Redis did not take (numbered: each keeps its
+        number), and the count of lost frames it was to announce (announced with the next batch)."""
         with self._lock:
-            restored: list[_Frames | dict[bytes, bytes]] = []
-            for entry in batch:
-                if entry.get(b"k") == REAL:
-                    frames = unpack_frames(entry[b"d"])
-                    pending = _Frames(frames[0], float(entry[b"t"]))
-                    pending.frames.extend(frames[1:])
-                    restored.append(pending)
-                    self._size += len(frames)
-                else:
-                    restored.append(entry)
-                    self._size += 1
+            restored = [_Built(entry, self._frames_in(entry)) for entry in batch]
+            self._size += sum(built.size for built in restored)
             self._entries.extendleft(reversed(restored))
             self.lost += lost
             self._trim()
+
+    @staticmethod
+    def _frames_in(entry: dict[bytes, bytes]) -> int:
+        if entry.get(b"k") != REAL:
+            return 1
+        data, count, pos = entry[b"d"], 0, 0
+        while pos < len(data):
+            pos += 4 + int.from_bytes(data[pos:pos + 4], "big")
+            count += 1
+        return count
 
     def take_lost(self) -> int:
         """The frames lost since the last call (to announce them once)."""

@@ -21,8 +21,20 @@ import attrs
 from .. import protocol
 
 __all__ = [
-    "CONTROL_OPS", "REAL", "ControlMessage", "FeedEntry", "RelayKeys", "control_message", "feed_frames",
-    "feed_notice", "feed_reply", "read_control", "read_entry", "unpack_frames",
+    "CONTROL_OPS",
+    "MAX_ENTRY_BYTES",
+    "REAL",
+    "ControlMessage",
+    "FeedEntry",
+    "RelayKeys",
+    "control_message",
+    "feed_frames",
+    "feed_notice",
+    "feed_reply",
+    "number_entry",
+    "read_control",
+    "read_entry",
+    "unpack_frames",
 ]
 
 #: What a consumer may ask of the relay.
@@ -56,12 +68,28 @@ class RelayKeys:
 
 @attrs.frozen
 class FeedEntry:
-    """One feed entry as a consumer reads it back."""
+    """One feed entry as a consumer reads it back. ``relay`` and ``seq`` name it: each relay
+    numbers its entries 1, 2, 3 ... in the order it publishes them, so a consumer drops an entry
+    published twice (a write retried after a Redis stall) and sees entries that went missing."""
 
     kind: str  # "real", "notice" or "reply"
     time: float
     frames: tuple[bytes, ...] = ()  # real: the frames, in order
     body: dict[str, Any] = attrs.field(factory=dict)  # notice, reply: the JSON object
+    relay: str = ""
+    seq: int = 0  # 0: not numbered (a relay older than this field)
+
+
+#: The largest feed entry a consumer decodes (bytes); a larger one is reported and skipped.
+MAX_ENTRY_BYTES = 16 * 1024 * 1024
+
+
+def number_entry(entry: dict[bytes, bytes], relay: str, seq: int) -> dict[bytes, bytes]:
+    """``entry`` with the relay's id and its place in the relay's order (set once, at first drain,
+    and kept when a write is retried)."""
+    entry[b"r"] = relay.encode()
+    entry[b"n"] = str(seq).encode()
+    return entry
 
 
 def feed_frames(frames: Iterable[bytes], received_at: float) -> dict[bytes, bytes]:
@@ -101,19 +129,32 @@ def feed_reply(consumer: str, request: int, now: float, *, ok: bool, code: int |
     return {b"k": REPLY, b"d": json.dumps(body).encode(), b"t": repr(now).encode()}
 
 
-def read_entry(fields: Mapping[bytes, bytes]) -> FeedEntry:
-    """A feed entry's fields back as a ``FeedEntry``; raises ``ValueError`` if malformed."""
+def read_entry(fields: Mapping[bytes, bytes], max_bytes: int = MAX_ENTRY_BYTES) -> FeedEntry:
+    """A feed entry's fields back as a ``FeedEntry``; raises ``ValueError`` if malformed, too
+    large (over ``max_bytes``), too deeply nested, or not of a known kind."""
     kind, data, stamp = fields.get(b"k"), fields.get(b"d"), fields.get(b"t")
-    if data is None or stamp is None:
+    if not isinstance(data, bytes) or not isinstance(stamp, bytes):
         raise ValueError("feed entry without data or time")
-    when = float(stamp)
+    if len(data) > max_bytes:
+        raise ValueError(f"feed entry of {len(data):,} bytes, over the limit of {max_bytes:,}")
+    try:
+        when = float(stamp)
+        relay = fields.get(b"r", b"").decode()
+        seq = int(fields.get(b"n", b"0"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"feed entry with a malformed time or number: {exc}") from None
+    if when != when or when in (float("inf"), float("-inf")):
+        raise ValueError("feed entry with a time that is not finite")
     if kind == REAL:
-        return FeedEntry("real", when, frames=unpack_frames(bytes(data)))
+        return FeedEntry("real", when, frames=unpack_frames(data), relay=relay, seq=seq)
     if kind in (NOTICE, REPLY):
-        body = json.loads(data)
+        try:
+            body = json.loads(data)
+        except RecursionError:
+            raise ValueError("feed entry body nested too deeply") from None
         if not isinstance(body, dict):
             raise ValueError("feed entry body is not an object")
-        return FeedEntry("notice" if kind == NOTICE else "reply", when, body=body)
+        return FeedEntry("notice" if kind == NOTICE else "reply", when, body=body, relay=relay, seq=seq)
     raise ValueError(f"unknown feed entry kind {kind!r}")
 
 

@@ -44,9 +44,9 @@ from .._surface import SessionBase
 from ..conditions import parse_conditions, parse_hit
 from ..errors import ConditionError, ConnectError, KiwoomError, ProtocolError, SessionClosedError, SubscribeError
 from ..events import CONDITION_TYPES
-from ..us import parse_us_item
+from ..us import US_TYPES, parse_us_item
 from ._redis import ANY_REDIS_ERROR, REDIS_ERRORS, Backoff, client_for, id_tuple
-from ._wire import FeedEntry, RelayKeys, control_message, read_entry
+from ._wire import MAX_ENTRY_BYTES, FeedEntry, RelayKeys, control_message, read_entry
 from .publisher import FORWARDED
 
 __all__ = ["RELAY_KINDS", "RelayConsumerStats", "RelaySession"]
@@ -55,6 +55,9 @@ logger = logging.getLogger("kiwoom_rt.relay")
 
 #: US types of the whole account: an order or fill of any symbol reaches whoever asked for them.
 ACCOUNT_TYPES = frozenset({"F4", "F5"})
+
+#: The types only the US socket sends (its condition hits included).
+_US_SOCKET_TYPES = US_TYPES | {"S2"}
 
 #: Relay status notices, as ``RelaySession.on_relay(kind=..., detail=...)``.
 RELAY_KINDS = ("relay_started", "relay_stopped", "relay_silent", "relay_back", "redis_lost", "redis_back",
@@ -76,6 +79,11 @@ class RelayConsumerStats(SessionStats):
     redis_up: bool = False
     relay_alive: bool = False
     foreign: int = 0
+    #: feed entries skipped because they could not be used (malformed, too large, of the other
+    #: socket's types), each reported through ``on_error``
+    bad_entries: int = 0
+    #: feed entries skipped because they were already delivered (published twice, or read again)
+    duplicates: int = 0
 
 
 class RelaySession(SessionBase):
@@ -114,7 +122,7 @@ class RelaySession(SessionBase):
     def __init__(self, redis_url: str, *, name: str | None = None, prefix: str = "kiwoom-rt",
                  start_from: str = "now", receive: str = "own", dispatcher: BindableDispatcher | None = None,
                  queue_size: int = 100_000, lease: float = 15.0, silence: float = 3.0, batch: int = 1000,
-                 timeout: float = 5.0, market: str = "kr",
+                 timeout: float = 5.0, market: str = "kr", max_entry_bytes: int = MAX_ENTRY_BYTES,
                  stale_after: float | Mapping[str, float | None] | None = None, resubscribe_stale: bool = False,
                  health_interval: float = 1.0, market_clock: Callable[[], datetime.datetime] | None = None) -> None:
         if start_from not in ("now", "last"):
@@ -127,6 +135,7 @@ class RelaySession(SessionBase):
                          resubscribe_stale=resubscribe_stale, health_interval=health_interval,
                          market_clock=market_clock)
         self._market_refused = False
+        self._market_error: ConnectError | None = None
         self.redis_url = redis_url
         self.keys = RelayKeys(prefix)
         self.ephemeral = not name
@@ -139,6 +148,7 @@ class RelaySession(SessionBase):
         self.silence = silence
         self.batch = batch
         self.timeout = timeout
+        self.max_entry_bytes = max_entry_bytes
         #: the relay's state: receiver(session, kind=..., detail=...)
         self.on_relay = self._signals.extra_signal(RelayStatus.signal, ("kind", "detail"))
         self._lock = threading.Lock()
@@ -169,6 +179,18 @@ class RelaySession(SessionBase):
         self._last_time: float | None = None
         self._connections = 0
         self._reconnects = 0
+        self._bad_entries = 0
+        self._duplicates = 0
+        self._last_id = (0, 0)  # the newest feed entry handled here (delivered, or skipped)
+        self._relay_seq: dict[str, int] = {}  # relay id -> the last entry number handled here
+        self._last_entry_time: float | None = None  # the relay's time of the last entry handled
+        self._heard: float | None = None  # when this consumer last heard the relay (time.time())
+        self._acks: list[bytes] = []  # entry ids whose receivers have run, to acknowledge
+        self._acks_lock = threading.Lock()
+        #: the reading thread posts this after each batch; the delivering thread, once the
+        #: batch's receivers ran, hands its ids back to be acknowledged
+        self._delivered_signal = self._signals.extra_signal("RelaySession.delivered", ("ids",))
+        self._delivered_signal.connect(self._on_delivered)
 
     def __repr__(self) -> str:
         return f"<RelaySession {self.name} {redact_url(self.redis_url)} prefix={self.keys.prefix} {self._state}>"
@@ -205,7 +227,9 @@ class RelaySession(SessionBase):
 
     def _join(self, client: Any) -> None:
         """Create this consumer's group (at the present), or move it there for ``"now"``. The
-        group is told how many entries precede the present, so Redis can report its lag."""
+        group is told how many entries precede the present, so Redis can report its lag. With
+        ``"last"``, the entries this consumer read before but never acknowledged (its receivers
+        had not finished) are read again first."""
         feed, group = self.keys.feed, self.name
         try:
             added = int(client.xinfo_stream(feed).get("entries-added") or 0)
@@ -216,8 +240,9 @@ class RelaySession(SessionBase):
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-            if self.start_from == "now":
-                client.xgroup_setid(feed, group, id="$", entries_read=added)
+            if self.start_from == "now":  # the present, and nothing pending from before
+                client.xgroup_destroy(feed, group)
+                client.xgroup_create(feed, group, id="$", mkstream=True, entries_read=added)
             else:
                 self._check_retention(client)
 
@@ -305,6 +330,13 @@ class RelaySession(SessionBase):
         """Send ``op``; ``pairs``: the (item, type) pairs its success confirms (before it is sent:
         the reply can come first)."""
         request = next(self._requests)
+        if self._market_error is not None:  # this relay serves the other socket: refused at once
+            if isinstance(handle, ConditionWatch):
+                self._finish(WatchFailed(handle.seq, self._market_error))
+            else:
+                self._keep(request, handle)
+                self._finish(Failed(request, self._market_error))
+            return
         message = control_message(self.name, op, request, **fields)
         if isinstance(handle, ConditionWatch):
             self._watch_requests[request] = handle.seq
@@ -351,23 +383,33 @@ class RelaySession(SessionBase):
             client.close()
 
     def _read(self, client: Any) -> None:
+        """Read the feed until closed. Entries are acknowledged once their receivers have run
+        (``_on_delivered``). Pending entries (read before but not acknowledged: by an earlier run
+        of this consumer, or by a read whose answer was lost to a timeout) are read again first,
+        at start with ``"last"`` and after every Redis error; what was already handled here is
+        skipped by its id, so nothing is lost and nothing repeated."""
         backoff = Backoff()
         next_lease = 0.0
         block_ms = int(min(0.25, self.silence / 3) * 1000)
+        pending: bytes | None = b"0" if self.start_from == "last" else None  # where to reread from
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_lease and self._send(self._lease()):
                 next_lease = now + self.lease / 3
             try:
-                answer = client.xreadgroup(self.name, "reader", {self.keys.feed: ">"}, count=self.batch,
-                                           block=block_ms)
+                self._acknowledge(client)
+                position = pending if pending is not None else b">"
+                answer = client.xreadgroup(self.name, "reader", {self.keys.feed: position}, count=self.batch,
+                                           block=None if pending is not None else block_ms)
             except redis.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
                 self._rejoin(client)
+                pending = None
                 continue
             except REDIS_ERRORS as exc:
                 self._redis_lost(exc)
+                pending = b"0"  # a read that timed out may have been answered: those entries are pending
                 backoff.wait(self._stop)
                 continue
             if not self._redis_up:
@@ -377,22 +419,51 @@ class RelaySession(SessionBase):
                 next_lease = 0.0
             backoff.reset()
             entries = [entry for _, found in answer or () for entry in found]
+            if pending is not None:
+                if not entries:
+                    pending = None  # every pending entry is handled: back to new ones
+                    continue
+                pending = entries[-1][0]
             if entries:
                 self._last_seen = time.monotonic()
+                self._heard = time.time()
                 if not self._relay_alive:
                     self._relay_alive = True
                     if self._silent:  # announced as silent before: announce the return
                         self._silent = False
                         self._relay_notice("relay_back", {})
                 self._process(entries)
-                try:
-                    client.xack(self.keys.feed, self.name, *[entry_id for entry_id, _ in entries])
-                except REDIS_ERRORS:
-                    pass  # acked with the next batch's place; the group already moved on
+                self.post(self._delivered_signal, None, ids=[entry_id for entry_id, _ in entries])
             elif self._relay_alive and time.monotonic() - self._last_seen > self.silence:
                 self._relay_alive = False
                 self._silent = True
                 self._relay_notice("relay_silent", {"seconds": round(time.monotonic() - self._last_seen, 1)})
+        try:
+            self._acknowledge(client)  # what was delivered before the close
+        except ANY_REDIS_ERROR:
+            pass
+
+    def _on_delivered(self, _sender: Any, ids: list[bytes]) -> None:
+        """On the delivering thread, after the receivers of a batch ran: its entries may go."""
+        with self._acks_lock:
+            self._acks += ids
+
+    def _acknowledge(self, client: Any) -> None:
+        with self._acks_lock:
+            ids, self._acks = self._acks, []
+        if ids:
+            try:
+                client.xack(self.keys.feed, self.name, *ids)
+            except BaseException:
+                with self._acks_lock:  # acknowledged with the next try
+                    self._acks = ids + self._acks
+                raise
+
+    def heard_until(self) -> float | None:
+        """When this consumer last heard from the relay (``time.time()``; None before it did).
+        The relay writes a heartbeat every second, so a relay that went quiet shows here at
+        once: a ``BarFeed`` finishes no bar by the clock past what the feed has heard."""
+        return self._heard
 
     def _rejoin(self, client: Any) -> None:
         """The feed or our group vanished (Redis restarted without its data): join again."""
@@ -410,20 +481,57 @@ class RelaySession(SessionBase):
             self._relay_notice("redis_lost", {"reason": str(exc)})
 
     def _process(self, entries: list[tuple[bytes, Mapping[bytes, bytes]]]) -> None:
+        """Hand a batch to the intake, in order. Any entry this consumer cannot use is reported,
+        counted in ``stats().bad_entries`` and skipped; an entry already handled (read again,
+        or published twice) is skipped and counted in ``stats().duplicates``."""
         playback = self._playback
-        for _, fields in entries:
+        for entry_id, fields in entries:
             try:
-                entry = read_entry(fields)
-            except (ValueError, TypeError) as exc:
-                playback.report(ProtocolError(f"malformed relay entry: {exc}", b""))
+                position = id_tuple(entry_id)
+            except ValueError:
+                position = self._last_id
+            if position <= self._last_id:
+                self._duplicates += 1
                 continue
-            self._entries += len(entry.frames) or 1
-            if entry.kind == "real":
-                self._last_time = entry.time
-                playback.frames(entry.frames, entry.time)  # anything but REAL was the relay's business
-            else:
-                self._control_entry(entry)
+            self._last_id = position
+            try:
+                entry = read_entry(fields, self.max_entry_bytes)
+                if self._seen_before(entry):
+                    self._duplicates += 1
+                    continue
+                self._entries += 1
+                if entry.kind == "real":
+                    self._last_time = entry.time
+                    playback.frames(entry.frames, entry.time)  # anything but REAL was the relay's business
+                else:
+                    self._control_entry(entry)
+            except Exception as exc:  # (a malformed entry of any shape: never the end of this consumer)
+                self._bad_entries += 1
+                playback.report(ProtocolError(f"unusable relay entry {entry_id!r} skipped: "
+                                              f"{type(exc).__name__}: {exc}"[:500], b""))
         playback.flush()
+
+    def _seen_before(self, entry: FeedEntry) -> bool:
+        """Whether the relay published ``entry`` before (a write it retried after a stall); says
+        so when entries went missing, or when a new relay took over (what the old one had not
+        published, and what happened between, is lost)."""
+        if not entry.relay or not entry.seq:
+            return False
+        last = self._relay_seq.get(entry.relay)
+        if last is not None and entry.seq <= last:
+            return True
+        since = self._last_entry_time
+        if last is not None and entry.seq > last + 1:
+            self._gap(entry.seq - last - 1, since, entry.time, "feed entries went missing (trimmed, or lost in Redis)")
+        elif last is None and self._relay_seq and since is not None:
+            self._gap(None, since, entry.time, "the relay restarted: what arrived while it was down is lost")
+        self._relay_seq = {entry.relay: entry.seq}
+        self._last_entry_time = entry.time
+        return False
+
+    def _gap(self, lost: int | None, since: float | None, until: float, reason: str) -> None:
+        """A typed loss: how many entries (None: unknown) between which relay times."""
+        self._relay_notice("gap", {"lost": lost, "since": since, "until": until, "reason": reason})
 
     # --- what this consumer delivers -----------------------------------------------------------------
 
@@ -437,7 +545,16 @@ class RelaySession(SessionBase):
         self._any_item_types = frozenset(kind for item, kind in self._pairs if not item)
 
     def _keep_own(self, events: list[Any]) -> list[Any]:
-        """The events to deliver: this consumer's own, unless it asked for the whole feed."""
+        """The events to deliver: this consumer's own, unless it asked for the whole feed; never
+        the other socket's types (a US trade in a domestic feed is reported and skipped)."""
+        us = self.market == "us"
+        if any((event.type in _US_SOCKET_TYPES) is not us for event in events):
+            wrong = [event for event in events if (event.type in _US_SOCKET_TYPES) is not us]
+            events = [event for event in events if (event.type in _US_SOCKET_TYPES) is us]
+            self._bad_entries += len(wrong)
+            for event in wrong[:3]:
+                self._playback.report(ProtocolError(
+                    f"a {event.type} event in a {'US' if us else 'domestic'} relay feed: skipped", b""))
         if self.receive == "all":
             kept = events
         else:
@@ -502,8 +619,11 @@ class RelaySession(SessionBase):
         error = ConnectError(f"the relay under prefix {self.keys.prefix!r} serves the {market!r} socket, "
                              f"this consumer the {self.market!r} one: use another prefix, or market={market!r}")
         logger.error("relay session %s: %s", self.name, error)
+        self._market_error = error
+        self._state = SessionState.GAVE_UP
         self._relay_notice("wrong_market", {"relay": market, "consumer": self.market})
         self._playback.report(error)
+        self._fail_all(error)  # nobody here can answer them
 
     def _relay_restarted(self, relay: Any) -> None:
         """A new relay instance: it knows nothing of us; re-send what we want and wait for."""
@@ -513,7 +633,7 @@ class RelaySession(SessionBase):
 
     def _upstream_state(self, state: Any) -> None:
         """The relay's session state, from its heartbeat (a consumer may join a running relay)."""
-        if self._state is SessionState.CLOSED or not isinstance(state, str):
+        if self._state in (SessionState.CLOSED, SessionState.GAVE_UP) or not isinstance(state, str):
             return
         self._state = SessionState.CONNECTED if state == "connected" else SessionState.RECONNECTING
 
@@ -603,4 +723,5 @@ class RelaySession(SessionBase):
             dropped=self._dispatcher.dropped, queue_depth=self._dispatcher.depth, connections=self._connections,
             reconnects=self._reconnects, pending_requests=len(self._resend), last_frame_time=self._last_time,
             lag=lag, lag_seconds=lag_seconds, relay_lost=self._relay_lost, redis_up=self._redis_up,
-            relay_alive=self._relay_alive, foreign=self._foreign, **self._health_counts())
+            relay_alive=self._relay_alive, foreign=self._foreign, bad_entries=self._bad_entries,
+            duplicates=self._duplicates, **self._health_counts())

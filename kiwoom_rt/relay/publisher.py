@@ -74,7 +74,7 @@ class Relay:
         self.heartbeat = heartbeat
         self.batch = batch
         self.id = uuid.uuid4().hex[:12]
-        self.outbox = Outbox(buffer)
+        self.outbox = Outbox(buffer, relay=self.id)
         self.book = RelayBook(lease)
         self.published = 0
         self.resubscriptions = 0  # REGs re-sent because a consumer found them stale
@@ -239,17 +239,17 @@ class Relay:
                                                     upstream=str(self.session.state), market=self.market))
                 if not self.outbox.wait(min(0.25, self.heartbeat)):
                     continue
-                batch = self.outbox.drain(self.batch)
                 lost = self.outbox.take_lost()
-                if lost:
-                    batch.insert(0, feed_notice("gap", time.time(), relay=self.id, lost=lost))
+                if lost:  # (numbered in its place, before what follows the loss)
+                    self.outbox.put_first(feed_notice("gap", time.time(), relay=self.id, lost=lost))
+                batch = self.outbox.drain(self.batch)
                 try:
                     pipe = client.pipeline(transaction=False)
                     for entry in batch:
                         pipe.xadd(self.keys.feed, entry, maxlen=self.maxlen, approximate=True)
                     pipe.execute()
                 except REDIS_ERRORS as exc:
-                    self.outbox.requeue(batch[1:] if lost else batch, lost)  # the gap is announced later
+                    self.outbox.requeue(batch)  # (the gap notice, if any, is in it, numbered)
                     if self.redis_up:
                         self.redis_up = False
                         logger.warning("relay %s: Redis unreachable (%s); buffering up to %d entries",
