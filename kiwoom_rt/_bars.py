@@ -368,9 +368,15 @@ class BarEngine:
     """
 
     def __init__(self, spec: BarSpec, *, grace: float = 2.0, fill_empty: bool = False,
-                 updates: bool = True) -> None:
+                 updates: bool = True, tolerance: float = 300.0) -> None:
         if grace < 0:
             raise ValueError("grace must be >= 0")
+        if not tolerance > 0:
+            raise ValueError("tolerance must be > 0")
+        #: a trade stamped more than this many seconds ahead of the market clock is unusable: one
+        #: item's wrong time never moves the clock that closes every item's bars
+        self.tolerance = float(tolerance)
+        self.implausible = 0  # trades refused for that
         self.spec = spec
         self.grace = float(grace)
         self.fill_empty = fill_empty
@@ -411,14 +417,28 @@ class BarEngine:
 
     # --- what the feed knows of the connection ----------------------------------------------------
 
+    def at(self, received_at: float) -> float:
+        """The market time at ``received_at`` as the last mark tells it (may be before the clock:
+        an outage found out late began then)."""
+        mark = self._mark
+        if mark is None:
+            return self._clock
+        return mark[0] + max(0.0, received_at - mark[1])
+
     def outage_began(self, received_at: float) -> None:
-        """The connection went down (or the feed stopped hearing): open bars are incomplete."""
+        """The connection went down (or the feed stopped hearing) at ``received_at``: the bars
+        open from then on are incomplete."""
         if self._reopening:  # down again before anything flowed: the same outage goes on
             self._reopening = False
             self._down = True
         elif not self._down:
             self._down = True
-            self._outages.append([self.clock(received_at), float("inf")])
+            self._outages.append([min(self.at(received_at), self.clock(received_at)), float("inf")])
+
+    def missed(self, since: float, until: float) -> None:
+        """Nothing was heard between the receive times ``since`` and ``until`` (a relay that was
+        down): every bar open in that span is incomplete."""
+        self._outages.append([self.at(since), max(self.at(until), self.clock(until))])
 
     def outage_ended(self, received_at: float) -> None:
         """The connection is back. The outage ends with the first trade after this: until the
@@ -467,6 +487,10 @@ class BarEngine:
             mark = self._mark = (ts, received_at)
             self._origin = ts
         elif ts > mark[0]:
+            elapsed = received_at - mark[1]
+            if ts > max(self._clock, mark[0] + (elapsed if elapsed > 0 else 0.0)) + self.tolerance:
+                self._implausible(item, ts, zone, price, volume, received_at, out)
+                return
             mark = self._mark = (ts, received_at)
         elapsed = received_at - mark[1]
         now = mark[0] + elapsed if elapsed > 0 else mark[0]
@@ -554,6 +578,14 @@ class BarEngine:
         bar.open = bar.high = bar.low = bar.close = price
         bar.buy = bar.sell = bar.trades = 0
         bar.amount = 0
+
+    def _implausible(self, item: str, ts: float, zone: _dt.tzinfo, price: float, volume: int, received_at: float,
+                     out: list[Output]) -> None:
+        """A trade impossibly far ahead of the clock: left out, and the bars open now are incomplete."""
+        self.implausible += 1
+        self.dropped(received_at)
+        moment = _dt.datetime.fromtimestamp(ts, zone)
+        out.append(("implausible", LateTrade(item, moment, price, volume, moment)))
 
     def _late(self, item: str, ts: float, zone: _dt.tzinfo, price: float, volume: int, out: list[Output]) -> None:
         self.late += 1
@@ -772,6 +804,10 @@ class TradeReader:
                     ts = midnight + secs  # (``_closest``, inlined)
                     if not -43200 <= ts - received_at <= 43200:
                         ts += -86400 if ts - received_at > 43200 else 86400
+                    if fast and ts > mark_ts and ts > (clock if clock > waiting else waiting) + engine.tolerance:
+                        # impossibly far ahead: ``add`` refuses it (the state handed back first)
+                        engine.resume(mark_ts, mark_rx, clock)
+                        fast, batch_at = False, None
                     if fast:
                         if ts > mark_ts:
                             mark_ts, mark_rx = ts, received_at
@@ -927,12 +963,19 @@ class TradeReader:
         """A US trade: its Eastern time and date need the typed fields."""
         received_at = event.received_at
         us = self.us
-        clock = (event.local_time or event.time) if us else event.time
+        local = event.local_time if us else None
+        clock = local or event.time
         price = event.price
         volume = event.volume
         if clock is None or price is None or volume is None:
             self.unusable += 1
             self.engine.dropped(received_at)  # its bar missed a trade
             return
-        ts, zone = self.stamp(clock, received_at, event.trade_date if us else None)
+        if us and local is None:
+            # FID 20 is KST: converted to Eastern through its own date, never read as Eastern
+            kst, _ = trade_timestamp(clock, received_at, "kr")
+            ts = kst
+            zone = to_eastern(_dt.datetime.fromtimestamp(kst, _dt.UTC)).tzinfo or KST
+        else:
+            ts, zone = self.stamp(clock, received_at, event.trade_date if us else None)
         self.engine.add(event.item, ts, zone, price, volume, received_at, out)

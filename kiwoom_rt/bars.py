@@ -17,7 +17,10 @@ The rules:
   in KST, on the date that puts it closest to when it was received; FE's 현지 체결시간, FID
   51020, in US Eastern time on the trade's own date, FID 22), never to when it arrived.
 - **One market clock per feed**: the latest exchange time seen on any of its items, advanced by
-  the time since that trade was received (in a replay, the recording's receive times). A time bar
+  the time since that trade was received (in a replay, the recording's receive times). A trade
+  stamped more than ``tolerance`` (300 s) ahead of that clock is unusable: it never moves the
+  clock, so one item's wrong time never closes another item's bars. A US trade without its
+  local time (FID 51020) is placed by its KST time (FID 20), converted, never read as Eastern. A time bar
   is final when a trade of the same item at or after its end arrives, or when the market clock
   passes its end + ``grace`` (2 s), so an item that stops trading still gets its last bar. A live
   or relay feed looks at the clock twice a second; a replay's clock moves with its trades.
@@ -26,8 +29,10 @@ The rules:
 - **Complete means watched throughout.** ``bar.complete`` is False for the first bar after the
   feed starts (unless its start is at or after the first exchange time the feed saw), for any bar
   open while the connection was down, for any bar open when a frame was lost (a frame that
-  could not be decoded, one too large, a relay gap), and for a bar cut short when the session
-  ends. A disconnect never splits or merges bars: the trades of one interval are one bar.
+  could not be decoded, one too large, an unusable trade, a relay gap), for any bar open while a
+  relay was silent, stopped or restarting (a relay consumer's clock never runs past what it has
+  heard, so no bar is finished while the relay is quiet), and for a bar cut short when the
+  session ends. A disconnect never splits or merges bars: the trades of one interval are one bar.
 - The feed sees every event before the session's dispatcher: a GUI's conflation or
   ``overflow="drop_oldest"`` never costs it a trade. Its bars then go through the dispatcher, so
   Qt and Tk receivers run on the GUI thread; final bars are never dropped, and with a conflating
@@ -57,7 +62,7 @@ from ._intake import Intake
 from ._notices import Disconnected, ErrorReport, LoggedIn, Notice, Posted, RelayStatus
 from ._signals import SessionSignal
 from ._surface import Session
-from .errors import FrameTooLargeError, KiwoomError, LateTradeError, ProtocolError
+from .errors import FrameTooLargeError, ImplausibleTradeError, KiwoomError, LateTradeError, ProtocolError
 from .events import EVENT_TYPES
 from .recording import read_header, read_recording, recording_exchanges, recording_market
 from .us import parse_us_item
@@ -72,6 +77,9 @@ TRADE_TYPES: Final = {"kr": "0B", "us": "FE"}
 _ENDED: Final = frozenset({SessionState.CLOSED, SessionState.GAVE_UP, SessionState.FINISHED})
 #: How often a live feed looks at the market clock for bars that are due.
 CHECK_INTERVAL: Final = 0.5
+#: How far past the last thing a relay consumer heard the clock may run (the relay's heartbeat
+#: comes every second).
+HEARD_SLACK: Final = 1.5
 
 
 def _trade_type(type_code: str) -> str:
@@ -198,7 +206,10 @@ class BarFeed:
     - ``conflate_updates``: deliver only the latest update per item per delivery (default: when
       the session's dispatcher conflates);
     - ``timer``: look at the market clock on a thread of its own (default: on, except for a
-      ``ReplaySession``, whose clock is its recording's).
+      ``ReplaySession``, whose clock is its recording's);
+    - ``tolerance``: a trade stamped more than this many seconds ahead of the market clock is
+      unusable (left out, reported as ``ImplausibleTradeError``, its bar incomplete), so one
+      wrong time never closes every item's bars.
 
     Signals (receivers called as ``receiver(item, bar=...)`` through the session's dispatcher):
     ``on_bar`` once per final bar, ``on_update`` with the bar in progress after a trade changed it.
@@ -207,7 +218,8 @@ class BarFeed:
     def __init__(self, session: Session, interval: str | None = None, *, ticks: int | None = None,
                  volume: int | None = None, types: Iterable[str] | str | None = None,
                  items: Iterable[str] | str | None = None, grace: float = 2.0, fill_empty: bool = False,
-                 conflate_updates: bool | None = None, timer: bool | None = None) -> None:
+                 conflate_updates: bool | None = None, timer: bool | None = None,
+                 tolerance: float = 300.0) -> None:
         self.spec = bar_spec(interval, ticks=ticks, volume=volume)
         if fill_empty and self.spec.kind != "time":
             raise ValueError("fill_empty applies to time bars only")
@@ -218,7 +230,7 @@ class BarFeed:
         self.on_bar = session.feature_signal("BarFeed.on_bar", ("bar",))
         self.on_update = session.feature_signal("BarFeed.on_update", ("bar",))
         self.conflate_updates = session.conflates if conflate_updates is None else conflate_updates
-        self._engine = BarEngine(self.spec, grace=grace, fill_empty=fill_empty)
+        self._engine = BarEngine(self.spec, grace=grace, fill_empty=fill_empty, tolerance=tolerance)
         self._trades = TradeReader(self._engine, self.market, self.types, self.items)
         # reentrant: reading a trade's typed field may report a bad value, and that notice comes back here
         self._lock = threading.RLock()
@@ -323,11 +335,30 @@ class BarFeed:
                 self._engine.outage_ended(now)
             elif kind is ErrorReport and isinstance(notice.error, (ProtocolError, FrameTooLargeError)):  # type: ignore[attr-defined]
                 self._engine.dropped(now)  # a frame was lost: it may have held trades
-            elif kind is RelayStatus and notice.kind == "gap":  # type: ignore[attr-defined]
-                self._engine.dropped(now)
+            elif kind is RelayStatus:
+                self._relay_status(notice.kind, notice.detail, now)  # type: ignore[attr-defined]
         if self._closed:
             self._stop_observing()
             self._stop.set()
+
+    def _relay_status(self, kind: str, detail: Any, now: float) -> None:
+        """A relay's state, as a live session's connection: silent is down (since it was last
+        heard), back or restarted is up again, and a gap marks the span it names (lock held)."""
+        engine = self._engine
+        detail = detail if isinstance(detail, dict) else {}
+        if kind == "relay_silent":
+            seconds = detail.get("seconds")
+            engine.outage_began(now - float(seconds) if isinstance(seconds, (int, float)) else now)
+        elif kind in ("relay_back", "relay_started", "relay_stopped"):
+            if kind == "relay_stopped":
+                engine.outage_began(now)
+            else:
+                engine.outage_ended(now)
+        elif kind == "gap":
+            since, until = detail.get("since"), detail.get("until")
+            if isinstance(since, (int, float)) and isinstance(until, (int, float)):
+                engine.missed(float(since), float(until))
+            engine.dropped(now)
 
     # --- delivering (lock held) --------------------------------------------------------------------
 
@@ -351,6 +382,13 @@ class BarFeed:
                         post(self._flush, None, wake=wake)
                 else:
                     post(self.on_update, thing.item, wake=wake, bar=thing)
+            elif kind == "implausible":
+                odd: LateTrade = thing
+                refused = ImplausibleTradeError(
+                    f"trade of {odd.item} stamped {odd.time:%H:%M:%S}, impossibly far ahead of the feed's market "
+                    f"clock: left out as unusable (its bar is marked incomplete)", odd)
+                logger.warning("%s", refused)
+                run.append((self.session.on_error, self.session, {"error": refused}))
             else:  # a late trade
                 trade: LateTrade = thing
                 error = LateTradeError(f"late trade of {trade.item} at {trade.time:%H:%M:%S} for the bar of "
@@ -376,6 +414,16 @@ class BarFeed:
 
     # --- the clock, on the feed's own thread ---------------------------------------------------------
 
+    def _heard_now(self) -> float:
+        """Now, for the clock, but never past what the session has heard (plus a heartbeat): a
+        relay that went quiet finishes no bar until it is heard again or says what it lost."""
+        now = time.time()
+        heard_until = getattr(self.session, "heard_until", None)  # (a capability, not a class)
+        heard = heard_until() if callable(heard_until) else None
+        if isinstance(heard, float) and heard + HEARD_SLACK < now:
+            return heard + HEARD_SLACK
+        return now
+
     def _run_timer(self) -> None:
         while not self._stop.wait(CHECK_INTERVAL):
             if self.session.state in _ENDED:  # closing the session stops the feed
@@ -385,7 +433,7 @@ class BarFeed:
                 with self._lock:
                     if self._closed:
                         return
-                    out = self._engine.advance(time.time())
+                    out = self._engine.advance(self._heard_now())
                     if out:
                         self._emit(out, wake=False)  # queued in order under the lock ...
                 if out:  # ... and delivered outside it (a receiver may ask for current())

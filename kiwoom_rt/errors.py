@@ -132,3 +132,13 @@ class LateTradeError(KiwoomError):
     def __init__(self, message: str, trade: Any) -> None:
         super().__init__(message)
         self.trade = trade
+
+
+class ImplausibleTradeError(KiwoomError):
+    """A trade's exchange time was impossibly far ahead of the feed's market clock (``kiwoom_rt.bars``):
+    it was left out as unusable, its bar is marked incomplete, and the clock did not move, so no
+    other item's bars were closed by it. ``trade`` is the ``LateTrade`` record of it."""
+
+    def __init__(self, message: str, trade: Any) -> None:
+        super().__init__(message)
+        self.trade = trade

@@ -455,3 +455,112 @@ def test_an_engine_bar_is_an_ordinary_frozen_bar() -> None:
         bar.close = 1.0  # type: ignore[misc]
     assert attrs.evolve(bar, close=99.0).close == 99.0
     assert attrs.asdict(bar) == attrs.asdict(expected)
+
+
+# --- faults: outlier times, unusable prices, gaps (issue 37) --------------------------------------------
+
+def test_one_items_outlier_time_never_closes_another_items_bars() -> None:
+    """One 035420 trade stamped 15:00:00 during 09:00:2x: 005930's and 000660's trades of
+    09:00:25-27 still land in their bars, none of them late."""
+    engine = BarEngine(bar_spec("1m"))
+    reader = TradeReader(engine, "kr", {"0B"}, None)
+    out: list[tuple[str, Any]] = []
+    for second in range(20, 28):
+        batch = [("005930", second, 70000 + second, 10), ("000660", second, 180000 + second, 5)]
+        if second == 24:
+            batch.append(("035420", 6 * 3600, 200000, 1))  # 15:00:00
+        reader.take(decoded(batch, at(9, 0, second) + 0.05, set()), out)
+    assert engine.late == 0
+    assert engine.implausible == 1
+    [odd] = [thing for kind, thing in out if kind == "implausible"]
+    assert odd.item == "035420"
+    assert odd.time.hour == 15
+    assert engine.clock(at(9, 0, 28)) < at(9, 1)  # the outlier never moved the clock
+    out += engine.finish(at(9, 1, 30))
+    bars = {bar.item: bar for bar in finals(out)}
+    assert bars["005930"].trades == bars["000660"].trades == 8
+    assert not bars["005930"].complete  # it was open when a trade was refused
+
+
+def test_a_us_trade_without_its_local_time_is_placed_by_its_kst_time() -> None:
+    """FE without FID 51020: FID 20 is KST, converted to Eastern, never read as Eastern."""
+    from kiwoom_rt import protocol
+
+    received = dt.datetime(2026, 12, 3, 10, 30, 5, tzinfo=dt.UTC).timestamp()  # 05:30:05 Eastern, 19:30 KST
+    entries = [{"type": "FE", "name": "", "item": "NVDA",
+                "values": {"20": "193000", "10": "+180.25", "15": "+10", "22": "20261203"}},
+               {"type": "FE", "name": "", "item": "NVDA",
+                "values": {"20": "193002", "51020": "053002", "10": "+180.50", "15": "+5", "22": "20261203"}}]
+    events: list[Any] = []
+    protocol.decode_frames([json.dumps({"trnm": "REAL", "data": entries})], events, received_at=received)
+    engine = BarEngine(bar_spec("1m"))
+    reader = TradeReader(engine, "us", {"FE"}, None)
+    out: list[tuple[str, Any]] = []
+    reader.take(events, out)
+    assert engine.implausible == 0
+    bar = engine.current("NVDA", received)
+    assert bar is not None
+    assert bar.trades == 2  # both in the 05:30 Eastern bar
+    assert (bar.start.hour, bar.start.minute) == (5, 30)
+    assert bar.start.utcoffset() == dt.timedelta(hours=-5)
+
+
+def test_a_zero_price_is_unusable_and_never_a_bars_low() -> None:
+    engine = BarEngine(bar_spec("1m"))
+    reader = TradeReader(engine, "kr", {"0B"}, None)
+    out: list[tuple[str, Any]] = []
+    for offset, price in ((5, 100), (6, 0), (7, 101)):
+        reader.take(decoded([("A", offset, price, 1)], at(9, 0, offset), set()), out)  # (0 is sent as "-0")
+    out += engine.finish(at(9, 2))
+    [bar] = finals(out)
+    assert (bar.low, bar.trades, bar.complete) == (100, 2, False)
+    assert reader.unusable == 1
+
+
+outlier_streams = st.lists(
+    st.tuples(st.sampled_from(["A", "B"]), st.integers(0, 300), st.integers(1, 1000), st.integers(-50, 50),
+              st.sampled_from(["normal"] * 6 + ["outlier", "duplicate", "gap", "unusable"])),
+    max_size=60)
+
+
+@pytest.mark.parametrize("interval", ["10s", "1m"])
+@settings(max_examples=60, deadline=None)
+@given(stream=outlier_streams)
+def test_no_trade_is_lost_to_another_items_times_and_every_bar_over_a_gap_is_incomplete(
+        interval: str, stream: list[tuple[str, int, int, int, str]]) -> None:
+    """Random trades in time order (items A and B, receive time = exchange time), with C's
+    outlier times hours ahead, duplicates, gaps and unusable trades among them: every A and B
+    trade is in a bar (none late, none lost), and every bar open across a gap or an unusable
+    trade is incomplete."""
+    stream = sorted(stream, key=lambda t: t[1])
+    engine = BarEngine(bar_spec(interval))
+    reader = TradeReader(engine, "kr", {"0B"}, None)
+    out: list[tuple[str, Any]] = []
+    holes: list[float] = []  # market times at which something was lost
+    placed = 0
+    for item, offset, price, volume, what in stream:
+        received = at(9, 0, 0) + offset + 0.1
+        if what == "gap":
+            engine.dropped(received)
+            holes.append(at(9, 0, 0) + offset)
+            continue
+        if what == "outlier":
+            reader.take(decoded([("C", offset + 5 * 3600, price, volume)], received, set()), out)
+            if engine.implausible:
+                holes.append(at(9, 0, 0) + offset)
+            continue
+        if what == "unusable":
+            reader.take(decoded([(item, offset, price, volume)], received, {0}), out)
+            holes.append(at(9, 0, 0) + offset)
+            continue
+        batch = [(item, offset, price, volume)] * (2 if what == "duplicate" else 1)
+        reader.take(decoded(batch, received, set()), out)
+        placed += len(batch)
+    out += engine.finish(at(9, 0, 0) + 10_000)
+    bars = [bar for bar in finals(out) if bar.item != "C"]
+    assert engine.late == 0
+    assert sum(bar.trades for bar in bars) == placed - sum(
+        1 for kind, thing in out if kind == "implausible" and thing.item != "C")
+    for bar in bars:
+        if any(bar.start.timestamp() <= hole < bar.end.timestamp() for hole in holes):
+            assert not bar.complete, (bar, holes)
