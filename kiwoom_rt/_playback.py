@@ -60,7 +60,8 @@ class Playback:
             self.flush()
 
     def _queue(self, events: list[Any]) -> None:
-        self._pending += events if self._keep is None else self._keep(events)
+        kept = events if self._keep is None else self._keep(events)  # (may report, and so flush, first)
+        self._pending += kept
 
     def flush(self) -> None:
         """Hand the queued events over (waiting for room) and deliver what can be delivered."""

@@ -279,6 +279,11 @@ class RelaySession(SessionBase):
         self._dispatcher.stop(timeout)
         self._fail_all(SessionClosedError("the relay session was closed"))
 
+    def _check_open(self) -> None:
+        if self._market_error is not None:  # say why, not only that it gave up
+            raise SessionClosedError(f"the relay session gave up: {self._market_error}")
+        super()._check_open()
+
     # --- requests (SessionBase calls these) -----------------------------------------------------------
 
     def _submit_subscribe(self, handle: Subscription, refresh: bool) -> None:

@@ -1,0 +1,232 @@
+"""The relay's promises under faults (issue 37), tried as they were found: real redis-server,
+real processes killed with SIGKILL and stopped with SIGSTOP, entries written by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("redis")
+
+from kiwoom_rt import SessionState
+from kiwoom_rt.relay import RelaySession
+from kiwoom_rt.relay._redis import client_for
+from kiwoom_rt.relay._wire import RelayKeys, feed_frames, feed_notice, number_entry
+
+from .helpers import Collector, RedisServer, wait_until
+from .test_session import quote_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def frame(item: str, type_code: str = "0E") -> bytes:
+    return json.dumps(quote_frame(item, type_code=type_code)).encode()
+
+
+class Feed:
+    """Writes feed entries as a relay would, numbered (relay ``relay``)."""
+
+    def __init__(self, redis: RedisServer, prefix: str, relay: str = "r1") -> None:
+        self.client = client_for(redis.url, 5.0)
+        self.keys = RelayKeys(prefix)
+        self.relay = relay
+        self.seq = 0
+
+    def add(self, entry: dict[bytes, bytes], *, number: bool = True) -> bytes:
+        if number:
+            self.seq += 1
+            entry = number_entry(entry, self.relay, self.seq)
+        return bytes(self.client.xadd(self.keys.feed, entry))
+
+    def frames(self, *items: str, type_code: str = "0E") -> bytes:
+        return self.add(feed_frames([frame(item, type_code) for item in items], time.time()))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@pytest.fixture
+def feed(redis_server: RedisServer) -> Iterator[Feed]:
+    writer = Feed(redis_server, "faults")
+    yield writer
+    writer.close()
+
+
+def consumer(redis: RedisServer, **options: Any) -> RelaySession:
+    return RelaySession(redis.url, prefix="faults", receive="all", silence=30.0, **options)
+
+
+def test_a_consumer_survives_any_entry_and_says_so(redis_server: RedisServer, feed: Feed,
+                                                   no_thread_leak: None) -> None:
+    session = consumer(redis_server, max_entry_bytes=1_000_000)
+    quotes, errors = Collector(), Collector()
+    session.on_0e.connect(quotes)
+    session.on_error.connect(errors)
+    session.start()
+    try:
+        feed.frames("000001")
+        quotes.wait_for(1)
+        bad = [
+            feed_notice("on_reconnecting", time.time(), relay="r1", kwargs={"attempt": "x"}),
+            feed_notice("on_reconnecting", time.time(), relay="r1", kwargs={"attempt": [1], "delay": {}}),
+            {b"k": b"n", b"d": b"[" * 200_000, b"t": b"1.0"},
+            {b"k": b"n", b"d": b'{"name": "gap", "lost": "many"}', b"t": b"nan"},
+            {b"k": b"r", b"d": b"\x00\x00\x00\x09abc", b"t": b"1.0"},  # truncated
+            {b"k": b"z", b"d": b"{}", b"t": b"1.0"},
+            {b"k": b"r", b"d": (2_000_000).to_bytes(4, "big") + b"x" * 2_000_000, b"t": b"1.0"},  # too large
+        ]
+        for entry in bad:
+            feed.add(entry)
+        feed.frames("000002", type_code="0E")
+        feed.add(feed_frames([frame("NVDA", "FE")], time.time()))  # a US trade in a domestic feed
+        feed.frames("000003")
+        quotes.wait_for(3)
+        wait_until(lambda: session.stats().bad_entries >= len(bad) - 1 + 1, 5)
+        assert [event.item for event in quotes.events] == ["000001", "000002", "000003"]
+        assert session._thread is not None and session._thread.is_alive()
+        assert session.state is not SessionState.CLOSED
+        assert len(errors.calls) >= len(bad)
+        assert all(kwargs["error"] is not None for _, kwargs in errors.calls)
+    finally:
+        session.close()
+
+
+def test_a_us_consumer_on_a_domestic_relay_is_refused_at_once(redis_server: RedisServer, feed: Feed,
+                                                              no_thread_leak: None) -> None:
+    session = RelaySession(redis_server.url, prefix="faults", market="us", silence=30.0)
+    relay = Collector()
+    session.on_relay.connect(relay)
+    session.start()
+    try:
+        feed.add(feed_notice("relay_alive", time.time(), relay="r1", upstream="connected", market="kr"))
+        wait_until(lambda: "wrong_market" in relay.kwargs("kind"), 5)
+        started = time.monotonic()
+        with pytest.raises(Exception, match="serves the 'kr' socket"):
+            session.subscribe(["NASDAQ:NVDA"], ["FE"]).wait(4)
+        assert time.monotonic() - started < 1.0
+        assert session.state is SessionState.GAVE_UP
+    finally:
+        session.close()
+
+
+def test_an_entry_published_twice_is_delivered_once_and_a_missing_one_is_a_gap(
+        redis_server: RedisServer, feed: Feed, no_thread_leak: None) -> None:
+    session = consumer(redis_server)
+    quotes, relay = Collector(), Collector()
+    session.on_0e.connect(quotes)
+    session.on_relay.connect(relay)
+    session.start()
+    try:
+        entry = number_entry(feed_frames([frame("000001")], time.time()), "r1", 1)
+        feed.add(dict(entry), number=False)
+        feed.add(dict(entry), number=False)  # the write retried after a stall
+        feed.seq = 1
+        feed.frames("000002")
+        feed.seq += 3  # three entries lost
+        feed.frames("000003")
+        quotes.wait_for(3)
+        wait_until(lambda: "gap" in relay.kwargs("kind"), 5)
+        assert [event.item for event in quotes.events] == ["000001", "000002", "000003"]
+        assert session.stats().duplicates == 1
+        gap = relay.kwargs("detail")[relay.kwargs("kind").index("gap")]
+        assert gap["lost"] == 3
+        assert gap["since"] is not None and gap["until"] >= gap["since"]
+    finally:
+        session.close()
+
+
+def run_consumer(redis: RedisServer, name: str, out: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-m", "tests._relay_consumer_proc", redis.url, "faults", name, str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    return proc
+
+
+@pytest.mark.slow
+def test_a_consumer_killed_mid_batch_resumes_without_losing_it(redis_server: RedisServer, feed: Feed,
+                                                               tmp_path: Path) -> None:
+    """A consumer with a 5 ms receiver, killed with SIGKILL mid-batch and started again with
+    ``start_from="last"``: every frame arrives (at least once), and nothing stays pending."""
+    out = tmp_path / "delivered.txt"
+    proc = run_consumer(redis_server, "strategy", out)
+    try:
+        total = 3000
+        for start in range(0, total, 50):  # reads of 50 frames, as a busy feed writes them
+            feed.frames(*(f"{n:06d}" for n in range(start, start + 50)))
+        wait_until(lambda: out.exists() and out.read_text().count("\n") > 600, 30)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        before = set(out.read_text().split())
+        assert len(before) < total
+        proc = run_consumer(redis_server, "strategy", out)
+        wait_until(lambda: len(set(out.read_text().split())) >= total, 60,
+                   "frames were lost across the restart")
+        delivered = out.read_text().split()
+        assert set(delivered) == {f"{n:06d}" for n in range(total)}
+        client = client_for(redis_server.url, 5.0)
+        wait_until(lambda: client.xpending(feed.keys.feed, "strategy")["pending"] == 0, 10)
+        client.close()
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.slow
+def test_a_redis_stall_longer_than_the_timeout_neither_repeats_nor_loses_a_frame(
+        redis_server: RedisServer, feed: Feed, no_thread_leak: None) -> None:
+    """``kill -STOP`` the redis-server for 6 s while frames flow, then ``kill -CONT``."""
+    session = consumer(redis_server)
+    quotes = Collector()
+    session.on_0e.connect(quotes)
+    session.start()
+    assert redis_server.proc is not None
+    pid = redis_server.proc.proc.pid
+    stop = threading.Event()
+    written: list[str] = []
+
+    def write() -> None:
+        """As the relay publishes: each entry numbered once, and retried as it is after a timeout."""
+        writer = Feed(redis_server, "faults", relay="r2")
+        n = 0
+        while not stop.is_set() and n < 400:
+            item = f"{n:06d}"
+            entry = number_entry(feed_frames([frame(item)], time.time()), "r2", n + 1)
+            while True:
+                try:
+                    writer.client.xadd(writer.keys.feed, entry)
+                    break
+                except Exception:  # the stall: the same entry is written again
+                    stop.wait(0.05)
+            written.append(item)
+            n += 1
+            stop.wait(0.02)
+        writer.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        wait_until(lambda: len(quotes.calls) >= 20, 10)
+        os.kill(pid, signal.SIGSTOP)
+        stop.wait(6.0)
+        os.kill(pid, signal.SIGCONT)
+        writer.join(60)
+        wait_until(lambda: len(quotes.calls) >= len(set(written)), 30, "frames were lost in the stall")
+        delivered = [event.item for event in quotes.events]
+        assert len(delivered) == len(set(delivered)), "a frame was delivered twice"
+        assert set(delivered) == set(written)
+    finally:
+        stop.set()
+        os.kill(pid, signal.SIGCONT)
+        writer.join(10)
+        session.close()
