@@ -270,6 +270,8 @@ class SignalSet(SignalAttributes):
         self._lock = threading.Lock()
         self._type_signals: dict[str, SessionSignal] = {}
         self._notice_signals: dict[str, SessionSignal] = {}  # by the name a notice gives
+        self._events_on = True  # False once the session is closing: no event reaches a receiver
+        self._notices_on = True  # False once it is closed: nothing does
         self.on_real = self._make("on_real", DATA_KWARGS)
         self.on_real.sender_key = item_key
         self.on_0e = self.signal("0E")
@@ -313,6 +315,15 @@ class SignalSet(SignalAttributes):
 
     # --- delivery (on the delivering thread) ----------------------------------------------
 
+    def stop_events(self) -> None:
+        """The session is closing: deliver no more events (a batch in progress stops at the next
+        event; the receiver running now finishes)."""
+        self._events_on = False
+
+    def stop_all(self) -> None:
+        """The session is closed: no receiver is called again, for events or notices."""
+        self._events_on = self._notices_on = False
+
     def deliver_events(self, events: Sequence[Any]) -> None:
         """Every event to its type's signal and to ``on_real``, in order; condition hits (type
         02, S2 on the US socket) also to ``on_condition``, with the condition's seq as the sender.
@@ -332,6 +343,8 @@ class SignalSet(SignalAttributes):
         one = None  # the only receiver of the current type, when it hears every sender
         hits = False  # the current type is a condition hit's, and on_condition has receivers
         for event in events:
+            if not self._events_on:  # closing: close() returns within a second, whatever is queued
+                return
             cls = type(event)  # (cheaper than event.type; a type's events share their class)
             if cls is not last_class:
                 last_class = cls
@@ -375,6 +388,8 @@ class SignalSet(SignalAttributes):
         return self._make(name, kwargs)
 
     def deliver_notice(self, notice: Notice) -> None:
+        if not self._notices_on:
+            return
         if type(notice) is Posted:
             target: SessionSignal = notice.target
             if target._entries:

@@ -31,7 +31,7 @@ from .conditions import Condition, ConditionHit
 from .errors import KiwoomError, SessionClosedError
 from .us import MARKETS, UsItem, parse_us_item, us_sender
 
-__all__ = ["DEFAULT_TYPES", "Item", "Session", "SessionBase"]
+__all__ = ["CLOSE_WAIT", "DEFAULT_TYPES", "Item", "Session", "SessionBase"]
 
 logger = logging.getLogger("kiwoom_rt")
 
@@ -40,6 +40,10 @@ logger = logging.getLogger("kiwoom_rt")
 Item = str | UsItem
 #: The realtime type ``subscribe`` registers when none is named, by socket.
 DEFAULT_TYPES: Final = MappingProxyType({"kr": ("0E",), "us": ("FE",)})
+
+
+#: The longest ``close()`` waits for a thread or a receiver: it returns within about a second.
+CLOSE_WAIT = 1.0
 
 
 @runtime_checkable
@@ -442,6 +446,14 @@ class SessionBase(SignalAttributes):
                     watch = self._watches.pop(seq, None)
                 if watch is not None:
                     watch.set_error(error)
+
+    def _closing(self) -> None:
+        """``close()`` began: no more events reach a receiver."""
+        self._signals.stop_events()
+
+    def _closed(self) -> None:
+        """``close()`` is about to return: no receiver is called again, by any thread."""
+        self._signals.stop_all()
 
     def _fail_all(self, error: KiwoomError) -> None:
         """The session ended: every handle still waiting fails with ``error``."""

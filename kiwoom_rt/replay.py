@@ -23,7 +23,7 @@ from ._handles import ConditionRequest, ConditionWatch, PendingRequest, Subscrip
 from ._notices import Connected, Disconnected, ErrorReport, LoggedIn, Notice, SystemMessage
 from ._playback import Playback
 from ._stats import SessionStats
-from ._surface import SessionBase
+from ._surface import CLOSE_WAIT, SessionBase
 from .errors import ConditionError, LoginError, RecordingError
 from .messages import LoginReply, Message, SystemNotice
 from .recording import read_header, read_recording, recording_market
@@ -115,15 +115,20 @@ class ReplaySession(SessionBase):
         return self._finished.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop replaying and end the threads. Idempotent; callable from a receiver."""
+        """Stop replaying and end the threads. Idempotent; callable from a receiver. Returns
+        within about a second; after it returns no receiver is called (one still running
+        finishes on its own daemonic thread)."""
         if self._state is SessionState.CLOSED:
             return
         self._state = SessionState.CLOSED
         self._stop.set()
+        self._closing()
+        timeout = min(timeout, CLOSE_WAIT)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._dispatcher.stop(timeout)
+        self._closed()
 
     def stats(self) -> SessionStats:
         intake = self._playback.intake

@@ -57,7 +57,7 @@ from ._notices import ErrorReport, Notice
 from ._proxy import choose_proxy
 from ._redact import register_secret, unregister_secret
 from ._stats import SessionStats
-from ._surface import SessionBase
+from ._surface import CLOSE_WAIT, SessionBase
 from ._urls import is_loopback
 from .backoff import ReconnectPolicy
 from .errors import ConnectError, KiwoomError, SessionClosedError
@@ -282,9 +282,10 @@ class RealtimeSession(SessionBase):
     def close(self, timeout: float = 5.0) -> None:
         """Stop everything: idempotent, callable from any thread, receivers included.
 
-        Returns within about a second even if the server does not answer. Afterwards no thread
-        of the session is alive and no socket is open (called from one of the session's own
-        threads, that thread ends right after the current receiver returns).
+        Returns within about a second even if the server does not answer or a receiver is slow.
+        Events still queued are not delivered; after it returns no receiver is called, by any
+        thread. A receiver still running then finishes on its own thread (daemonic), which ends
+        right after it; otherwise no thread of the session is alive and no socket is open.
         """
         with self._lock:
             if self._core.state is SessionState.CLOSED:
@@ -292,11 +293,12 @@ class RealtimeSession(SessionBase):
             failures = self._core.close()
             self._stop.set()
             conn = self._conn
+        self._closing()
         if conn is not None:
             conn.abort()
         self._wake_standby.set()
         current = threading.current_thread()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + min(timeout, CLOSE_WAIT)
         for thread in self._workers:
             if thread is not current and thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
@@ -304,6 +306,7 @@ class RealtimeSession(SessionBase):
         self._dispatcher.stop(max(0.0, deadline - time.monotonic()))
         self._apply(failures, None)
         self._fail_all(SessionClosedError("the session was closed"))
+        self._closed()
         for secret in self._secrets:
             unregister_secret(secret)
         self._secrets.clear()

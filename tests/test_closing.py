@@ -76,3 +76,63 @@ def test_independent_client_sees_the_servers_close(sim: SimServer) -> None:
             drain(ws)
         assert (ws.close_code, ws.close_reason) == (1000, "maintenance")
     wait_until(lambda: sim.close_received() == 1000 and sim.connection_count == 0)
+
+
+# --- close() keeps its promise with slow receivers (issue 37) ----------------------------------------
+
+def _slow_close(session: object, calls: list[float], receiver_delay: float) -> None:
+    """Close once a slow receiver has run a little, with events still queued: close() returns
+    within about a second, and no receiver is called after it returned."""
+    import threading
+
+    wait_until(lambda: len(calls) >= 2, 10)
+    started = time.monotonic()
+    session.close()  # type: ignore[attr-defined]
+    took = time.monotonic() - started
+    returned = len(calls)
+    threading.Event().wait(max(0.6, receiver_delay + 0.2))
+    assert took < 1.5, f"close() took {took:.2f} s"
+    assert len(calls) <= returned, f"{len(calls) - returned} receiver call(s) after close() returned"
+
+
+@pytest.mark.parametrize("delay", [0.2, 3.0])
+def test_a_live_session_closes_within_a_second_with_slow_receivers(sim: SimServer, delay: float) -> None:
+    import threading
+
+    calls: list[float] = []
+    pause = threading.Event()
+    session = RealtimeSession(DEFAULT_TOKEN, url=sim.url)
+
+    def slow(item: str, event: object) -> None:
+        calls.append(time.monotonic())
+        pause.wait(delay)
+
+    session.on_real.connect(slow)
+    session.start()
+    session.subscribe(["005930", "000660", "035420"], ["0B", "0D", "0E"]).wait(5)
+    _slow_close(session, calls, delay)
+
+
+@pytest.mark.parametrize("delay", [0.2, 3.0])
+def test_a_replay_closes_within_a_second_with_slow_receivers(tmp_path: Path, delay: float) -> None:
+    import threading
+
+    from kiwoom_rt import Recorder, ReplaySession
+
+    path = tmp_path / "rec.jsonl"
+    with Recorder(path) as recorder:
+        for n in range(200):
+            frame = {"trnm": "REAL", "data": [{"type": "0E", "name": "x", "item": f"{n:06d}",
+                                               "values": {"21": "165208", "131": "100"}}]}
+            recorder(json.dumps(frame).encode(), 1000.0 + n * 0.001)
+    calls: list[float] = []
+    pause = threading.Event()
+    replay = ReplaySession(path, speed=None)
+
+    def slow(item: str, event: object) -> None:
+        calls.append(time.monotonic())
+        pause.wait(delay)
+
+    replay.on_real.connect(slow)
+    replay.start()
+    _slow_close(replay, calls, delay)

@@ -40,7 +40,7 @@ from .._notices import (
 from .._playback import Playback
 from .._redact import redact_url
 from .._stats import SessionStats
-from .._surface import SessionBase
+from .._surface import CLOSE_WAIT, SessionBase
 from ..conditions import parse_conditions, parse_hit
 from ..errors import ConditionError, ConnectError, KiwoomError, ProtocolError, SessionClosedError, SubscribeError
 from ..events import CONDITION_TYPES
@@ -257,12 +257,17 @@ class RelaySession(SessionBase):
                                                                        "were trimmed (retention)"})
 
     def close(self, timeout: float = 5.0) -> None:
-        """Leave the relay (it releases this consumer's items) and stop reading."""
+        """Leave the relay (it releases this consumer's items) and stop reading. Returns within
+        about a second; after it returns no receiver is called (one still running finishes on
+        its own daemonic thread). Entries read but not delivered stay pending in Redis: a named
+        consumer started again with ``start_from="last"`` gets them."""
         if self._state is SessionState.CLOSED:
             return
         was_running = self._state is not SessionState.NEW
         self._state = SessionState.CLOSED
         self._stop.set()
+        self._closing()
+        timeout = min(timeout, CLOSE_WAIT)
         self._stop_health(timeout)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -278,6 +283,7 @@ class RelaySession(SessionBase):
             client.close()
         self._dispatcher.stop(timeout)
         self._fail_all(SessionClosedError("the relay session was closed"))
+        self._closed()
 
     def _check_open(self) -> None:
         if self._market_error is not None:  # say why, not only that it gave up
