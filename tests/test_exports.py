@@ -9,7 +9,8 @@ import kiwoom_rt
 
 EXPECTED = [
     "MOCK_URL", "PRODUCTION_URL", "AfterHoursQuote", "AuthError", "ConnectError", "DecodeError",
-    "FrameTooLargeError", "KiwoomError", "LateTradeError", "LoginError", "PendingRequest", "Price", "ProtocolError",
+    "FrameTooLargeError", "KiwoomError", "ImplausibleTradeError",
+    "LateTradeError", "LoginError", "PendingRequest", "Price", "ProtocolError",
     "QtDispatcher", "QueueDispatcher", "RealEvent", "RealtimeSession", "ReceiverError", "ReconnectPolicy",
     "Recorder", "RecordingError", "ReplaySession", "SessionClosedError", "SessionSignal", "SessionState",
     "SessionStats", "SubscribeError", "Subscription", "TkDispatcher", "__version__",
