@@ -282,41 +282,9 @@ _PRICE_CACHE: dict[str, int] = {}
 _PRICE_CACHE_LIMIT: Final = 65_536
 
 
-def _lazy_price(raw: str) -> int | None:
-    value = _PRICE_CACHE.get(raw) if type(raw) is str else None
-    if value is None:
-        if type(raw) is str and not raw.strip():
-            return None
-        value = parse_abs_int(raw)
-        if len(_PRICE_CACHE) >= _PRICE_CACHE_LIMIT:
-            _PRICE_CACHE.clear()
-        _PRICE_CACHE[raw] = value
-    return value
-
-
-#: Decimal prices (US stocks, index values) recur the same way: cached by their text likewise.
-_NUMBER_CACHE: dict[str, float] = {}
-
-
-def _lazy_number(raw: str) -> float | None:
-    value = _NUMBER_CACHE.get(raw) if type(raw) is str else None
-    if value is None:
-        if type(raw) is str and not raw.strip():
-            return None
-        value = parse_abs_number(raw)
-        if len(_NUMBER_CACHE) >= _PRICE_CACHE_LIMIT:
-            _NUMBER_CACHE.clear()
-        _NUMBER_CACHE[raw] = value
-    return value
-
-
-#: Traded prices, by their text: only positive values get in (their own caches, so a zero read
-#: through a PRICE field is never found here).
-_LAST_CACHE: dict[str, int] = {}
-_LAST_NUMBER_CACHE: dict[str, float] = {}
-
-
-def _lazy_last(parse: Any, cache: dict[str, Any]) -> Any:
+def _cached_reader(parse: Any, cache: dict[str, Any]) -> Any:
+    """``parse`` with blanks read as None, and what it accepts kept in ``cache`` by its text
+    (bounded); ``_LazyCached`` looks there first, so this runs for a text not seen yet."""
     def read(raw: str) -> Any:
         value = cache.get(raw) if type(raw) is str else None
         if value is None:
@@ -328,6 +296,14 @@ def _lazy_last(parse: Any, cache: dict[str, Any]) -> Any:
             cache[raw] = value
         return value
     return read
+
+
+#: Decimal prices (US stocks, index values) recur the same way: cached by their text likewise.
+_NUMBER_CACHE: dict[str, float] = {}
+#: Traded prices, by their text: only positive values get in (their own caches, so a zero read
+#: through a PRICE field is never found here).
+_LAST_CACHE: dict[str, int] = {}
+_LAST_NUMBER_CACHE: dict[str, float] = {}
 
 
 def _lazy_time(raw: str) -> _dt.time | None:
@@ -343,10 +319,10 @@ def _lazy_time(raw: str) -> _dt.time | None:
 #: through their caches). Raises ValueError or TypeError when a value is unusable.
 _LAZY_PARSERS: Final[Mapping[str, Any]] = MappingProxyType({
     **{kind: _blank_or(parse) for kind, parse in PARSERS.items()},
-    PRICE: _lazy_price,
-    NUMBER: _lazy_number,
-    LAST: _lazy_last(parse_positive_price, _LAST_CACHE),
-    LAST_NUMBER: _lazy_last(parse_positive_number, _LAST_NUMBER_CACHE),
+    PRICE: _cached_reader(parse_abs_int, _PRICE_CACHE),
+    NUMBER: _cached_reader(parse_abs_number, _NUMBER_CACHE),
+    LAST: _cached_reader(parse_positive_price, _LAST_CACHE),
+    LAST_NUMBER: _cached_reader(parse_positive_number, _LAST_NUMBER_CACHE),
     TIME: _lazy_time,
 })
 

@@ -558,16 +558,8 @@ class RelaySession(SessionBase):
     def _keep_own(self, events: list[Any]) -> list[Any]:
         """The events to deliver: this consumer's own, unless it asked for the whole feed; never
         the other socket's types (a US trade in a domestic feed is reported and skipped)."""
-        us = self.market == "us"
-        if any((event.type in _US_SOCKET_TYPES) is not us for event in events):
-            wrong = [event for event in events if (event.type in _US_SOCKET_TYPES) is not us]
-            events = [event for event in events if (event.type in _US_SOCKET_TYPES) is us]
-            self._bad_entries += len(wrong)
-            for event in wrong[:3]:
-                self._playback.report(ProtocolError(
-                    f"a {event.type} event in a {'US' if us else 'domestic'} relay feed: skipped", b""))
-        if self.receive == "all":
-            kept = events
+        if self.receive == "all":  # ("own" keeps only its own pairs, which are of its socket)
+            kept = self._of_this_socket(events)
         else:
             pairs, any_item, watches = self._wanted_pairs, self._any_item_types, self._watches
             kept = [event for event in events
@@ -577,6 +569,21 @@ class RelaySession(SessionBase):
         delivered = self._delivered
         for event in kept:
             delivered[event.type] = delivered.get(event.type, 0) + 1
+        return kept
+
+    def _of_this_socket(self, events: list[Any]) -> list[Any]:
+        """``events`` without the other socket's types (a US trade in a domestic feed): those
+        are reported and skipped. The classes of a batch are looked at, not each event."""
+        us = self.market == "us"
+        classes: set[Any] = set(map(type, events))
+        wrong = {cls for cls in classes if (cls.type in _US_SOCKET_TYPES) is not us}
+        if not wrong:
+            return events
+        kept = [event for event in events if type(event) not in wrong]
+        self._bad_entries += len(events) - len(kept)
+        for cls in wrong:
+            self._playback.report(ProtocolError(
+                f"{cls.type} events in a {'US' if us else 'domestic'} relay feed: skipped", b""))
         return kept
 
     def _condition_hits(self, hits: list[Any]) -> None:
