@@ -510,7 +510,7 @@ class RelaySession(SessionBase):
                 if self._seen_before(entry):
                     self._duplicates += 1
                     continue
-                self._entries += 1
+                self._entries += len(entry.frames) or 1
                 if entry.kind == "real":
                     self._last_time = entry.time
                     playback.frames(entry.frames, entry.time)  # anything but REAL was the relay's business
