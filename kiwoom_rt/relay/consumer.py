@@ -134,7 +134,6 @@ class RelaySession(SessionBase):
         super().__init__(dispatcher=dispatcher, queue_size=queue_size, market=market, stale_after=stale_after,
                          resubscribe_stale=resubscribe_stale, health_interval=health_interval,
                          market_clock=market_clock)
-        self._market_refused = False
         self._market_error: ConnectError | None = None
         self.redis_url = redis_url
         self.keys = RelayKeys(prefix)
@@ -631,9 +630,8 @@ class RelaySession(SessionBase):
 
     def _check_market(self, market: Any) -> None:
         """A relay of the other socket (a US consumer on a domestic relay): said once, loudly."""
-        if market in (None, self.market) or self._market_refused:
+        if market in (None, self.market) or self._market_error is not None:
             return
-        self._market_refused = True
         error = ConnectError(f"the relay under prefix {self.keys.prefix!r} serves the {market!r} socket, "
                              f"this consumer the {self.market!r} one: use another prefix, or market={market!r}")
         logger.error("relay session %s: %s", self.name, error)
