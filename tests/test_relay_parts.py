@@ -121,3 +121,25 @@ def test_outbox_is_bounded_counts_only_lost_frames_and_packs_one_read_per_entry(
     assert [read_entry(e).frames for e in small.drain(5)] == [(b"1", b"2")]  # the oldest of an entry goes
     with pytest.raises(ValueError, match="limit"):
         Outbox(0)
+
+
+def test_a_batch_put_back_keeps_its_numbers_and_a_loss_is_announced_after_it() -> None:
+    """A failed write may have reached Redis: its entries keep their numbers (consumers drop a
+    repeat by them) and are never trimmed while newer frames can go; the loss is announced in
+    its place, numbered after them, so no consumer takes the retried entries for repeats."""
+    from kiwoom_rt.relay._wire import feed_notice, read_entry
+
+    box = Outbox(limit=3, relay="r")
+    for n in range(3):
+        box.put_frame(b"f%d" % n, float(n))
+    first = box.drain(10)
+    assert [read_entry(e).seq for e in first] == [1, 2, 3]
+    box.requeue(first)  # Redis did not answer
+    box.put_frame(b"new", 9.0)  # over the limit: the new frame goes, not the tried ones
+    assert box.lost == 1
+    again = box.drain(10, lambda lost: feed_notice("gap", 10.0, relay="r", lost=lost))
+    read = [read_entry(e) for e in again]
+    assert [(e.kind, e.seq) for e in read] == [("real", 1), ("real", 2), ("real", 3), ("notice", 4)]
+    assert read[-1].body["lost"] == 1
+    assert box.announced == 1
+    assert box.lost == 0

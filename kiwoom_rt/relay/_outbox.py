@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 
 from ._wire import REAL, feed_frames, number_entry
 
@@ -54,6 +55,7 @@ class Outbox:
         self.lost_notices = 0
         self.relay = relay  # the relay's id, written into every entry with its number
         self.numbered = 0  # the number of the last entry drained
+        self.announced = 0  # frames lost that the last ``drain`` announced
         self._entries: deque[_Frames | _Built | dict[bytes, bytes]] = deque()
         self._size = 0  # frames and notices waiting
         self._lock = threading.Lock()
@@ -77,13 +79,6 @@ class Outbox:
             self._trim()
         self._ready.set()
 
-    def put_first(self, entry: dict[bytes, bytes]) -> None:
-        """A notice that goes before everything waiting (the announcement of a loss)."""
-        with self._lock:
-            self._entries.appendleft(entry)
-            self._size += 1
-        self._ready.set()
-
     def put(self, entry: dict[bytes, bytes]) -> None:
         """A notice or reply, ready as a feed entry."""
         with self._lock:
@@ -93,26 +88,33 @@ class Outbox:
         self._ready.set()
 
     def _trim(self) -> None:
+        """Drop the oldest entries that were never written while over the limit. An entry put back
+        after a failed write (at the front) may have reached Redis after all: it is kept, and
+        written again (the consumers drop it by its number if it had), so the count of lost
+        frames is exact. Only when nothing else is left does such an entry go, counted as lost."""
         entries = self._entries
         while self._size > self.limit:
-            oldest = entries[0]
-            if type(oldest) is _Built:  # (put back whole: it goes whole)
-                entries.popleft()
-                if oldest.entry.get(b"k") == REAL:
-                    self.lost += oldest.size
-                    self.lost_total += oldest.size
+            tried = 0  # entries put back after a failed write lead the queue
+            while tried < len(entries) and type(entries[tried]) is _Built:
+                tried += 1
+            if tried == len(entries):
+                built: _Built = entries.popleft()  # type: ignore[assignment]
+                if built.entry.get(b"k") == REAL:
+                    self.lost += built.size
+                    self.lost_total += built.size
                 else:
                     self.lost_notices += 1
-                self._size -= oldest.size
+                self._size -= built.size
                 continue
+            oldest = entries[tried]
             if type(oldest) is _Frames:
                 oldest.frames.pop(0)
                 if not oldest.frames:
-                    entries.popleft()
+                    del entries[tried]
                 self.lost += 1
                 self.lost_total += 1
             else:
-                entries.popleft()
+                del entries[tried]
                 self.lost_notices += 1
             self._size -= 1
 
@@ -124,17 +126,28 @@ class Outbox:
         self._ready.clear()
         return bool(self._entries)
 
-    def drain(self, count: int) -> list[dict[bytes, bytes]]:
+    def drain(self, count: int, gap: Callable[[int], dict[bytes, bytes]] | None = None) -> list[dict[bytes, bytes]]:
         """Remove up to ``count`` of the oldest entries and return them as feed entries, each
-        numbered in the relay's order (an entry put back keeps its number)."""
+        numbered in the relay's order (an entry put back keeps its number). With ``gap``, frames
+        lost since the last drain are announced by ``gap(lost)``, numbered in its place: after
+        the entries put back (numbered before the loss) and before anything newer."""
         with self._lock:
             entries = self._entries
             taken = [entries.popleft() for _ in range(min(count, len(entries)))]
+            lost = self.lost if gap is not None else 0
+            self.lost -= lost
+            self.announced = lost
             drained: list[dict[bytes, bytes]] = []
-            for entry in taken:
+            for entry in [*taken, None] if lost else taken:
                 if type(entry) is _Built:
                     self._size -= entry.size
                     drained.append(entry.entry)
+                    continue
+                if lost and gap is not None:
+                    self.numbered += 1
+                    drained.append(number_entry(gap(lost), self.relay, self.numbered))
+                    lost = 0
+                if entry is None:
                     continue
                 if type(entry) is _Frames:
                     self._size -= len(entry.frames)

@@ -239,10 +239,8 @@ class Relay:
                                                     upstream=str(self.session.state), market=self.market))
                 if not self.outbox.wait(min(0.25, self.heartbeat)):
                     continue
-                lost = self.outbox.take_lost()
-                if lost:  # (numbered in its place, before what follows the loss)
-                    self.outbox.put_first(feed_notice("gap", time.time(), relay=self.id, lost=lost))
-                batch = self.outbox.drain(self.batch)
+                batch = self.outbox.drain(self.batch, self._gap_notice)  # (a loss is announced in its place)
+                lost = self.outbox.announced
                 try:
                     pipe = client.pipeline(transaction=False)
                     for entry in batch:
@@ -266,6 +264,9 @@ class Relay:
                 backoff.reset()
         finally:
             client.close()
+
+    def _gap_notice(self, lost: int) -> dict[bytes, bytes]:
+        return feed_notice("gap", time.time(), relay=self.id, lost=lost)
 
     # --- serving consumers -----------------------------------------------------------------------
 
