@@ -45,6 +45,7 @@ from .errors import (
     RecordingError,
     SessionClosedError,
     SubscribeError,
+    SymbolLimitError,
 )
 from .events import (
     EVENT_TYPES,
@@ -150,6 +151,7 @@ __all__ = [
     "SubscribeError",
     "Subscription",
     "SubscriptionHealth",
+    "SymbolLimitError",
     "TkDispatcher",
     "Trade",
     "UsConditionEvent",

@@ -41,11 +41,23 @@ from ._notices import Connected, Disconnected, LoggedIn, Reconnecting, SystemMes
 from ._notices import GaveUp as GaveUpNotice
 from ._registrations import Registrations, Request, RequestPipeline, build_requests
 from .backoff import ReconnectPolicy
-from .errors import ConnectError, KiwoomError, LoginError, ProtocolError, SessionClosedError, SubscribeError
+from .errors import (
+    ConnectError,
+    KiwoomError,
+    LoginError,
+    ProtocolError,
+    SessionClosedError,
+    SubscribeError,
+    SymbolLimitError,
+)
 from .messages import Ack, ConditionReply, LoginReply, Message, Ping, SystemNotice, Unknown
 from .us import MARKETS, US_ITEM_FORMATS
 
-__all__ = ["Outcome", "SessionCore", "SessionState", "StandbyPace"]
+__all__ = ["DEFAULT_MAX_ITEMS", "Outcome", "SessionCore", "SessionState", "StandbyPace"]
+
+#: Items per socket, by default (``max_items``): one connector documents 200 realtime items per
+#: WebSocket; Kiwoom does not publish a number.
+DEFAULT_MAX_ITEMS = 200
 
 #: The longest the standby waits between looks while the GIL is contended (docs/design.md).
 MAX_CONTENDED_POLL = 2.0
@@ -127,14 +139,18 @@ class SessionCore:
     def __init__(self, *, chunk_size: int = 100, policy: ReconnectPolicy | None = None,
                  reconnect_on_kicked: bool = False, login_timeout: float = 10.0, idle_timeout: float = 60.0,
                  ack_timeout: float = 10.0, random: Callable[[], float] | None = None,
-                 condition_rate: float = 5.0, market: str = "kr", us_item_format: str = "object") -> None:
+                 condition_rate: float = 5.0, market: str = "kr", us_item_format: str = "object",
+                 max_items: int | None = DEFAULT_MAX_ITEMS) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be >= 1")
+        if max_items is not None and max_items < 1:
+            raise ValueError("max_items must be >= 1 (or None for no limit)")
         if market not in MARKETS:
             raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
         if us_item_format not in US_ITEM_FORMATS:
             raise ValueError(f"us_item_format must be one of {US_ITEM_FORMATS}, got {us_item_format!r}")
         self.chunk_size = chunk_size
+        self.max_items = max_items
         self.market = market
         self.us_item_format = us_item_format
         self.policy = policy or ReconnectPolicy()
@@ -186,7 +202,14 @@ class SessionCore:
     def subscribe(self, grp_no: str, items: Sequence[str], types: Sequence[str], refresh: bool,
                   now: float) -> tuple[int, list[Action]]:
         """Remember the registration and send REG now if logged in (else at the next login).
-        Returns the request's id and the actions (``Completed`` once every REG was acked)."""
+        Returns the request's id and the actions (``Completed`` once every REG was acked).
+
+        Raises ``SymbolLimitError`` (and changes nothing) if the socket would then have more than
+        ``max_items`` items."""
+        if self.max_items is not None:
+            after = self.registrations.counted_items_after(grp_no, items, types, refresh)
+            if after > self.max_items:
+                raise SymbolLimitError(self.registrations.counted_items(), after, self.max_items)
         request = self._request_id()
         self.registrations.add(grp_no, items, types, refresh)
         self._registering[request] = _Registering("REG", grp_no)

@@ -97,6 +97,17 @@ class Registrations:
         if not group:
             del self._groups[grp_no]
 
+    def counted_items(self) -> int:
+        """How many items count against the socket's item limit (``protocol.counted_items``)."""
+        return len(protocol.counted_items(self.wanted()))
+
+    def counted_items_after(self, grp_no: str, items: Iterable[str], types: Iterable[str], refresh: bool) -> int:
+        """How many items would count after ``add(grp_no, items, types, refresh)`` (nothing changes)."""
+        pairs = {(item, type_code) for item in items for type_code in types}
+        others = [group for name, group in self._groups.items() if name != grp_no]
+        kept = self._groups.get(grp_no, set()) if refresh else set()
+        return len(protocol.counted_items(set().union(pairs, kept, *others)))
+
     def snapshot(self) -> dict[str, set[Pair]]:
         """A copy: {grp_no: {(item, type), ...}} (empty groups left out)."""
         return {grp_no: set(pairs) for grp_no, pairs in self._groups.items() if pairs}

@@ -332,7 +332,8 @@ class SessionBase(SignalAttributes):
         registration is remembered and restored after every reconnect. ``refresh=False`` replaces
         what the group had. ``handle.wait(timeout)`` returns once the server acknowledged it.
         Raises ``ValueError``/``TypeError`` for a malformed request, or an item of the other
-        socket (nothing is sent), and ``SessionClosedError`` once the session is closed.
+        socket, ``SymbolLimitError`` past the socket's ``max_items`` (nothing is sent and nothing
+        registered changes), and ``SessionClosedError`` once the session is closed.
         """
         item_list, type_list = self.check_request(items, types, grp_no)
         self._check_open()

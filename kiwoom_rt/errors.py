@@ -89,6 +89,25 @@ class SubscribeError(KiwoomError):
         super().__init__(f"registration failed (return_code={return_code}): {return_msg}")
 
 
+class SymbolLimitError(SubscribeError):
+    """A subscription would take the socket past its item limit (``max_items``): refused before
+    anything was sent, and nothing already registered was changed.
+
+    ``registered`` is how many items the socket has now, ``requested`` how many it would have,
+    ``limit`` the session's setting."""
+
+    def __init__(self, registered: int, requested: int, limit: int) -> None:
+        self.registered = registered
+        self.requested = requested
+        self.limit = limit
+        KiwoomError.__init__(
+            self, f"subscription refused: the socket has {registered} realtime items and this request would make "
+                  f"{requested}, past the limit of {limit} (max_items; the account types 00/04/F4/F5 do not count); "
+                  "nothing was sent")
+        self.return_code = None
+        self.return_msg = str(self)
+
+
 class ConditionError(KiwoomError):
     """A condition search request (CNSRLST, CNSRREQ, CNSRCLR) was refused: non-zero return code."""
 

@@ -31,6 +31,7 @@ from .us import EXCHANGE_NAMES, US_TYPES, UsItem, check_us_items, wire_items
 __all__ = [
     "AUTH_RETRY_CODES",
     "KNOWN_TYPES",
+    "PRIVATE_TYPES",
     "US_TYPES",
     "auth_failure_code",
     "check_grp_no",
@@ -40,6 +41,7 @@ __all__ = [
     "cnsrclr",
     "cnsrlst",
     "cnsrreq",
+    "counted_items",
     "decode",
     "decode_frames",
     "decode_into",
@@ -55,6 +57,17 @@ __all__ = [
 #: Type 02 has a table too, but condition hits come from a condition search request (CNSRREQ),
 #: never from REG. The US socket's are ``US_TYPES`` (FE, FT, F4, F5).
 KNOWN_TYPES: Final = frozenset(TYPE_NAMES) - {"02", "S2"} - US_TYPES
+
+
+#: The account's own types (order fills, balances): they name no market item, so they do not
+#: count against a socket's item limit (``counted_items``).
+PRIVATE_TYPES: Final = frozenset({"00", "04", "F4", "F5"})
+
+
+def counted_items(pairs: Iterable[tuple[str, str]]) -> set[str]:
+    """The items of (item, type) ``pairs`` that count against a socket's item limit: every
+    non-empty item registered for at least one type other than ``PRIVATE_TYPES``."""
+    return {item for item, type_code in pairs if item and type_code not in PRIVATE_TYPES}
 
 
 def types_of(market: str) -> frozenset[str]:

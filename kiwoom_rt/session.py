@@ -49,7 +49,7 @@ from ._actions import (
 )
 from ._conditions import resync_event
 from ._connection import Connection, ConnectionSettings
-from ._core import Outcome, SessionCore, SessionState, StandbyPace
+from ._core import DEFAULT_MAX_ITEMS, Outcome, SessionCore, SessionState, StandbyPace
 from ._delivery import BindableDispatcher
 from ._handles import ConditionRequest, ConditionWatch, PendingRequest, Subscription
 from ._intake import FrameHook, Intake
@@ -103,7 +103,10 @@ class RealtimeSession(SessionBase):
     ``on_overflow``). ``dispatcher`` delivers on another loop instead
     (``kiwoom_rt.QtDispatcher``, ``TkDispatcher``, ``QueueDispatcher``).
 
-    Connection: ``chunk_size`` is the most items per REG; ``reconnect`` a ``ReconnectPolicy``;
+    Connection: ``chunk_size`` is the most items per REG; ``max_items`` the most items the socket
+    may have registered (200 by default, ``None`` for no limit; the account types 00/04/F4/F5
+    do not count): a subscription past it raises ``SymbolLimitError`` before anything is sent;
+    ``reconnect`` a ``ReconnectPolicy``;
     ``idle_timeout`` replaces a connection that sent nothing (PINGs included) for that long;
     ``reconnect_on_kicked=True`` reconnects after SYSTEM R10001 instead of giving up;
     ``max_frame_bytes`` refuses larger frames (reported through ``on_error``); ``ssl_context``
@@ -146,6 +149,7 @@ class RealtimeSession(SessionBase):
         queue_size: int = 100_000,
         overflow: str = "block",
         chunk_size: int = 100,
+        max_items: int | None = DEFAULT_MAX_ITEMS,
         reconnect: ReconnectPolicy | None = None,
         idle_timeout: float = 60.0,
         login_timeout: float = 10.0,
@@ -194,7 +198,7 @@ class RealtimeSession(SessionBase):
         self._core = SessionCore(chunk_size=chunk_size, policy=reconnect, reconnect_on_kicked=reconnect_on_kicked,
                                  login_timeout=login_timeout, idle_timeout=idle_timeout, ack_timeout=ack_timeout,
                                  random=random_source, condition_rate=condition_rate, market=market,
-                                 us_item_format=us_item_format)
+                                 us_item_format=us_item_format, max_items=max_items)
         self.us_item_format = us_item_format
         self._lock = threading.RLock()  # serialises calls into the core
         super().__init__(dispatcher=dispatcher, queue_size=queue_size, overflow=overflow, market=market,

@@ -13,7 +13,7 @@ EXPECTED = [
     "LateTradeError", "LoginError", "PendingRequest", "Price", "ProtocolError",
     "QtDispatcher", "QueueDispatcher", "RealEvent", "RealtimeSession", "ReceiverError", "ReconnectPolicy",
     "Recorder", "RecordingError", "ReplaySession", "SessionClosedError", "SessionSignal", "SessionState",
-    "SessionStats", "SubscribeError", "Subscription", "TkDispatcher", "__version__",
+    "SessionStats", "SubscribeError", "Subscription", "SymbolLimitError", "TkDispatcher", "__version__",
     # condition search (issue 11)
     "Condition", "ConditionError", "ConditionHit", "ConditionWatch",
     # typed events (issue 10)

@@ -51,9 +51,10 @@ def test_chaos_thirty_faults_under_load(no_thread_leak: None) -> None:
     connection_faults = sum(fault not in ("junk",) for fault in faults)
     tracemalloc.start()
     pause = threading.Event()
-    with SimServer(rate=2000, batch=5, ping_interval=0.25, seed=7) as sim:
-        session = RealtimeSession(DEFAULT_TOKEN, url=sim.url, idle_timeout=1.0, reconnect=ReconnectPolicy(
-            first_delay=0.05, base_delay=0.1, max_delay=0.5, healthy_after=1.0))
+    with SimServer(rate=2000, batch=5, ping_interval=0.25, seed=7, max_items=None) as sim:
+        session = RealtimeSession(DEFAULT_TOKEN, url=sim.url, idle_timeout=1.0, max_items=None,
+                                  reconnect=ReconnectPolicy(first_delay=0.05, base_delay=0.1, max_delay=0.5,
+                                                            healthy_after=1.0))
         events = EventCounter()
         logins, disconnected, errors, system = Collector(), Collector(), Collector(), Collector()
         session.on_0e.connect(events)

@@ -336,8 +336,8 @@ def test_subscribe_before_start_is_sent_at_login(sim: SimServer, make_session: F
 
 
 def test_chunks_of_at_most_100_one_at_a_time(make_session: Factory) -> None:
-    with SimServer(ack_delay=0.02) as sim:
-        session = make_session(sim).start()
+    with SimServer(ack_delay=0.02, max_items=None) as sim:
+        session = make_session(sim, max_items=None).start()  # 250 items: past the default limit
         items = [f"{i:06d}" for i in range(250)]
         session.subscribe(items).wait(5)
         regs = reg_frames(sim)

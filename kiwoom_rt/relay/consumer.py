@@ -683,6 +683,9 @@ class RelaySession(SessionBase):
             pairs = self._subscribing.pop(request, ())
             if body.get("ok"):
                 self._confirmed.update(pairs)
+            elif pairs:  # refused (the relay's item limit, or the server): not wanted, not leased again
+                self._pairs.difference_update(set(pairs) - self._confirmed)
+                self._wanted_changed()
         ok, code, message = bool(body.get("ok")), body.get("code"), str(body.get("message") or "")
         number = code if isinstance(code, int) else None
         seq = self._watch_requests.pop(request, None)

@@ -21,7 +21,7 @@ from .. import protocol
 from .._handles import ConditionWatch, PendingRequest
 from .._redact import redact, redact_url
 from .._stats import SessionStats
-from ..errors import ConnectError, KiwoomError
+from ..errors import ConnectError, KiwoomError, SymbolLimitError
 from ._book import RelayBook, RelayChange
 from ._outbox import Outbox
 from ._redis import ANY_REDIS_ERROR, REDIS_ERRORS, Backoff, client_for
@@ -325,6 +325,9 @@ class Relay:
         handles: list[PendingRequest | ConditionWatch] = []
         if op == "subscribe":
             handles += self._apply(self.book.subscribe(consumer, message.items, message.types, now))
+            for handle in handles:  # past the upstream's item limit: the book forgets what was never sent
+                if isinstance(handle, PendingRequest) and isinstance(handle.error, SymbolLimitError):
+                    self.book.unsubscribe(consumer, handle.items, handle.types, now)
         elif op == "unsubscribe":
             handles += self._apply(self.book.unsubscribe(consumer, message.items, message.types, now))
         elif op == "resubscribe":  # a consumer found these stale: REG again what the book holds
@@ -363,7 +366,7 @@ class Relay:
         session = self.session
         try:
             for type_code, items in change.register.items():
-                handles.append(session.subscribe(items, [type_code]))
+                handles.append(self._register(items, type_code))
             for type_code, items in change.remove.items():
                 handles.append(session.unsubscribe(items, [type_code]))
             for seq in change.watch:
@@ -376,6 +379,18 @@ class Relay:
         except KiwoomError as exc:
             logger.info("relay %s: the upstream session takes no requests (%s)", self.id, exc)
         return handles
+
+    def _register(self, items: list[str], type_code: str) -> PendingRequest:
+        """REG upstream; past the session's item limit, a handle failed with the
+        ``SymbolLimitError`` (the consumer that asked is answered with it)."""
+        try:
+            handle: PendingRequest = self.session.subscribe(items, [type_code])
+            return handle
+        except SymbolLimitError as exc:
+            logger.warning("relay %s: %s", self.id, exc)
+            refused = PendingRequest("REG", "1", tuple(items), (type_code,))
+            refused.set_error(exc)
+            return refused
 
     def _resubscribe(self, items: Sequence[str], types: Sequence[str]) -> None:
         wanted = self.book.wanted()

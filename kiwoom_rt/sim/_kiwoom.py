@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from ..protocol import KNOWN_TYPES
+from ..protocol import KNOWN_TYPES, counted_items
 from ..us import EXCHANGE_NAMES, US_TYPES
 from .conditions import SimConditions
 from .tokens import TokenStore
@@ -102,11 +102,12 @@ class KiwoomLogic:
     """
 
     def __init__(self, tokens: TokenStore, conditions: SimConditions, *, max_items_per_reg: int = 100,
-                 us_conditions: SimConditions | None = None) -> None:
+                 max_items: int | None = 200, us_conditions: SimConditions | None = None) -> None:
         self.tokens = tokens
         self.conditions = conditions
         self.us_conditions = us_conditions or conditions
         self.max_items_per_reg = max_items_per_reg
+        self.max_items = max_items  # items per connection (account types 00/04/F4/F5 not counted)
         self.refuse_logins = 0
         self.hold_logins = False
         self.refuse_conditions = 0
@@ -210,6 +211,13 @@ class KiwoomLogic:
             pairs.update((code, t) for code in codes for t in types)
         group = client.registrations.setdefault(grp_no, set())
         if trnm == "REG":
+            kept = group if message.get("refresh") != "0" else set()
+            if self.max_items is not None:
+                others = [pairs for name, pairs in client.registrations.items() if name != grp_no]
+                after = len(counted_items(set().union(pairs, kept, *others)))
+                if after > self.max_items:  # refused whole: nothing registered changes
+                    limit = self.max_items
+                    return reply(1, f"실시간 등록 가능한 종목 수({limit})를 초과했습니다 (요청 후 {after}종목)")
             if message.get("refresh") == "0":
                 group.clear()
             group |= pairs

@@ -139,8 +139,10 @@ class SimServer:
     Valid tokens map to app keys (``tokens={token: appkey}``; default ``{"sim-token": "sim-appkey"}``);
     ``credentials={appkey: secretkey}`` are what the token endpoints accept. ``rate`` is the events
     per second each connection receives across its registrations, ``batch`` the entries per REAL
-    frame. ``clock`` decides what flows: 0B trades and 0D books in the regular session (09:00-15:30
-    KST), 0E after hours (default: 16:00 KST today, real speed).
+    frame. ``max_items_per_reg`` caps the items of one REG and ``max_items`` the items a connection
+    may hold (account types not counted; ``None``: no cap): past either, REG gets a non-zero
+    ``return_code`` and a Korean message, and nothing changes. ``clock`` decides what flows: 0B
+    trades and 0D books in the regular session (09:00-15:30 KST), 0E after hours (default: 16:00 KST today, real speed).
 
     The US socket is served at ``us_url`` (``/api/us/websocket``) with the same tokens: FE trades
     and FT books of a seeded NASDAQ, NYSE and AMEX universe while a US session is open (pre-market
@@ -165,6 +167,7 @@ class SimServer:
         batch: int = 1,
         ack_delay: float = 0.0,
         max_items_per_reg: int = 100,
+        max_items: int | None = 200,
         token_expiry: float = 86_400.0,
         tick: float = 0.01,
         ssl_context: ssl.SSLContext | None = None,
@@ -190,7 +193,7 @@ class SimServer:
                                              us_market=self.feed.us, spellings=us_condition_spellings)
         self.us_orders = UsOrders()
         self.kiwoom = KiwoomLogic(self.tokens, self.conditions, max_items_per_reg=max_items_per_reg,
-                                  us_conditions=self.us_conditions)
+                                  max_items=max_items, us_conditions=self.us_conditions)
         self.condition_churn = condition_churn  # random entries/exits per second, across conditions
         self.clock = clock or SimClock()
         self.ack_delay = ack_delay
