@@ -136,3 +136,35 @@ def test_a_replay_closes_within_a_second_with_slow_receivers(tmp_path: Path, del
     replay.on_real.connect(slow)
     replay.start()
     _slow_close(replay, calls, delay)
+
+
+@pytest.mark.parametrize("delay", [0.2, 3.0])
+def test_a_relay_session_closes_within_a_second_with_slow_receivers(redis_server: object, delay: float) -> None:
+    """Issue 37, case 7: ``RelaySession.close()`` kept calling receivers (30 calls after it returned)."""
+    import threading
+
+    pytest.importorskip("redis")
+    from kiwoom_rt.relay import Relay, RelaySession
+
+    from .test_session import quote_frame
+
+    calls: list[float] = []
+    pause = threading.Event()
+    url = redis_server.url  # type: ignore[attr-defined]
+    with SimServer(rate=0.0, condition_churn=0.0) as quiet:
+        relay = Relay.for_url(url, DEFAULT_TOKEN, url=quiet.url, heartbeat=0.2).start()
+        consumer = RelaySession(url)
+        try:
+            def slow(item: str, event: object) -> None:
+                calls.append(time.monotonic())
+                pause.wait(delay)
+
+            consumer.on_real.connect(slow)
+            consumer.start()
+            consumer.subscribe(["005930"]).wait(5)
+            for n in range(300):
+                quiet.push(quote_frame("005930", ask=str(n)))
+            _slow_close(consumer, calls, delay)
+        finally:
+            consumer.close()
+            relay.close()
