@@ -232,3 +232,78 @@ def test_a_redis_stall_longer_than_the_timeout_neither_repeats_nor_loses_a_frame
         os.kill(pid, signal.SIGCONT)
         writer.join(10)
         session.close()
+
+
+def run_relay(redis: RedisServer, sim_url: str) -> subprocess.Popen[str]:
+    """``kiwoom-rt relay`` in its own process (to be killed), on the simulator; returns once it is up."""
+    from kiwoom_rt.sim import DEFAULT_TOKEN
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "KIWOOM_TOKEN": DEFAULT_TOKEN}
+    proc = subprocess.Popen([sys.executable, "-m", "kiwoom_rt", "relay", "--redis", redis.url, "--url", sim_url,
+                             "--every", "600"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    banner = proc.stderr.readline()
+    assert banner.startswith("relay "), banner
+    return proc
+
+
+@pytest.mark.slow
+def test_a_relay_killed_and_restarted_under_a_bar_feed_leaves_its_bars_incomplete(
+        redis_server: RedisServer, no_thread_leak: None) -> None:
+    """Issue 37, case 1, as found: a ``BarFeed`` on a ``RelaySession`` with 100 trades per 10 s
+    bar; ``kill -9`` the relay, wait 2.5 s, start it again. The bars that overlapped the outage
+    are ``complete=False``; the bars before and after it are complete and whole."""
+    from kiwoom_rt.bars import BarFeed
+    from kiwoom_rt.sim import SimServer
+
+    from .test_bars import Bars, trade
+
+    items = ("005930", "000660")
+
+    def push(sim: SimServer, seconds: range) -> int:
+        pushed = 0
+        for second in seconds:  # ten trades a second of each item: 100 per 10 s bar
+            for tenth in range(10):
+                for item in items:
+                    sim.push(trade(item, f"0900{second:02d}" if second < 60 else f"0901{second - 60:02d}",
+                                   100 + tenth, 1))
+                    pushed += 1
+        return pushed
+
+    with SimServer(rate=0.0, ping_interval=10.0, condition_churn=0.0) as sim:
+        relay = run_relay(redis_server, sim.url)
+        consumer = RelaySession(redis_server.url, name="bars")
+        bars, trades = Bars(), Collector()
+        try:
+            BarFeed(consumer, "10s", grace=0.5).on_bar.connect(bars)
+            consumer.signal("0B").connect(trades)
+            consumer.start()
+            consumer.subscribe(list(items), ["0B"]).wait(10)
+            sent = push(sim, range(0, 15))  # bar 09:00:00 whole, bar 09:00:10 half
+            trades.wait_for(sent, 10)
+            relay.send_signal(signal.SIGKILL)
+            relay.wait(10)
+            sent += push(sim, range(15, 20))  # nobody listens: lost
+            threading.Event().wait(2.5)
+            relay = run_relay(redis_server, sim.url)
+            wait_until(lambda: sim.connections_total >= 2 and len(sim.registrations()) > 0, 20,
+                       "the restarted relay never registered the consumer's items")
+            heard = len(trades.calls)
+            pushed = push(sim, range(20, 45))
+            trades.wait_for(heard + pushed, 10)
+            final = bars.wait_for(8, 15)  # 09:00:00 to 09:00:30, both items (09:00:40 still open)
+        finally:
+            consumer.close()
+            relay.kill()
+            relay.wait(10)
+            assert relay.stderr is not None
+            relay.stderr.close()
+    by_start = {(bar.item, bar.start.strftime("%H%M%S")): bar for bar in final}
+    for item in items:
+        first, outage, after = by_start[item, "090000"], by_start[item, "090010"], by_start[item, "090020"]
+        assert first.complete and first.volume == 100
+        assert not outage.complete, f"{item}'s bar over the outage says complete with {outage.volume} of 100"
+        assert outage.volume == 50
+        assert after.complete and after.volume == 100
+        assert by_start[item, "090030"].complete
