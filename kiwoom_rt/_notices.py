@@ -108,11 +108,12 @@ class Overflow(Notice):
 
 @attrs.frozen
 class RelayStatus(Notice):
-    """A relay consumer's view of the relay (``RELAY_KINDS``), with details."""
+    """A relay consumer's view of the relay (``RELAY_KINDS``), with details: a dict, or a
+    ``RelayGap`` for a gap."""
 
     signal: ClassVar[str] = "on_relay"
     kind: str
-    detail: Mapping[str, Any] = attrs.field(factory=dict)
+    detail: Any = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -345,17 +345,16 @@ class BarFeed:
         """A relay's state, as a live session's connection: silent is down (since it was last
         heard), back or restarted is up again, and a gap marks the span it names (lock held)."""
         engine = self._engine
-        detail = detail if isinstance(detail, dict) else {}
         if kind == "relay_silent":
-            seconds = detail.get("seconds")
+            seconds = detail.get("seconds") if isinstance(detail, dict) else None
             engine.outage_began(now - float(seconds) if isinstance(seconds, (int, float)) else now)
         elif kind in ("relay_back", "relay_started", "relay_stopped"):
             if kind == "relay_stopped":
                 engine.outage_began(now)
             else:
                 engine.outage_ended(now)
-        elif kind == "gap":
-            since, until = detail.get("since"), detail.get("until")
+        elif kind == "gap":  # a RelayGap (read by its fields: bars never import the relay)
+            since, until = getattr(detail, "since", None), getattr(detail, "until", None)
             if isinstance(since, (int, float)) and isinstance(until, (int, float)):
                 engine.missed(float(since), float(until))
             engine.dropped(now)

@@ -32,7 +32,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("kiwoom_rt.relay needs redis-py: pip install 'kiwoom-rt[relay]'") from exc
 
-from .consumer import RELAY_KINDS, RelayConsumerStats, RelaySession
+from .consumer import RELAY_KINDS, RelayConsumerStats, RelayGap, RelaySession
 from .publisher import DEFAULT_MAXLEN, Relay, RelayStats
 
-__all__ = ["DEFAULT_MAXLEN", "RELAY_KINDS", "Relay", "RelayConsumerStats", "RelaySession", "RelayStats"]
+__all__ = ["DEFAULT_MAXLEN", "RELAY_KINDS", "Relay", "RelayConsumerStats", "RelayGap", "RelaySession", "RelayStats"]

@@ -49,7 +49,7 @@ from ._redis import ANY_REDIS_ERROR, REDIS_ERRORS, Backoff, client_for, id_tuple
 from ._wire import MAX_ENTRY_BYTES, FeedEntry, RelayKeys, control_message, read_entry
 from .publisher import FORWARDED
 
-__all__ = ["RELAY_KINDS", "RelayConsumerStats", "RelaySession"]
+__all__ = ["RELAY_KINDS", "RelayConsumerStats", "RelayGap", "RelaySession"]
 
 logger = logging.getLogger("kiwoom_rt.relay")
 
@@ -62,6 +62,19 @@ _US_SOCKET_TYPES = US_TYPES | {"S2"}
 #: Relay status notices, as ``RelaySession.on_relay(kind=..., detail=...)``.
 RELAY_KINDS = ("relay_started", "relay_stopped", "relay_silent", "relay_back", "redis_lost", "redis_back",
                "gap", "wrong_market")
+
+
+@attrs.frozen
+class RelayGap:
+    """The ``detail`` of a ``gap`` notice (``on_relay(kind="gap", detail=...)``): what this
+    consumer will never receive. ``lost`` is how many feed entries (None: unknown); ``since`` and
+    ``until`` bound the span by the relay's receive times (``time.time()``; None: unknown);
+    ``reason`` says what happened. A ``BarFeed`` marks every bar open in the span incomplete."""
+
+    lost: int | None
+    since: float | None
+    until: float | None
+    reason: str
 
 
 @attrs.frozen(kw_only=True)
@@ -252,8 +265,8 @@ class RelaySession(SessionBase):
                 last = group.get("last-delivered-id", b"0-0")
                 first = client.xinfo_stream(self.keys.feed).get("first-entry")
                 if first and id_tuple(first[0]) > id_tuple(last) and id_tuple(last) != (0, 0):
-                    self._relay_notice("gap", {"lost": None, "reason": "entries after this consumer's place "
-                                                                       "were trimmed (retention)"})
+                    self._gap(None, self._last_entry_time, None,
+                              "entries after this consumer's place were trimmed (retention)")
 
     def close(self, timeout: float = 5.0) -> None:
         """Leave the relay (it releases this consumer's items) and stop reading. Returns within
@@ -482,7 +495,7 @@ class RelaySession(SessionBase):
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        self._relay_notice("gap", {"lost": None, "reason": "the feed was recreated (Redis lost its data)"})
+        self._gap(None, self._last_entry_time, time.time(), "the feed was recreated (Redis lost its data)")
 
     def _redis_lost(self, exc: BaseException) -> None:
         if self._redis_up:
@@ -539,9 +552,9 @@ class RelaySession(SessionBase):
         self._last_entry_time = entry.time
         return False
 
-    def _gap(self, lost: int | None, since: float | None, until: float, reason: str) -> None:
-        """A typed loss: how many entries (None: unknown) between which relay times."""
-        self._relay_notice("gap", {"lost": lost, "since": since, "until": until, "reason": reason})
+    def _gap(self, lost: int | None, since: float | None, until: float | None, reason: str) -> None:
+        """A typed loss (``RelayGap``): how many entries (None: unknown) between which relay times."""
+        self._relay_notice("gap", RelayGap(lost, since, until, reason))
 
     # --- what this consumer delivers -----------------------------------------------------------------
 
@@ -624,7 +637,8 @@ class RelaySession(SessionBase):
         elif name == "gap":
             lost = body.get("lost")
             self._relay_lost += int(lost) if isinstance(lost, int) else 0
-            self._relay_notice("gap", {"lost": lost, "reason": "the relay's buffer overflowed while Redis was away"})
+            self._gap(lost if isinstance(lost, int) else None, self._last_entry_time, entry.time,
+                      "the relay's buffer overflowed while Redis was away")
         if self._relay_id is None and isinstance(relay, str):
             self._relay_id = relay
 
@@ -712,7 +726,7 @@ class RelaySession(SessionBase):
         else:
             self._finish(Failed(request, SubscribeError(number, message)))
 
-    def _relay_notice(self, kind: str, detail: dict[str, Any]) -> None:
+    def _relay_notice(self, kind: str, detail: dict[str, Any] | RelayGap) -> None:
         logger.info("relay session %s: %s %s", self.name, kind, detail or "")
         self._playback.notify(RelayStatus(kind, detail))
 
