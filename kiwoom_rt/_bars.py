@@ -389,6 +389,12 @@ class BarEngine:
         self._mark: tuple[float, float] | None = None  # (latest exchange time, when it was received)
         self._clock = float("-inf")  # the market clock, never going back
         self._origin: float | None = None  # the market clock when it became known
+        # The first trade sets the clock, but alone it proves nothing: until a later trade lands
+        # within ``tolerance`` of it, a trade impossibly far behind it shows that the first was
+        # the outlier, which is then disowned (it would otherwise make every later trade late).
+        # (Tick and volume bars count trades as they come: their clock closes nothing.)
+        self._trusted = spec.kind != "time"
+        self._first: tuple[str, float, _dt.tzinfo, float, int] | None = None
         self._outages: list[list[float]] = []  # [start, end] on the market clock; end inf while down
         self._down = False
         self._reopening = False  # back from an outage, waiting for the first trade to end it
@@ -483,9 +489,19 @@ class BarEngine:
         """``trade`` for the hot path: what the trade caused is appended to ``out``."""
         # the market clock (as ``clock``, inlined: this runs once per trade)
         mark = self._mark
+        if mark is not None and not self._trusted:
+            behind = self.clock(received_at) - ts
+            if behind > self.tolerance:  # the first trade was stamped impossibly far ahead
+                self._disown_first(received_at, out)
+                mark = None
+            elif behind >= -self.tolerance:
+                self._trusted = True  # a second trade agrees with the first
+            # (one impossibly far ahead is refused below, as ever: an outlier ahead is what would
+            # close everyone's bars)
         if mark is None:
             mark = self._mark = (ts, received_at)
             self._origin = ts
+            self._first = (item, ts, zone, price, volume)
         elif ts > mark[0]:
             elapsed = received_at - mark[1]
             if ts > max(self._clock, mark[0] + (elapsed if elapsed > 0 else 0.0)) + self.tolerance:
@@ -578,6 +594,24 @@ class BarEngine:
         bar.open = bar.high = bar.low = bar.close = price
         bar.buy = bar.sell = bar.trades = 0
         bar.amount = 0
+
+    def _disown_first(self, received_at: float, out: list[Output]) -> None:
+        """The first trade set the clock and a later one is impossibly far behind it: the first
+        was the outlier. Its bar goes, it is reported as implausible, and the clock starts again
+        from the next trade (while untrusted, the first trade is the only one placed)."""
+        assert self._first is not None
+        item, ts, zone, price, volume = self._first
+        self._mark, self._clock, self._origin, self._first = None, float("-inf"), None, None
+        bar = self._open.get(item)
+        if bar is None or not bar.start <= ts < bar.end:  # a timer made its bar final already: it stays
+            self._closed_until.pop(item, None)
+            return
+        del self._open[item]
+        self._last_close.pop(item, None)
+        self._soonest = min((bar.end for bar in self._open.values()), default=_INF)
+        self.implausible += 1
+        moment = _dt.datetime.fromtimestamp(ts, zone)
+        out.append(("implausible", LateTrade(item, moment, price, volume, moment)))
 
     def _implausible(self, item: str, ts: float, zone: _dt.tzinfo, price: float, volume: int, received_at: float,
                      out: list[Output]) -> None:
@@ -778,7 +812,8 @@ class TradeReader:
                 last_time = _NO_TEXT
                 midnight, zone = base(received_at)
                 mark = engine._mark
-                fast = batchable and mark is not None and not engine._reopening and zone is engine._zone
+                fast = (batchable and mark is not None and engine._trusted and not engine._reopening
+                        and zone is engine._zone)
                 if fast:
                     mark_ts, mark_rx = mark  # type: ignore[misc]
                     clock, soonest, offset = engine._clock, engine._soonest, engine._offset

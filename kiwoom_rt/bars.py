@@ -19,8 +19,11 @@ The rules:
 - **One market clock per feed**: the latest exchange time seen on any of its items, advanced by
   the time since that trade was received (in a replay, the recording's receive times). A trade
   stamped more than ``tolerance`` (300 s) ahead of that clock is unusable: it never moves the
-  clock, so one item's wrong time never closes another item's bars. A US trade without its
-  local time (FID 51020) is placed by its KST time (FID 20), converted, never read as Eastern. A time bar
+  clock, so one item's wrong time never closes another item's bars. The feed's first trade sets
+  the clock but proves nothing alone: if a later trade is stamped more than ``tolerance`` behind
+  it before any trade agreed with it, the first one was the outlier and is refused the same way.
+  A US trade without its local time (FID 51020) is placed by its KST time (FID 20), converted,
+  never read as Eastern. A time bar
   is final when a trade of the same item at or after its end arrives, or when the market clock
   passes its end + ``grace`` (2 s), so an item that stops trading still gets its last bar. A live
   or relay feed looks at the clock twice a second; a replay's clock moves with its trades.
@@ -384,7 +387,7 @@ class BarFeed:
             elif kind == "implausible":
                 odd: LateTrade = thing
                 refused = ImplausibleTradeError(
-                    f"trade of {odd.item} stamped {odd.time:%H:%M:%S}, impossibly far ahead of the feed's market "
+                    f"trade of {odd.item} stamped {odd.time:%H:%M:%S}, impossibly far from the feed's market "
                     f"clock: left out as unusable (its bar is marked incomplete)", odd)
                 logger.warning("%s", refused)
                 run.append((self.session.on_error, self.session, {"error": refused}))

@@ -279,10 +279,11 @@ def test_every_trade_is_in_exactly_one_bar_or_counted_late(kind: dict[str, Any],
     out: list[tuple[str, Any]] = []
     for index, (item, offset, price, volume) in enumerate(trades):
         out += engine.trade(item, at(9, 0) + offset, KST, float(price), volume, at(9, 0) + offset)
-        assert engine.trades + engine.late == index + 1  # (counted by the bars, open and final)
+        # (counted by the bars, open and final; an untrusted first trade far from the next is disowned)
+        assert engine.trades + engine.late + engine.implausible == index + 1
     out += engine.finish(at(9, 0) + 10_000)
     bars = finals(out)
-    late = [thing for kind_, thing in out if kind_ == "late"]
+    late = [thing for kind_, thing in out if kind_ in ("late", "implausible")]
     assert sum(bar.trades for bar in bars) + len(late) == len(trades)
     assert engine.trades == sum(bar.trades for bar in bars)
     for item in "ABC":
@@ -482,6 +483,33 @@ def test_one_items_outlier_time_never_closes_another_items_bars() -> None:
     assert not bars["005930"].complete  # it was open when a trade was refused
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["reader", "add"])
+def test_an_outlier_first_trade_is_disowned_by_the_next(fast: bool) -> None:
+    """The feed's very first trade is 035420 stamped 15:00:00 during 09:00:2x. Alone it proves
+    nothing: the next trade, impossibly far from it, shows it was the outlier. It is refused as
+    implausible, and 005930's and 000660's trades all land in their bars, none late."""
+    engine = BarEngine(bar_spec("10s"))
+    reader = TradeReader(engine, "kr", {"0B"}, None)
+    out: list[tuple[str, Any]] = []
+    trades = [("035420", 6 * 3600, 200000, 1)] + [
+        (item, second, 70000 + second, 10) for second in range(20, 38) for item in ("005930", "000660")]
+    for item, second, price, volume in trades:
+        received = at(9, 0, 20) + (second - 20 if second < 3600 else 0) + 0.05
+        if fast:
+            reader.take(decoded([(item, second, price, volume)], received, set()), out)
+        else:
+            out += engine.trade(item, at(9, 0, second), KST, float(price), volume, received)
+    out += engine.finish(at(9, 1, 30))
+    assert engine.late == 0
+    assert engine.implausible == 1
+    [odd] = [thing for kind, thing in out if kind == "implausible"]
+    assert (odd.item, odd.time.hour) == ("035420", 15)
+    bars = finals(out)
+    assert {bar.item for bar in bars} == {"005930", "000660"}
+    assert sum(bar.trades for bar in bars) == 36
+    assert [(bar.start.second, bar.complete) for bar in bars if bar.item == "005930"] == [(20, True), (30, True)]
+
+
 def test_a_us_trade_without_its_local_time_is_placed_by_its_kst_time() -> None:
     """FE without FID 51020: FID 20 is KST, converted to Eastern, never read as Eastern."""
     from kiwoom_rt import protocol
@@ -525,15 +553,16 @@ outlier_streams = st.lists(
 
 @pytest.mark.parametrize("interval", ["10s", "1m"])
 @settings(max_examples=60, deadline=None)
-@given(stream=outlier_streams)
+@given(stream=outlier_streams, outlier_first=st.booleans())
 def test_no_trade_is_lost_to_another_items_times_and_every_bar_over_a_gap_is_incomplete(
-        interval: str, stream: list[tuple[str, int, int, int, str]]) -> None:
+        interval: str, stream: list[tuple[str, int, int, int, str]], outlier_first: bool) -> None:
     """Random trades in time order (items A and B, receive time = exchange time), with C's
     outlier times hours ahead, duplicates, gaps and unusable trades among them: every A and B
     trade is in a bar (none late, none lost), and every bar open across a gap or an unusable
     trade is incomplete."""
-    # (the feed's very first trade sets its clock: an outlier there is the one case not covered)
-    stream = [("A", 0, 100, 1, "normal"), *sorted(stream, key=lambda t: t[1])]
+    # the feed starts with a usable trade, or with C's outlier and then one (it is disowned)
+    first = [("C", 0, 100, 1, "outlier")] if outlier_first else []
+    stream = [*first, ("A", 0, 100, 1, "normal"), *sorted(stream, key=lambda t: t[1])]
     engine = BarEngine(bar_spec(interval))
     reader = TradeReader(engine, "kr", {"0B"}, None)
     out: list[tuple[str, Any]] = []
