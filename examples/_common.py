@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from kiwoom_rt import MOCK_URL, PRODUCTION_URL, US_MOCK_URL, US_PRODUCTION_URL, AfterHoursQuote
 
@@ -49,8 +50,9 @@ def add_feed_arguments(parser: argparse.ArgumentParser, *, rate: float = 10.0,
 
 
 @contextlib.contextmanager
-def feed(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
-    """Yield (url, token): Kiwoom's with the token from the environment, or the simulator's.
+def feed(args: argparse.Namespace, **sim_options: Any) -> Iterator[tuple[str, str]]:
+    """Yield (url, token): Kiwoom's with the token from the environment, or the simulator's
+    (``SimServer(**sim_options)``).
 
     ``args.us`` (an example of US stocks): the US socket, and on the simulator a clock in the US
     regular session."""
@@ -71,5 +73,5 @@ def feed(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     # --regular: the simulator's clock starts in the regular session (trades and books flow)
     speed = getattr(args, "clock_speed", 1.0)  # (candles.py runs the market faster)
     clock = us_clock() if us else SimClock(dt.time(10, 0), speed) if getattr(args, "regular", False) else None
-    with SimServer(rate=args.rate, clock=clock, condition_churn=getattr(args, "churn", 0.5)) as sim:
+    with SimServer(rate=args.rate, clock=clock, condition_churn=getattr(args, "churn", 0.5), **sim_options) as sim:
         yield (sim.us_url if us else sim.url), DEFAULT_TOKEN

@@ -5,6 +5,10 @@
 
 2,000 items go out as 20 REG requests of 100, one at a time. The receiver below does a little work
 per event, as a strategy would; the line shows whether it keeps up (queue depth, dropped).
+
+Kiwoom does not publish how many items one socket may hold (one connector documents 200), so a
+session refuses more than ``max_items`` (200 by default) before sending anything. On the
+simulator this example lifts the limit on both sides to show the load; against Kiwoom it keeps it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         imbalance[item] = event.bid_total - event.ask_total
 
     try:
-        with feed(args) as (url, token), RealtimeSession(token, url=url) as session:
+        simulated = not (args.mock or args.prod)
+        limit = {"max_items": None} if simulated else {}
+        with feed(args, **limit) as (url, token), RealtimeSession(token, url=url, **limit) as session:
             session.on_0e.connect(on_quote)
             session.on_gave_up.connect(lambda s, error: stop.set())
             started = time.monotonic()
