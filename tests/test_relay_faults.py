@@ -4,6 +4,7 @@ real processes killed with SIGKILL and stopped with SIGSTOP, entries written by 
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -267,13 +268,15 @@ def test_a_relay_killed_and_restarted_under_a_bar_feed_leaves_its_bars_incomplet
 
     items = ("005930", "000660")
 
+    def hhmmss(second: int) -> str:
+        return f"09{second // 60:02d}{second % 60:02d}"
+
     def push(sim: SimServer, seconds: range) -> int:
         pushed = 0
         for second in seconds:  # ten trades a second of each item: 100 per 10 s bar
             for tenth in range(10):
                 for item in items:
-                    sim.push(trade(item, f"0900{second:02d}" if second < 60 else f"0901{second - 60:02d}",
-                                   100 + tenth, 1))
+                    sim.push(trade(item, hhmmss(second), 100 + tenth, 1))
                     pushed += 1
         return pushed
 
@@ -288,17 +291,20 @@ def test_a_relay_killed_and_restarted_under_a_bar_feed_leaves_its_bars_incomplet
             consumer.subscribe(list(items), ["0B"]).wait(10)
             sent = push(sim, range(0, 15))  # bar 09:00:00 whole, bar 09:00:10 half
             trades.wait_for(sent, 10)
+            market_at = time.monotonic()  # the market stands at 09:00:15 now, and moves with the wall clock
             relay.send_signal(signal.SIGKILL)
             relay.wait(10)
-            sent += push(sim, range(15, 20))  # nobody listens: lost
+            push(sim, range(15, 20))  # nobody listens: lost
             threading.Event().wait(2.5)
             relay = run_relay(redis_server, sim.url)
             wait_until(lambda: sim.connections_total >= 2 and len(sim.registrations()) > 0, 20,
                        "the restarted relay never registered the consumer's items")
+            # trades go on at the market's time: the first whole bar after the restart, and one more
+            resume = 10 * math.ceil((15 + time.monotonic() - market_at) / 10) + 10
             heard = len(trades.calls)
-            pushed = push(sim, range(20, 45))
+            pushed = push(sim, range(resume, resume + 25))
             trades.wait_for(heard + pushed, 10)
-            final = bars.wait_for(8, 15)  # 09:00:00 to 09:00:30, both items (09:00:40 still open)
+            final = bars.wait_for(8, 15)  # 09:00:00, 09:00:10, resume, resume + 10; both items
         finally:
             consumer.close()
             relay.kill()
@@ -307,14 +313,15 @@ def test_a_relay_killed_and_restarted_under_a_bar_feed_leaves_its_bars_incomplet
             relay.stderr.close()
     by_start = {(bar.item, bar.start.strftime("%H%M%S")): bar for bar in final}
     for item in items:
-        first, outage, after = by_start[item, "090000"], by_start[item, "090010"], by_start[item, "090020"]
+        first, outage = by_start[item, "090000"], by_start[item, "090010"]
+        after = by_start[item, hhmmss(resume)]
         assert first.complete
         assert first.volume == 100
         assert not outage.complete, f"{item}'s bar over the outage says complete with {outage.volume} of 100"
         assert outage.volume == 50
         assert after.complete
         assert after.volume == 100
-        assert by_start[item, "090030"].complete
+        assert by_start[item, hhmmss(resume + 10)].complete
 
 
 def stream_numbers(redis: RedisServer, prefix: str) -> set[int]:
