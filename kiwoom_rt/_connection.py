@@ -100,14 +100,13 @@ class _MaskKeys:
 _MASK_KEYS = _MaskKeys()
 
 
-def _masked_close_frame(code: int = 1000) -> bytes:
-    key = os.urandom(4)
+def masked_close_frame(code: int = 1000) -> bytes:
+    """A client close frame with a fresh mask key (RFC 6455 5.3: a new, unpredictable key for
+    every frame)."""
+    key = _MASK_KEYS(4)
     payload = code.to_bytes(2, "big")
     masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
     return bytes([0x88, 0x80 | len(payload)]) + key + masked
-
-
-_CLIENT_CLOSE_FRAME = _masked_close_frame()
 
 
 class Connection:
@@ -294,7 +293,7 @@ class Connection:
         try:
             _, writable, _ = select.select([], [raw], [], 0)
             if writable:
-                raw.send(_CLIENT_CLOSE_FRAME)
+                raw.send(masked_close_frame())
         except (OSError, ValueError):
             pass
         finally:

@@ -168,3 +168,17 @@ def test_a_relay_session_closes_within_a_second_with_slow_receivers(redis_server
         finally:
             consumer.close()
             relay.close()
+
+
+def test_every_close_frame_has_a_fresh_mask_key() -> None:
+    """RFC 6455 5.3: a fresh, unpredictable mask key for every client frame, close frames too
+    (one key used to serve the whole process)."""
+    from kiwoom_rt._connection import masked_close_frame
+
+    frames = [masked_close_frame() for _ in range(200)]
+    keys = {frame[2:6] for frame in frames}
+    assert len(keys) == 200
+    for frame in frames[:5]:
+        assert frame[:2] == bytes([0x88, 0x82])  # FIN + close, masked, two bytes of payload
+        key, masked = frame[2:6], frame[6:]
+        assert int.from_bytes(bytes(b ^ key[i] for i, b in enumerate(masked)), "big") == 1000
