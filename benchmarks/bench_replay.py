@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kiwoom_rt.recording import ReplaySession
+from kiwoom_rt.replay import ReplaySession
 
 
 def write_recording(path: Path, events: int) -> None:

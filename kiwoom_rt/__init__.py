@@ -80,7 +80,8 @@ from .events import (
     VolatilityInterruption,
 )
 from .queued import QueueDispatcher
-from .recording import Recorder, ReplaySession
+from .recording import Recorder
+from .replay import ReplaySession
 from .session import MOCK_URL, PRODUCTION_URL, US_MOCK_URL, US_PRODUCTION_URL, RealtimeSession
 from .us import UsItem
 from .values import Price

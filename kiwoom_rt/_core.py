@@ -1,7 +1,8 @@
 """The session's decisions, sans-I/O: states, registrations, the request pipeline, timeouts.
 
-In the style of h11's ``_state.py``: nothing here touches a socket, a thread or a clock. The
-runtime (``session.py``) feeds in what happened, with the time passed as ``now``, and carries out
+Sans-I/O as h11 is (its events in, its decisions out; unlike h11's ``_state.py`` the states here
+move in methods, not through a transition table): nothing here touches a socket, a thread or a
+clock. The runtime (``session.py``) feeds in what happened, with the time passed as ``now``, and carries out
 the actions returned (``kiwoom_rt._actions``; lifecycle notices are actions too):
 
 - the application's requests: ``subscribe``, ``unsubscribe``, ``list_conditions``, ``search``,

@@ -10,7 +10,7 @@ Nothing here reads a clock.
 Rules:
 
 * a pair is judged only while the session is connected, and only while its market is in a phase
-  in which its type flows (``markets.type_flows``, with 0s announcements overriding the table);
+  in which its type flows (``_catalogue.type_flows``, with 0s announcements overriding the table);
 * its age is counted from the latest of: its last event, the moment it became wanted, the
   moment the session (re)connected, the moment its market began to flow;
 * it is stale once that age exceeds its ``stale_after`` (by type: ``STALE_AFTER``), and turns
@@ -30,7 +30,8 @@ from typing import Final
 
 import attrs
 
-from . import markets
+from ._catalogue import DEFAULT_STALE_AFTER as CATALOGUE_DEFAULT
+from ._catalogue import TYPES, type_flows
 from .us import parse_us_item
 
 _NOTHING: Final[Mapping[str, float]] = MappingProxyType({})
@@ -40,22 +41,18 @@ __all__ = ["NEVER_STALE", "STALE_AFTER", "Fresh", "Health", "HealthCore", "Resub
 
 Pair = tuple[str, str]  # (item as subscribed, type)
 
-#: Seconds of silence, in a phase where the type flows, after which a subscription is stale.
+#: Seconds of silence, in a phase where the type flows, after which a subscription is stale
+#: (from the type catalogue, where each type's figure is explained).
 #: Books and quotes change many times a minute on any listed stock, so 60 s of silence is
 #: already unusual; a thinly traded stock can go a minute or two without a trade (0B, FE: 120 s);
 #: the slower summaries get five minutes, and types that change a few times a day ten.
 STALE_AFTER: Final = MappingProxyType({
-    "0B": 120.0, "FE": 120.0,                                   # trades
-    "0D": 60.0, "0C": 60.0, "FT": 60.0, "0J": 60.0,             # books, best quotes, sector indices
-    "0E": 120.0, "0H": 120.0, "0G": 120.0, "0U": 120.0,         # after-hours book, expected trade, NAV
-    "0A": 300.0, "0F": 300.0, "0I": 300.0, "0m": 300.0, "0u": 300.0, "0w": 300.0,
-    "0g": 600.0,
-})
+    code: row.stale_after for code, row in TYPES.items() if row.stale_after is not None})
 #: Types that are never stale: the account's (orders, fills, balances) and the event-driven
 #: ones (0s phase announcements, 1h VI, condition hits), which may rightly stay silent all day.
-NEVER_STALE: Final = frozenset({"00", "04", "F4", "F5", "0s", "1h", "02", "S2"})
+NEVER_STALE: Final = frozenset(code for code, row in TYPES.items() if row.stale_after is None)
 #: A type not in either table.
-DEFAULT_STALE_AFTER: Final = 300.0
+DEFAULT_STALE_AFTER: Final = CATALOGUE_DEFAULT
 
 
 def stale_after_table(override: float | Mapping[str, float | None] | None) -> dict[str, float | None]:
@@ -256,7 +253,7 @@ class HealthCore:
                 for exchange in exchanges:
                     if exchange not in phases:
                         phases[exchange] = phase(exchange)
-                flowing = flows[(exchanges, kind)] = any(markets.type_flows(kind, phases[exchange])
+                flowing = flows[(exchanges, kind)] = any(type_flows(kind, phases[exchange])
                                                          for exchange in exchanges)
             since = since_of.get(pair)
             if since is None or reconnected or (flowing and not flowing_of.get(pair, False)):

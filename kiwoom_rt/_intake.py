@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import protocol
+from ._catalogue import CONDITION_TYPES
 from .errors import KiwoomError, ProtocolError
-from .events import CONDITION_TYPES
 from .messages import Message
 
 __all__ = ["FrameHook", "Intake"]

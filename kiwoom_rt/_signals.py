@@ -25,9 +25,9 @@ import attrs
 import blinker
 
 from . import protocol
+from ._catalogue import CONDITION_TYPES
 from ._notices import NOTICES, ErrorReport, Notice, Posted
 from .errors import ReceiverError
-from .events import CONDITION_TYPES
 
 __all__ = ["DATA_KWARGS", "LIFECYCLE_SIGNALS", "SessionSignal", "SignalAttributes", "SignalSet"]
 

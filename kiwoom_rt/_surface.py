@@ -74,6 +74,9 @@ class Session(Protocol):
     @property
     def market(self) -> str: ...
 
+    @property
+    def live(self) -> bool: ...
+
     def signal(self, type_code: str) -> SessionSignal: ...
 
     def start(self, timeout: float = 10.0) -> Self: ...
@@ -301,6 +304,10 @@ class SessionBase(SignalAttributes):
     def market(self) -> str:
         """``"kr"`` for the domestic socket, ``"us"`` for the US one (``/api/us/websocket``)."""
         return self._market
+
+    #: True when events arrive as they happen, so the time is the wall clock's; False for a
+    #: replay, whose time is its recording's (``BarFeed`` runs no timer on it).
+    live: bool = True
 
     def signal(self, type_code: str) -> SessionSignal:
         """The data signal of one realtime type (case-sensitive: ``"0G"`` is not ``"0g"``).

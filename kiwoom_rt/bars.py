@@ -60,13 +60,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, NamedTuple
 
 from ._bars import Bar, BarEngine, BarSpec, LateTrade, Output, TradeReader, bar_spec, parse_interval
+from ._catalogue import TRADE_TYPES, TYPES, trade_fields
 from ._core import SessionState
 from ._intake import Intake
 from ._notices import Disconnected, ErrorReport, LoggedIn, Notice, Posted, RelayStatus
 from ._signals import SessionSignal
 from ._surface import Session
 from .errors import FrameTooLargeError, ImplausibleTradeError, KiwoomError, LateTradeError, ProtocolError
-from .events import EVENT_TYPES
 from .recording import read_header, read_recording, recording_exchanges, recording_market
 from .us import parse_us_item
 
@@ -75,8 +75,6 @@ __all__ = ["Bar", "BarFeed", "BarSpec", "LateTrade", "LostFrame", "bar_spec", "b
 
 logger = logging.getLogger("kiwoom_rt")
 
-#: The trade type a feed reads by default, by socket.
-TRADE_TYPES: Final = {"kr": "0B", "us": "FE"}
 _ENDED: Final = frozenset({SessionState.CLOSED, SessionState.GAVE_UP, SessionState.FINISHED})
 #: How often a live feed looks at the market clock for bars that are due.
 CHECK_INTERVAL: Final = 0.5
@@ -86,12 +84,11 @@ HEARD_SLACK: Final = 1.5
 
 
 def _trade_type(type_code: str) -> str:
-    cls = EVENT_TYPES.get(type_code)
-    if cls is None:
+    row = TYPES.get(type_code)
+    if row is None:
         raise ValueError(f"unknown realtime type {type_code!r}")
-    fields = {name for name in ("time", "price", "volume") if hasattr(cls, name)}
-    if len(fields) < 3:
-        raise ValueError(f"type {type_code} ({cls.__name__}) has no trade time, price and volume")
+    if trade_fields(type_code) is None:
+        raise ValueError(f"type {type_code} ({row.cls.__name__}) has no trade time, price and volume")
     return type_code
 
 
@@ -247,8 +244,7 @@ class BarFeed:
         self._run = session.feature_signal("BarFeed.run", ("outputs",))
         self._run.connect(self._deliver_run)
         if timer is None:
-            from .replay import ReplaySession  # (no optional dependency behind it)
-            timer = not isinstance(session, ReplaySession)
+            timer = bool(getattr(session, "live", True))  # (a capability: a replay's clock is its recording's)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stop_observing = session.observe(self)

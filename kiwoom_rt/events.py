@@ -60,7 +60,6 @@ from .values import (
 )
 
 __all__ = [
-    "CONDITION_TYPES",
     "EVENT_TYPES",
     "FIELD_NAMES",
     "TYPE_NAMES",
@@ -1307,9 +1306,6 @@ class UsConditionEvent(ConditionEvent):
     type: ClassVar[str] = "S2"
     name: ClassVar[str] = TYPE_NAMES["S2"]
 
-
-#: The condition hit types: 02 on the domestic socket, S2 on the US one.
-CONDITION_TYPES: Final = frozenset({"02", "S2"})
 
 #: The event classes of the US socket, by type code.
 US_EVENT_TYPES: Final[Mapping[str, type[RealtimeEvent]]] = MappingProxyType({

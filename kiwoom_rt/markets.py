@@ -37,6 +37,7 @@ import warnings
 from types import MappingProxyType
 from typing import Any, Final
 
+from ._catalogue import TRADING_PHASES, TYPES, type_flows  # (type_flows: re-exported)
 from .us import EXCHANGE_CODES, to_eastern
 
 __all__ = [
@@ -73,20 +74,7 @@ SESSIONS: Final = MappingProxyType({
 EXCHANGES: Final = ("KRX", "NXT", "US")
 #: Every phase name.
 PHASES: Final = ("closed", "pre", "regular", "post", "post_single")
-#: The phases in which orders trade (every phase but ``closed``).
-TRADING_PHASES: Final = frozenset({"pre", "regular", "post", "post_single"})
 _CALENDARS: Final = {"KRX": "XKRX", "NXT": "XKRX", "US": "XNYS"}
-
-#: The phases in which each realtime type flows, where it is not "every trading phase".
-#: 0E (시간외호가) is the after-hours book; 0A (기세), 0H (예상체결) belong to auctions and the
-#: regular session's quotes: these are the defaults kiwoom-rt assumes, not Kiwoom's statement.
-_FLOWS: Final = MappingProxyType({
-    "0E": frozenset({"pre", "post", "post_single"}),
-    "0B": frozenset({"pre", "regular", "post", "post_single"}),
-    "0D": frozenset({"pre", "regular", "post", "post_single"}),
-})
-#: Types of the account or of the market itself: not tied to a phase.
-_ALWAYS: Final = frozenset({"00", "04", "0s", "1h", "F4", "F5", "02", "S2"})
 
 
 def canonical(exchange: str) -> str:
@@ -169,11 +157,6 @@ def is_trading(phase_name: str) -> bool:
     return phase_name in TRADING_PHASES
 
 
-def type_flows(type_code: str, phase_name: str) -> bool:
-    """Whether ``type_code`` flows in phase ``phase_name`` (pure)."""
-    return type_code in _ALWAYS or phase_name in _FLOWS.get(type_code, TRADING_PHASES)
-
-
 def flows(type_code: str, exchange: str, at: _dt.datetime | None = None) -> bool:
     """Whether realtime type ``type_code`` can be expected to flow on ``exchange`` now (or ``at``):
     account and market-wide types always; 0E outside the regular session; others in the trading
@@ -188,7 +171,8 @@ def describe(type_code: str, exchange: str, at: _dt.datetime | None = None) -> s
         return None
     venue = canonical(exchange)
     now = phase(exchange, at)
-    wanted = _FLOWS.get(type_code, TRADING_PHASES)
+    wanted = TYPES[type_code].flows_in if type_code in TYPES else TRADING_PHASES
+    wanted = TRADING_PHASES if wanted is None else wanted
     windows = ", ".join(f"{start:%H:%M}-{end:%H:%M}" for name, start, end in SESSIONS[venue] if name in wanted)
     zone = "US Eastern" if venue == "US" else "KST"
     return f"{venue} is {now.replace('_', ' ')} now: {type_code} flows {windows} {zone} on trading days"

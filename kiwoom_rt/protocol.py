@@ -22,11 +22,12 @@ from typing import Any, Final
 
 from . import _json
 from ._builders import set_state
+from ._catalogue import ACCOUNT_TYPES, DOMESTIC_TYPES, US_TYPES, registrable
 from .errors import DecodeError, ProtocolError
 from .events import EVENT_TYPES, US_EVENT_TYPES, RealEvent, RealtimeEvent, fast_constructor, item_parts
 from .fids import TYPE_NAMES, WIRE_NAMES
 from .messages import Ack, ConditionReply, LoginReply, Message, Ping, RealBatch, SystemNotice, Unknown
-from .us import EXCHANGE_NAMES, US_TYPES, UsItem, check_us_items, wire_items
+from .us import EXCHANGE_NAMES, UsItem, check_us_items, wire_items
 
 __all__ = [
     "AUTH_RETRY_CODES",
@@ -53,15 +54,14 @@ __all__ = [
     "types_of",
 ]
 
-#: Realtime type codes that REG accepts on the domestic socket (case-sensitive: 0G and 0g differ).
-#: Type 02 has a table too, but condition hits come from a condition search request (CNSRREQ),
-#: never from REG. The US socket's are ``US_TYPES`` (FE, FT, F4, F5).
-KNOWN_TYPES: Final = frozenset(TYPE_NAMES) - {"02", "S2"} - US_TYPES
+#: Realtime type codes that REG accepts on the domestic socket (case-sensitive: 0G and 0g differ);
+#: the US socket's are ``US_TYPES``. Both come from the type catalogue (``_catalogue.TYPES``).
+KNOWN_TYPES: Final = DOMESTIC_TYPES
 
 
 #: The account's own types (order fills, balances): they name no market item, so they do not
 #: count against a socket's item limit (``counted_items``).
-PRIVATE_TYPES: Final = frozenset({"00", "04", "F4", "F5"})
+PRIVATE_TYPES: Final = ACCOUNT_TYPES
 
 
 def counted_items(pairs: Iterable[tuple[str, str]]) -> set[str]:
@@ -72,7 +72,7 @@ def counted_items(pairs: Iterable[tuple[str, str]]) -> set[str]:
 
 def types_of(market: str) -> frozenset[str]:
     """The realtime types REG accepts on the ``"kr"`` or ``"us"`` socket."""
-    return US_TYPES if market == "us" else KNOWN_TYPES
+    return registrable(market)
 
 #: Kiwoom codes after which a fresh token is worth exactly one more LOGIN.
 AUTH_RETRY_CODES: Final = frozenset({8005, 8031, 8103})

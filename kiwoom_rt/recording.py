@@ -33,7 +33,7 @@ from . import _json
 from .errors import RecordingError
 from .us import MARKETS, market_of_url, parse_us_item
 
-__all__ = ["Recorder", "ReplaySession", "read_header", "read_recording", "recording_exchanges", "recording_market"]
+__all__ = ["Recorder", "read_header", "read_recording", "recording_exchanges", "recording_market"]
 
 logger = logging.getLogger("kiwoom_rt")
 FORMAT_VERSION = 1
@@ -210,4 +210,16 @@ def recording_exchanges(header: dict[str, Any]) -> dict[str, str] | None:
     return exchanges
 
 
-from .replay import ReplaySession  # noqa: E402  (its home is kiwoom_rt.replay; this path keeps working)
+def __getattr__(name: str) -> Any:
+    """``kiwoom_rt.recording.ReplaySession``, the old path, still works (with a warning): its
+    home is ``kiwoom_rt.replay`` (or ``kiwoom_rt.ReplaySession``), and importing it from there
+    keeps the two modules free of an import cycle."""
+    if name == "ReplaySession":
+        import warnings
+
+        from .replay import ReplaySession
+
+        warnings.warn("kiwoom_rt.recording.ReplaySession moved: import it from kiwoom_rt or kiwoom_rt.replay",
+                      DeprecationWarning, stacklevel=2)
+        return ReplaySession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -56,6 +56,8 @@ class ReplaySession(SessionBase):
     session replays as a US session: ``UsItem``s, S2 hits); pass it to override.
     """
 
+    live = False  # the time is the recording's (``Session.live``)
+
     def __init__(self, path: str | os.PathLike[str], *, speed: float | None = 1.0, inline: bool = False,
                  queue_size: int = 100_000, dispatcher: BindableDispatcher | None = None,
                  market: str | None = None) -> None:

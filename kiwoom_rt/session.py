@@ -1,9 +1,14 @@
 """``RealtimeSession``: the Kiwoom realtime feed on background threads, for synchronous code.
 
+Long because it is the runtime of one session: its constructor's settings, the two thread roles
+and the interpreter of the core's actions. (Issue 38 asks for option groups and one path after
+the intake, which will shorten it.)
+
 This module is the runtime: threads, sockets and clocks. What to do (log in, restore
 registrations, pair acks, reconnect or give up, time out) is decided by ``_core.SessionCore``;
 how events reach receivers by a dispatcher (``_delivery``). The design is explained in
-docs/design.md. In short, two daemon threads share two roles:
+docs/design.md. In short, two daemon threads share two roles (a third, the health watchdog,
+wakes once a second unless ``watch_health=False``):
 
 - the **I/O role**: connect, log in, read a chunk, decode every frame in it in arrival order,
   do the protocol work (acks, SYSTEM, PING), then deliver the chunk's events right there, with no

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ._catalogue import US_TYPES  # (the types REG accepts on the US socket)
+
 __all__ = [
     "EXCHANGE_CODES",
     "EXCHANGE_NAMES",
@@ -46,8 +48,6 @@ __all__ = [
 EXCHANGE_CODES: Final = MappingProxyType({"NASDAQ": "ND", "NYSE": "NY", "AMEX": "NA"})
 #: The exchange named by each of Kiwoom's codes.
 EXCHANGE_NAMES: Final = MappingProxyType({code: name for name, code in EXCHANGE_CODES.items()})
-#: The realtime types REG accepts on the US socket.
-US_TYPES: Final = frozenset({"FE", "FT", "F4", "F5"})
 #: The two sockets: ``"kr"`` (domestic, /api/dostk/websocket) and ``"us"`` (/api/us/websocket).
 MARKETS: Final = ("kr", "us")
 #: How REG sends US items: Kiwoom's objects (the default) or plain ``"NVDA"`` strings.

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from kiwoom_rt.recording import ReplaySession, read_recording
+from kiwoom_rt.recording import read_recording
+from kiwoom_rt.replay import ReplaySession
 from kiwoom_rt.sim import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN, SimClock, SimServer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -217,7 +217,8 @@ def test_seq_is_validated() -> None:
 
 
 def test_hits_are_recorded_and_replayed_on_on_condition(sim: SimServer, tmp_path: Any) -> None:
-    from kiwoom_rt.recording import Recorder, ReplaySession
+    from kiwoom_rt.recording import Recorder
+    from kiwoom_rt.replay import ReplaySession
 
     path = tmp_path / "hits.jsonl"
     live = Collector()

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from kiwoom_rt import OrderBook, Trade, protocol
-from kiwoom_rt.recording import Recorder, ReplaySession
+from kiwoom_rt.recording import Recorder
+from kiwoom_rt.replay import ReplaySession
 from kiwoom_rt.sim.market import AfterHoursMarket, RegularMarket
 
 from .helpers import Collector

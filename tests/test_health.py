@@ -15,7 +15,7 @@ import pytest
 
 from kiwoom_rt import Health, RealtimeSession
 from kiwoom_rt.sim import DEFAULT_TOKEN, SimServer
-from kiwoom_rt.sim.market import SimClock
+from kiwoom_rt.sim.clock import SimClock
 
 from .helpers import wait_until
 

@@ -74,3 +74,14 @@ def test_missing_or_unwritable_files(tmp_path: Path) -> None:
     (tmp_path / "binary.jsonl.gz").write_bytes(b"not gzip at all")
     with pytest.raises(RecordingError):
         list(read_recording(tmp_path / "binary.jsonl.gz"))
+
+
+def test_the_old_replay_path_still_works_with_a_warning() -> None:
+    """``kiwoom_rt.recording.ReplaySession`` moved to ``kiwoom_rt.replay`` (no import cycle)."""
+    import kiwoom_rt.recording as recording
+    from kiwoom_rt.replay import ReplaySession
+
+    with pytest.warns(DeprecationWarning, match="moved"):
+        assert recording.ReplaySession is ReplaySession
+    with pytest.raises(AttributeError):
+        recording.NoSuchThing  # noqa: B018

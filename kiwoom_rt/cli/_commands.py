@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._catalogue import TRADE_TYPES
 from .._surface import Session
-from ..bars import TRADE_TYPES
 from ..events import EVENT_TYPES
 from ..markets import KST
 from ..session import MOCK_URL, PRODUCTION_URL, US_MOCK_URL, US_PRODUCTION_URL, RealtimeSession
@@ -319,7 +319,7 @@ def _record(args: argparse.Namespace, items: list[str], types: list[str], url: s
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from ..recording import ReplaySession
+    from ..replay import ReplaySession
 
     types = list(args.type) if args.type else None
     for type_code in types or ():

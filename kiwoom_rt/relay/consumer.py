@@ -4,6 +4,10 @@ It reads the relay's feed stream through a Redis consumer group of its own, hand
 the one intake (as a live session would), and sends its requests over the control stream. It
 delivers what it asked for: the events of its own (item, type) pairs and the hits of its own
 condition watches, as a live session does (``receive="all"`` delivers the whole feed).
+
+Long because one reading thread owns the consumer's whole dealing with Redis (its group, its
+pending entries, acknowledgements, numbering, leases and the relay's notices), and each of its
+fault paths needs that state (docs/relay.md lists them).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import attrs
 import redis
 
 from .._actions import Completed, Failed, WatchFailed, WatchMembers
+from .._catalogue import ACCOUNT_TYPES, CONDITION_TYPES, TYPES
 from .._conditions import apply_hit
 from .._core import SessionState
 from .._delivery import BindableDispatcher
@@ -43,8 +48,7 @@ from .._stats import SessionStats
 from .._surface import CLOSE_WAIT, SessionBase
 from ..conditions import parse_conditions, parse_hit
 from ..errors import ConditionError, ConnectError, KiwoomError, ProtocolError, SessionClosedError, SubscribeError
-from ..events import CONDITION_TYPES
-from ..us import US_TYPES, parse_us_item
+from ..us import parse_us_item
 from ._redis import ANY_REDIS_ERROR, REDIS_ERRORS, Backoff, client_for, id_tuple
 from ._wire import MAX_ENTRY_BYTES, FeedEntry, RelayKeys, control_message, read_entry
 from .publisher import FORWARDED
@@ -53,11 +57,9 @@ __all__ = ["RELAY_KINDS", "RelayConsumerStats", "RelayGap", "RelaySession"]
 
 logger = logging.getLogger("kiwoom_rt.relay")
 
-#: US types of the whole account: an order or fill of any symbol reaches whoever asked for them.
-ACCOUNT_TYPES = frozenset({"F4", "F5"})
-
-#: The types only the US socket sends (its condition hits included).
-_US_SOCKET_TYPES = US_TYPES | {"S2"}
+#: The types only the US socket sends (its condition hits included). Of them, the account's types
+#: (``ACCOUNT_TYPES``: an order or fill of any symbol) reach whoever asked for them.
+_US_SOCKET_TYPES = frozenset(code for code, row in TYPES.items() if row.socket == "us")
 
 #: Relay status notices, as ``RelaySession.on_relay(kind=..., detail=...)``.
 RELAY_KINDS = ("relay_started", "relay_stopped", "relay_silent", "relay_back", "redis_lost", "redis_back",

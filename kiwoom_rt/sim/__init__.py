@@ -11,7 +11,8 @@ The US socket is at ``sim.us_url``; ``SimServer(clock=us_clock())`` opens the US
 (FE trades against FT books), and ``sim.us_order(...)`` pushes F4/F5.
 """
 
-from .market import KST, AfterHoursMarket, RegularMarket, SimClock, in_after_hours, in_regular_session
+from .clock import SimClock
+from .market import KST, AfterHoursMarket, RegularMarket, in_after_hours, in_regular_session
 from .server import US_WS_PATH, WS_PATH, SimServer, us_clock
 from .tokens import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN
 

@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from .market import SimClock
+from .clock import SimClock
 from .server import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN, SimServer
 
 

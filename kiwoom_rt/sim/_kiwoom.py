@@ -20,8 +20,9 @@ from typing import Any
 
 import attrs
 
-from ..protocol import KNOWN_TYPES, counted_items
-from ..us import EXCHANGE_NAMES, US_TYPES
+from .._catalogue import ACCOUNT_TYPES, registrable
+from ..protocol import counted_items
+from ..us import EXCHANGE_NAMES
 from .conditions import SimConditions
 from .tokens import TokenStore
 
@@ -31,8 +32,9 @@ LOGIN_REFUSED_MSG = "토큰 인증에 실패했습니다. 접속을 종료합니
 NO_LOGIN_MSG = "Websocket 연결 시 유효한 Token 정보가 없습니다. 연결을 종료합니다."
 KICKED_MSG = "동일한 App key로 접속이 되어 기존 세션을 종료합니다."
 NO_HEARTBEAT_MSG = "Heartbeat 응답이 없어 연결을 종료합니다."
-#: Order/balance events and notices: registered, but never streamed by the market feed.
-NO_ACCOUNT_PUSH = frozenset({"00", "04", "0s", "F4", "F5"})
+#: Types the market feed never streams: the account's (pushed on request: ``us_order``) and 0s,
+#: which the server announces itself at phase changes.
+NO_ACCOUNT_PUSH = ACCOUNT_TYPES | {"0s"}
 _CONDITION_TRNMS = frozenset({"CNSRLST", "CNSRREQ", "CNSRCLR"})
 
 
@@ -191,7 +193,7 @@ class KiwoomLogic:
         if not isinstance(grp_no, str) or not 1 <= len(grp_no) <= 4 or not isinstance(data, list):
             return reply(1, "요청 형식이 올바르지 않습니다")
         pairs: set[tuple[str, str]] = set()
-        known = US_TYPES if client.market == "us" else KNOWN_TYPES
+        known = registrable(client.market)
         for entry in data:
             items = entry.get("item") if isinstance(entry, dict) else None
             types = entry.get("type") if isinstance(entry, dict) else None

@@ -7,6 +7,9 @@ registrations, condition search) and ``_feed`` (which REAL frames a client is ow
 port also answers the REST token endpoints (``POST /oauth2/token``, ``POST /oauth2/revoke``),
 which the handshake parser of ``websockets`` would refuse (it only takes the GET upgrade), so the
 listener reads the request head and hands WebSocket upgrades over.
+
+Long because it is one server: the connection loop, its timers and the controls tests drive
+are one piece of asyncio state, and the controls are each a few lines.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import secrets
 import ssl
 import threading
 import time
@@ -30,9 +34,11 @@ from websockets.server import ServerProtocol
 from ..us import US_PATH, to_eastern
 from ._feed import MarketFeed
 from ._kiwoom import KICKED_MSG, NO_LOGIN_MSG, ClientState, Effects, KiwoomLogic, system
+from ._token_endpoint import serve_token_request
+from .clock import SimClock
 from .conditions import SimConditions, SimUsConditions
-from .market import KST, AfterHoursMarket, RegularMarket, SimClock, session_notices
-from .tokens import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN, TokenStore, serve_token_request
+from .market import KST, AfterHoursMarket, RegularMarket, session_notices
+from .tokens import DEFAULT_APPKEY, DEFAULT_SECRETKEY, DEFAULT_TOKEN, TokenStore
 from .us_market import UsMarket, UsOrders
 
 __all__ = ["DEFAULT_APPKEY", "DEFAULT_SECRETKEY", "DEFAULT_TOKEN", "US_WS_PATH", "WS_PATH", "SimServer", "us_clock"]
@@ -182,8 +188,8 @@ class SimServer:
         self.host = host
         self._requested_port = port
         self.port = 0
-        self.tokens = TokenStore(tokens, credentials or {DEFAULT_APPKEY: DEFAULT_SECRETKEY},
-                                 expiry=token_expiry)
+        self.tokens = TokenStore(tokens, credentials or {DEFAULT_APPKEY: DEFAULT_SECRETKEY}, clock=time.time,
+                                 new_token=lambda: secrets.token_urlsafe(32), expiry=token_expiry)
         self.ping_interval = ping_interval
         self.max_missed_pings = max_missed_pings
         self.login_timeout = login_timeout

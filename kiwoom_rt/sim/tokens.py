@@ -1,22 +1,20 @@
-"""The simulator's token store and its REST endpoints (au10001 ``/oauth2/token``, au10002 ``/oauth2/revoke``).
+"""The simulator's token store: what its REST endpoints (au10001 ``/oauth2/token``, au10002
+``/oauth2/revoke``, served by ``sim/_token_endpoint.py``) answer, and which tokens LOGIN accepts.
 
 Request and reply shapes follow Kiwoom's published examples: HTTP 200 in every case, with a
-non-zero ``return_code`` and a message for a refusal.
+non-zero ``return_code`` and a message for a refusal. Sans-I/O: the time and new tokens come
+from the callables the server passes in.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
-import secrets
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .market import KST
 
-__all__ = ["DEFAULT_APPKEY", "DEFAULT_SECRETKEY", "DEFAULT_TOKEN", "TokenStore", "serve_token_request"]
+__all__ = ["DEFAULT_APPKEY", "DEFAULT_SECRETKEY", "DEFAULT_TOKEN", "TokenStore"]
 
 DEFAULT_TOKEN = "sim-token"
 DEFAULT_APPKEY = "sim-appkey"
@@ -27,10 +25,13 @@ DONE = "정상적으로 처리되었습니다"
 
 
 class TokenStore:
-    """Valid tokens (each belonging to an app key), their expiry, and the accepted credentials."""
+    """Valid tokens (each belonging to an app key), their expiry, and the accepted credentials.
+    ``clock()`` is the current time (epoch seconds), ``new_token()`` a fresh unguessable token."""
 
     def __init__(self, tokens: Mapping[str, str] | Iterable[str], credentials: Mapping[str, str],
-                 *, expiry: float = 86_400.0) -> None:
+                 *, clock: Callable[[], float], new_token: Callable[[], str], expiry: float = 86_400.0) -> None:
+        self._clock = clock
+        self._new_token = new_token
         if not isinstance(tokens, Mapping):
             tokens = dict.fromkeys(tokens, DEFAULT_APPKEY)
         self._appkeys: dict[str, str] = dict(tokens)
@@ -50,7 +51,7 @@ class TokenStore:
         if not isinstance(token, str):
             return None
         expires = self._expires_at.get(token)
-        if expires is not None and expires < time.time():
+        if expires is not None and expires < self._clock():
             return None
         return self._appkeys.get(token)
 
@@ -67,11 +68,11 @@ class TokenStore:
         appkey = self._check_credentials(payload)
         if appkey is None or payload.get("grant_type") != "client_credentials":
             return {"return_code": 1, "return_msg": CREDENTIALS_REFUSED}
-        now = time.time()
+        now = self._clock()
         token = next((t for t, k in self._appkeys.items()
                       if k == appkey and self._expires_at.get(t, 0) > now), None)
         if token is None:  # re-issuing while valid returns the same token, as the real one does
-            token = secrets.token_urlsafe(32)
+            token = self._new_token()
             self._appkeys[token] = appkey
             self._expires_at[token] = now + self.expiry
         expires = dt.datetime.fromtimestamp(self._expires_at[token], KST)
@@ -87,32 +88,3 @@ class TokenStore:
         if self._appkeys.get(token) == appkey:
             self.remove(token)
         return {"return_code": 0, "return_msg": DONE}
-
-
-async def serve_token_request(store: TokenStore, head: bytes, reader: asyncio.StreamReader,
-                              writer: asyncio.StreamWriter) -> None:
-    """Answer one HTTP POST whose head (request line and headers) was already read."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    path = parts[1] if len(parts) > 1 else ""
-    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
-    try:
-        length = int(headers.get("content-length", "0"))
-        body = await asyncio.wait_for(reader.readexactly(length), timeout=10) if length else b""
-        payload = json.loads(body or b"{}")
-    except (TimeoutError, ValueError, asyncio.IncompleteReadError):
-        payload = None
-    if path == "/oauth2/token":
-        status, reply = 200, store.issue(payload)
-    elif path == "/oauth2/revoke":
-        status, reply = 200, store.revoke(payload)
-    else:
-        status, reply = 404, {"return_code": 1, "return_msg": "Not Found"}
-    data = json.dumps(reply, ensure_ascii=False).encode("utf-8")
-    reason = "OK" if status == 200 else "Not Found"
-    writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json;charset=UTF-8\r\n"
-                 f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
-    try:
-        await writer.drain()
-    finally:
-        writer.close()
