@@ -3,8 +3,8 @@
     python benchmarks/bench_replay.py [--events 1000000] [--gzip]
 
 Writes a recording of single-entry 0E frames (the recorder's format) to a temporary directory,
-then plays it through ReplaySession(speed=None) into a counting receiver, in the default mode
-and inline (both deliver on the replay thread), and through ``kiwoom-rt replay --max --json`` into /dev/null.
+then plays it through ReplaySession(speed=None) into a counting receiver (delivered on the
+replay thread), and through ``kiwoom-rt replay --max --json`` into /dev/null.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ def write_recording(path: Path, events: int) -> None:
             out.write(json.dumps({"t": base + i * 1e-4, "frame": frame}, ensure_ascii=False) + "\n")
 
 
-def replay(path: Path, inline: bool) -> tuple[int, float]:
+def replay(path: Path) -> tuple[int, float]:
     count = [0]
     done = threading.Event()
-    session = ReplaySession(path, speed=None, inline=inline)
+    session = ReplaySession(path, speed=None)
 
     def counter(item: str, event: Any) -> None:
         count[0] += 1
@@ -65,10 +65,9 @@ def main() -> int:
         write_recording(path, args.events)
         size_mb = path.stat().st_size / 1e6
         print(f"wrote {args.events:,} events ({size_mb:.0f} MB) in {time.perf_counter() - started:.1f} s")
-        for inline in (False, True):
-            count, elapsed = replay(path, inline)
-            mode = "inline" if inline else "default"
-            print(f"ReplaySession, {mode:27s} {count:,} events in {elapsed:.2f} s = {count / elapsed:,.0f} events/s")
+        count, elapsed = replay(path)
+        print(f"ReplaySession                              {count:,} events in {elapsed:.2f} s "
+              f"= {count / elapsed:,.0f} events/s")
         started = time.perf_counter()
         with open(os.devnull, "w") as devnull:
             subprocess.run([sys.executable, "-m", "kiwoom_rt", "replay", str(path), "--max", "--json"],

@@ -19,7 +19,8 @@ from typing import Any, Final
 
 import attrs
 
-from .events import EVENT_TYPES, LAST, headline_fields
+from ._fields import LAST, headline_fields
+from .events import EVENT_TYPES
 from .us import to_eastern
 from .values import canonical_int
 
@@ -706,9 +707,6 @@ class BarEngine:
         if bar is None:
             return None
         return bar.bar(item, self._complete(bar.start, self.clock(received_at)), False, self.spec.kind)
-
-    def open_items(self) -> Iterable[str]:
-        return tuple(self._open)
 
 
 class TradeReader:

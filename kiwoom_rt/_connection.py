@@ -130,7 +130,7 @@ class Connection:
         self._read_at = 0.0
 
     def __repr__(self) -> str:
-        state = "open" if self.opened and not self.reader.ended else "ended" if self.reader.ended else "new"
+        state = "open" if self.opened and not self.reader.stopped else "ended" if self.reader.stopped else "new"
         return f"<Connection #{self.number} {urlsplit(self.settings.url).hostname} {state}>"
 
     def was_aborted(self) -> bool:

@@ -164,11 +164,6 @@ class SessionSignal(blinker.Signal):
         muted: then deliver per event with ``deliver_event``."""
         return None if self.is_muted else self._everyone
 
-    @property
-    def has_any_receivers(self) -> bool:
-        """True if at least one receiver is connected (a cheap check for the hot path)."""
-        return bool(self._entries)
-
     def _snapshot(self, sender: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """(strong receivers, weak references) for ``sender``, in connect order, cached."""
         found = self._cache.get(sender)

@@ -91,20 +91,9 @@ class ChunkedFrameReader:
         self._pos = 0  # ... from here
         self._more = False  # complete frames may remain in them
 
-    @property
-    def ended(self) -> bool:
-        """True once reading is over (end of stream, an error, a close frame or ``stop()``)."""
-        return self.stopped
-
     def stop(self) -> None:
         """Ask reading to end; the owner also shuts the socket down to wake a blocked recv."""
         self.stopped = True
-
-    @property
-    def buffered(self) -> bool:
-        """True while bytes of the last read wait to be parsed (the next ``read_once`` parses
-        them without reading the socket)."""
-        return self._more
 
     def read_once(self, recv_into: Callable[[Any], int]) -> bool:
         """One step: parse up to ``step_bytes`` of what an earlier read left, or else one blocking
@@ -141,13 +130,6 @@ class ChunkedFrameReader:
             self._take(data)
         self._step()
         return not self.stopped
-
-    def feed(self, data: bytes) -> None:
-        """Handle every frame ``data`` completes (bytes already read), step by step."""
-        self._take(data)
-        self._step()
-        while self._more and not self.stopped:
-            self._step()
 
     def _take(self, data: bytes) -> None:
         """New bytes from the socket (nothing parsable is buffered when this is called)."""

@@ -28,40 +28,52 @@ reports the problems then, in one ``DecodeError`` per entry. The values a field 
 either way; an event built with its constructor holds every field from the start.
 
 Field tables (FID, Korean name) come from ``kiwoom_rt.fids``, generated from Kiwoom's published
-spec; a headline field declares its FID and kind with ``_fid`` below, and that declaration is
-what its lazy reader (``_LazyField``) and the careful full typing (``careful_values``) parse by.
+spec; a headline field declares its FID and kind with ``fid_field`` (``kiwoom_rt._fields``, with
+the lazy readers and the careful full typing, ``careful_values``, that parse by it).
+
+Long because it holds one class per published realtime type (26), each a list of declared
+fields: the catalogue (``_catalogue``) names them, and splitting them would scatter it.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import logging
-import math
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, NamedTuple
 
 import attrs
 
-from .fids import FIELDS, TYPE_NAMES
-from .values import (
-    TIME_CACHE,
-    is_blank,
-    parse_abs_int,
-    parse_abs_number,
-    parse_hhmmss,
-    parse_positive_number,
-    parse_positive_price,
-    parse_rate,
-    parse_signed_int,
-    parse_text,
-    parse_unsigned_int,
-    parse_yyyymmdd,
+from ._fields import (
+    DATE,
+    DURATION,
+    ENTERED,
+    INT,
+    LAST,
+    LAST_NUMBER,
+    NUMBER,
+    PARSERS,
+    PRICE,
+    RATE,
+    SIDE,
+    TEXT,
+    TIME,
+    UINT,
+    ItemPart,
+    careful_values,
+    fid_field,
+    headline_fields,
+    read_lazily,
 )
+from ._names import FIELD_NAMES, fid_for, split_item, strip_market_prefix
+from .fids import TYPE_NAMES
+from .values import is_blank, parse_abs_int, parse_abs_number, parse_signed_int
 
 __all__ = [
     "EVENT_TYPES",
     "FIELD_NAMES",
+    "LAST",
     "TYPE_NAMES",
     "US_EVENT_TYPES",
     "AfterHoursQuote",
@@ -91,434 +103,18 @@ __all__ = [
     "UsFill",
     "UsOrder",
     "UsOrderBook",
+    "UsOrderFields",
     "UsTrade",
     "VolatilityInterruption",
+    "careful_values",
     "fid_for",
     "headline_fields",
     "item_parts",
     "split_item",
+    "strip_market_prefix",
 ]
 
 logger = logging.getLogger("kiwoom_rt.events")
-
-#: {type: {fid: Korean name}} for every published realtime type.
-FIELD_NAMES: Mapping[str, Mapping[str, str]] = MappingProxyType(
-    {t: MappingProxyType({fid: name for fid, name, _ in fields}) for t, fields in FIELDS.items()}
-)
-
-
-def _names_to_fids() -> dict[str, dict[str, tuple[str, ...]]]:
-    table: dict[str, dict[str, tuple[str, ...]]] = {}
-    for type_code, fields in FIELDS.items():
-        by_name: dict[str, tuple[str, ...]] = {}
-        for fid, name, _ in fields:
-            by_name[name] = (*by_name.get(name, ()), fid)
-        table[type_code] = by_name
-    return table
-
-
-_FIDS_BY_NAME = _names_to_fids()
-
-
-def fid_for(type_code: str, key: str) -> str:
-    """The FID that ``key`` names in ``type_code``: a FID itself, or the Korean field name.
-
-    Raises KeyError for an unknown name, and for a name two FIDs share (use the FID then).
-    """
-    fields = FIELD_NAMES.get(type_code)
-    if fields is None or key in fields or key.isdigit():  # a FID, published or not
-        return key
-    fids = _FIDS_BY_NAME[type_code].get(key)
-    if fids is None:
-        raise KeyError(f"type {type_code} has no field {key!r}")
-    if len(fids) > 1:
-        raise KeyError(f"field name {key!r} of type {type_code} is ambiguous: use one of {fids}")
-    return fids[0]
-
-
-_SUFFIX_EXCHANGES = {"_NX": "NXT", "_AL": "SOR"}
-_MARKET_PREFIXES = frozenset("AJQ")  # A stock, J ELW, Q ETN (condition search codes)
-_ITEM_CACHE: dict[str, tuple[str, str]] = {}
-_ITEM_CACHE_LIMIT = 100_000
-
-
-def strip_market_prefix(code: str) -> str:
-    """``"A005930"`` -> ``"005930"`` (condition search prefixes A, J and Q); others unchanged."""
-    if len(code) == 7 and code[0] in _MARKET_PREFIXES and code[1:].isalnum():
-        return code[1:]
-    return code
-
-
-def split_item(item: str) -> tuple[str, str]:
-    """``"000660_NX"`` -> ``("000660", "NXT")``; ``"_AL"`` -> SOR; no suffix -> KRX; ``""`` -> ("", "").
-
-    A one-letter market prefix (``A005930``) is dropped from the code.
-    """
-    cached = _ITEM_CACHE.get(item)
-    if cached is not None:
-        return cached
-    if not item:
-        result = ("", "")
-    else:
-        exchange = _SUFFIX_EXCHANGES.get(item[-3:])
-        code, exchange = (item[:-3], exchange) if exchange else (item, "KRX")
-        result = (strip_market_prefix(code), exchange)
-    if len(_ITEM_CACHE) >= _ITEM_CACHE_LIMIT:
-        _ITEM_CACHE.clear()
-    _ITEM_CACHE[item] = result
-    return result
-
-
-# ---------------------------------------------------------------------------------------------
-# Field declarations
-# ---------------------------------------------------------------------------------------------
-
-#: How a headline field is parsed. Each kind names a strict parser: the lazy field readers, the
-#: careful full typing (``careful_values``) and the generic ``*_of`` methods all use them.
-PRICE: Final = "price"  # absolute int: "-20800" -> 20800
-NUMBER: Final = "number"  # absolute float (index values, NAV): "-1762.61" -> 1762.61
-#: A traded or current price (FID 10): as PRICE or NUMBER, and positive (zero is unusable there;
-#: a zero book level means an empty level and is read by the book's own reader).
-LAST: Final = "last"  # positive absolute int
-LAST_NUMBER: Final = "last_number"  # positive absolute finite float
-INT: Final = "int"  # signed int: "-50" -> -50, "+82" -> 82
-UINT: Final = "uint"  # int that cannot be negative (totals)
-RATE: Final = "rate"  # signed float: "-0.24" -> -0.24
-TIME: Final = "time"  # HHmmss -> datetime.time
-TEXT: Final = "text"  # stripped string
-ENTERED: Final = "entered"  # condition search: I -> True, D -> False
-DURATION: Final = "duration"  # HHmmss remaining -> datetime.timedelta
-DATE: Final = "date"  # YYYYMMDD -> datetime.date
-SIDE: Final = "side"  # US orders: "01"/"1" -> "sell", "02"/"2" -> "buy"
-
-
-def _parse_entered(raw: str) -> bool:
-    text = raw.strip()
-    if text == "I":
-        return True
-    if text == "D":
-        return False
-    raise ValueError(f"not I or D: {raw!r}")
-
-
-_SIDES: Final = MappingProxyType({"01": "sell", "1": "sell", "02": "buy", "2": "buy"})
-
-
-def _parse_side(raw: str) -> str:
-    side = _SIDES.get(raw.strip())
-    if side is None:
-        raise ValueError(f"not a side code (01 sell, 02 buy): {raw!r}")
-    return side
-
-
-def _parse_duration(raw: str) -> _dt.timedelta:
-    clock = parse_hhmmss(raw)
-    return _dt.timedelta(hours=clock.hour, minutes=clock.minute, seconds=clock.second)
-
-
-#: The strict parser of each kind: takes a non-blank string, raises ValueError when unusable.
-PARSERS: Final[Mapping[str, Any]] = MappingProxyType({
-    PRICE: parse_abs_int,
-    NUMBER: parse_abs_number,
-    LAST: parse_positive_price,
-    LAST_NUMBER: parse_positive_number,
-    INT: parse_signed_int,
-    UINT: parse_unsigned_int,
-    RATE: parse_rate,
-    TIME: parse_hhmmss,
-    TEXT: parse_text,
-    ENTERED: _parse_entered,
-    DURATION: _parse_duration,
-    DATE: parse_yyyymmdd,
-    SIDE: _parse_side,
-})
-
-
-def _fid(fid: str, kind: str, *, often_blank: bool = False) -> Any:
-    """Declare a headline field: its FID and kind. ``often_blank`` fields test for blanks inline."""
-    return attrs.field(metadata={"fid": fid, "kind": kind, "often_blank": often_blank})
-
-
-class HeadlineField(NamedTuple):
-    """One typed field of an event class, as declared."""
-
-    attr: str
-    fid: str
-    kind: str
-    often_blank: bool
-
-
-_HEADLINES: dict[type, tuple[HeadlineField, ...]] = {}
-
-
-def headline_fields(cls: type[RealtimeEvent]) -> tuple[HeadlineField, ...]:
-    """The typed fields of an event class, in declaration order (empty for ``RealEvent``)."""
-    fields = _HEADLINES.get(cls)
-    if fields is None:
-        fields = _HEADLINES[cls] = tuple(
-            HeadlineField(f.name, f.metadata["fid"], f.metadata["kind"], f.metadata["often_blank"])
-            for f in attrs.fields(cls) if "fid" in f.metadata
-        )
-    return fields
-
-
-# ---------------------------------------------------------------------------------------------
-# Lazy typing
-# ---------------------------------------------------------------------------------------------
-
-def _blank_or(parse: Any) -> Any:
-    """``parse`` with blanks read as None (what every headline field does)."""
-    def parse_field(raw: str) -> Any:
-        if type(raw) is str and not raw.strip():
-            return None
-        return parse(raw)
-    return parse_field
-
-
-#: Prices recur all day (an item trades at a few hundred distinct prices), so parsed prices are
-#: cached by their raw text; only canonical integer text gets in, and the cache stays bounded.
-_PRICE_CACHE: dict[str, int] = {}
-_PRICE_CACHE_LIMIT: Final = 65_536
-
-
-def _cached_reader(parse: Any, cache: dict[str, Any]) -> Any:
-    """``parse`` with blanks read as None, and what it accepts kept in ``cache`` by its text
-    (bounded); ``_LazyCached`` looks there first, so this runs for a text not seen yet."""
-    def read(raw: str) -> Any:
-        value = cache.get(raw) if type(raw) is str else None
-        if value is None:
-            if type(raw) is str and not raw.strip():
-                return None
-            value = parse(raw)
-            if len(cache) >= _PRICE_CACHE_LIMIT:
-                cache.clear()
-            cache[raw] = value
-        return value
-    return read
-
-
-#: Decimal prices (US stocks, index values) recur the same way: cached by their text likewise.
-_NUMBER_CACHE: dict[str, float] = {}
-#: Traded prices, by their text: only positive values get in (their own caches, so a zero read
-#: through a PRICE field is never found here).
-_LAST_CACHE: dict[str, int] = {}
-_LAST_NUMBER_CACHE: dict[str, float] = {}
-
-
-def _lazy_time(raw: str) -> _dt.time | None:
-    value = TIME_CACHE.get(raw) if type(raw) is str else None
-    if value is None:
-        if type(raw) is str and not raw.strip():
-            return None
-        value = parse_hhmmss(raw)
-    return value
-
-
-#: The lazy reader of each kind: the strict parser with blanks read as None (prices and times
-#: through their caches). Raises ValueError or TypeError when a value is unusable.
-_LAZY_PARSERS: Final[Mapping[str, Any]] = MappingProxyType({
-    **{kind: _blank_or(parse) for kind, parse in PARSERS.items()},
-    PRICE: _cached_reader(parse_abs_int, _PRICE_CACHE),
-    NUMBER: _cached_reader(parse_abs_number, _NUMBER_CACHE),
-    LAST: _cached_reader(parse_positive_price, _LAST_CACHE),
-    LAST_NUMBER: _cached_reader(parse_positive_number, _LAST_NUMBER_CACHE),
-    TIME: _lazy_time,
-})
-
-
-class _LazyField:
-    """A headline field of a decoded event: parsed from ``values`` on first read, then kept in the
-    instance's ``__dict__``, where later reads find it without calling this descriptor again.
-
-    A non-data descriptor, so attrs' own ``__init__`` (explicit construction) stores the value
-    in the instance as usual and this is never called for such an event.
-    """
-
-    __slots__ = ("attr", "fid", "parse")
-
-    def __init__(self, attr: str, fid: str, kind: str) -> None:
-        self.attr = attr
-        self.fid = fid
-        self.parse = _LAZY_PARSERS[kind]
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return self
-        state = obj.__dict__
-        raw = state["values"].get(self.fid)
-        if raw is None:
-            value = None
-        else:
-            try:
-                value = self.parse(raw)
-            except (ValueError, TypeError, AttributeError):
-                return _settle(obj)[self.attr]
-        state[self.attr] = value
-        return value
-
-
-class _LazyInteger(_LazyField):
-    """An INT or UINT field: ASCII text without ``_`` that ``int`` reads as a number of at least
-    ``least`` (0 for a UINT) is read inline, as ``_strict_int`` and ``parse_unsigned_int`` read
-    it (one call, not the parser's chain of three); anything else (blank, a negative total,
-    refused text, another type) takes ``_LazyField``'s path."""
-
-    __slots__ = ("least",)
-
-    def __init__(self, attr: str, fid: str, kind: str) -> None:
-        super().__init__(attr, fid, kind)
-        self.least = 0 if kind == UINT else -math.inf
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return self
-        state = obj.__dict__
-        try:
-            raw = state["values"][self.fid]
-            if raw.isascii() and "_" not in raw:  # (AttributeError: not a string)
-                value = int(raw)  # (ValueError: blank, or not an integer)
-                if value >= self.least:
-                    state[self.attr] = value
-                    return value
-        except (KeyError, AttributeError, TypeError, ValueError):  # (missing, not a string, not an integer)
-            pass
-        return _LazyField.__get__(self, obj, owner)
-
-
-class _LazyRate(_LazyField):
-    """A RATE field: ASCII text without ``_`` that ``float`` reads as a finite number is read
-    inline (as ``parse_rate`` reads it); anything else takes ``_LazyField``'s path.
-
-    Kept apart from ``_LazyInteger`` on purpose: one class for both, with the conversion held in
-    a slot and a finiteness test for every number, made three integer reads of an event 7% dearer
-    (13.4k to 14.3k instructions, callgrind), and integer fields are most of what receivers read.
-    """
-
-    __slots__ = ()
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return self
-        state = obj.__dict__
-        try:
-            raw = state["values"][self.fid]
-            if raw.isascii() and "_" not in raw:
-                value = float(raw)
-                if value - value == 0.0:  # finite ("inf", "nan" and their kin are refused there)
-                    state[self.attr] = value
-                    return value
-        except (KeyError, AttributeError, TypeError, ValueError):  # (missing, not a string, not a number)
-            pass
-        return _LazyField.__get__(self, obj, owner)
-
-
-class _LazyCached(_LazyField):
-    """A PRICE, NUMBER, LAST or TIME field: a text already parsed is found in its kind's cache
-    inline; a new one takes ``_LazyField``'s path, which parses it strictly and caches it."""
-
-    __slots__ = ("cache",)
-
-    def __init__(self, attr: str, fid: str, kind: str, cache: dict[str, Any]) -> None:
-        super().__init__(attr, fid, kind)
-        self.cache = cache
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return self
-        state = obj.__dict__
-        try:  # (the caches hold strings only: any other value, like a missing one, is not found)
-            value = self.cache.get(state["values"][self.fid])
-        except (KeyError, TypeError):  # (missing, or unhashable)
-            value = None
-        if value is None:
-            return _LazyField.__get__(self, obj, owner)
-        state[self.attr] = value
-        return value
-
-
-def _lazy_reader(attr: str, fid: str, kind: str) -> _LazyField:
-    """The lazy reader of one headline field: the quick one of its kind, or the general one."""
-    if kind in (INT, UINT):
-        return _LazyInteger(attr, fid, kind)
-    if kind == RATE:
-        return _LazyRate(attr, fid, kind)
-    caches: dict[str, dict[str, Any]] = {PRICE: _PRICE_CACHE, NUMBER: _NUMBER_CACHE, TIME: TIME_CACHE,
-                                         LAST: _LAST_CACHE, LAST_NUMBER: _LAST_NUMBER_CACHE}
-    cache = caches.get(kind)
-    if cache is not None:
-        return _LazyCached(attr, fid, kind, cache)
-    return _LazyField(attr, fid, kind)
-
-
-class _ItemPart:
-    """``code`` or ``exchange`` of a decoded event, split from ``item`` on first read."""
-
-    __slots__ = ("index",)
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return self
-        state = obj.__dict__
-        parts = state["code"], state["exchange"] = split_item(state["item"])
-        return parts[self.index]
-
-
-def careful_values(cls: type[RealtimeEvent], values: Mapping[str, Any]) -> tuple[list[Any], list[str]]:
-    """Every headline field of ``cls`` from ``values``, in declaration order, by the strict rules:
-    blank or missing is None; unusable is None plus a problem (returned as text, one per FID)."""
-    names = FIELD_NAMES.get(cls.type, {})
-    problems: list[str] = []
-    parsed: list[Any] = []
-    for field in headline_fields(cls):
-        raw = values.get(field.fid)
-        if raw is None:
-            parsed.append(None)
-        elif type(raw) is not str:
-            problems.append(f"FID {field.fid} ({names.get(field.fid, field.attr)}) is "
-                            f"{type(raw).__name__}, not a string")
-            parsed.append(None)
-        elif not raw.strip():
-            parsed.append(None)
-        else:
-            try:
-                parsed.append(PARSERS[field.kind](raw))
-            except ValueError as exc:
-                problems.append(f"FID {field.fid} ({names.get(field.fid, field.attr)}): {exc}")
-                parsed.append(None)
-    return parsed, problems
-
-
-def _settle(event: RealtimeEvent) -> dict[str, Any]:
-    """Judge every headline field of a decoded event at once (one of them was unusable): keep all
-    of them in the instance and report the entry's problems once. Returns the instance's dict."""
-    from .errors import DecodeError  # errors imports nothing of ours; imported here to keep events light
-
-    cls = type(event)
-    state: dict[str, Any] = event.__dict__
-    parsed, problems = careful_values(cls, state["values"])
-    for field, value in zip(headline_fields(cls), parsed, strict=True):
-        state[field.attr] = value
-    if problems:
-        entry = {"type": cls.type, "item": state["item"], "values": dict(state["values"])}
-        error = DecodeError(f"{cls.type} entry has unusable values: " + "; ".join(problems), entry,
-                            type=cls.type, item=state["item"])
-        report = state.pop("_report", None)
-        if report is not None:
-            report(error)
-        else:
-            logger.warning("%s", error)
-    return state
-
-
-def _read_lazily(cls: type[RealtimeEvent]) -> None:
-    """Make each headline field of ``cls`` lazy for decoded instances. The classes are
-    ``attrs.frozen`` without slots, so a decoded event keeps its fields in ``__dict__``."""
-    for field in headline_fields(cls):
-        setattr(cls, field.attr, _lazy_reader(field.attr, field.fid, field.kind))
-
 
 # ---------------------------------------------------------------------------------------------
 # The base
@@ -610,8 +206,8 @@ class RealtimeEvent:
         return value
 
 
-RealtimeEvent.code = _ItemPart(0)  # type: ignore[assignment]  # decoded events split item on first read
-RealtimeEvent.exchange = _ItemPart(1)  # type: ignore[assignment]
+RealtimeEvent.code = ItemPart(0)  # type: ignore[assignment]  # decoded events split item on first read
+RealtimeEvent.exchange = ItemPart(1)  # type: ignore[assignment]
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -644,30 +240,30 @@ class OrderExecution(RealtimeEvent):
     type: ClassVar[str] = "00"
     name: ClassVar[str] = TYPE_NAMES["00"]
 
-    account: str | None = _fid("9201", TEXT)
-    order_no: str | None = _fid("9203", TEXT)
-    original_order_no: str | None = _fid("904", TEXT)
-    stock_name: str | None = _fid("302", TEXT)
-    status: str | None = _fid("913", TEXT)
-    order_kind: str | None = _fid("905", TEXT)
-    trade_kind: str | None = _fid("906", TEXT)
-    side: str | None = _fid("907", TEXT)
-    time: _dt.time | None = _fid("908", TIME)
-    order_quantity: int | None = _fid("900", UINT)
-    order_price: int | None = _fid("901", PRICE)
-    unfilled_quantity: int | None = _fid("902", UINT)
-    filled_amount: int | None = _fid("903", UINT)
-    fill_no: str | None = _fid("909", TEXT, often_blank=True)
-    fill_price: int | None = _fid("910", PRICE, often_blank=True)
-    fill_quantity: int | None = _fid("911", UINT, often_blank=True)
-    unit_fill_price: int | None = _fid("914", PRICE, often_blank=True)
-    unit_fill_quantity: int | None = _fid("915", UINT, often_blank=True)
-    price: int | None = _fid("10", LAST)
-    best_ask: int | None = _fid("27", PRICE)
-    best_bid: int | None = _fid("28", PRICE)
-    fee: int | None = _fid("938", INT)
-    tax: int | None = _fid("939", INT)
-    reject_reason: str | None = _fid("919", TEXT)
+    account: str | None = fid_field("9201", TEXT)
+    order_no: str | None = fid_field("9203", TEXT)
+    original_order_no: str | None = fid_field("904", TEXT)
+    stock_name: str | None = fid_field("302", TEXT)
+    status: str | None = fid_field("913", TEXT)
+    order_kind: str | None = fid_field("905", TEXT)
+    trade_kind: str | None = fid_field("906", TEXT)
+    side: str | None = fid_field("907", TEXT)
+    time: _dt.time | None = fid_field("908", TIME)
+    order_quantity: int | None = fid_field("900", UINT)
+    order_price: int | None = fid_field("901", PRICE)
+    unfilled_quantity: int | None = fid_field("902", UINT)
+    filled_amount: int | None = fid_field("903", UINT)
+    fill_no: str | None = fid_field("909", TEXT, often_blank=True)
+    fill_price: int | None = fid_field("910", PRICE, often_blank=True)
+    fill_quantity: int | None = fid_field("911", UINT, often_blank=True)
+    unit_fill_price: int | None = fid_field("914", PRICE, often_blank=True)
+    unit_fill_quantity: int | None = fid_field("915", UINT, often_blank=True)
+    price: int | None = fid_field("10", LAST)
+    best_ask: int | None = fid_field("27", PRICE)
+    best_bid: int | None = fid_field("28", PRICE)
+    fee: int | None = fid_field("938", INT)
+    tax: int | None = fid_field("939", INT)
+    reject_reason: str | None = fid_field("919", TEXT)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -677,21 +273,21 @@ class Balance(RealtimeEvent):
     type: ClassVar[str] = "04"
     name: ClassVar[str] = TYPE_NAMES["04"]
 
-    account: str | None = _fid("9201", TEXT)
-    stock_name: str | None = _fid("302", TEXT)
-    price: int | None = _fid("10", LAST)
-    quantity: int | None = _fid("930", INT)
-    average_price: int | None = _fid("931", PRICE)
-    purchase_amount: int | None = _fid("932", INT)
-    orderable_quantity: int | None = _fid("933", INT)
-    today_net_bought: int | None = _fid("945", INT)
-    side: str | None = _fid("946", TEXT)
-    best_ask: int | None = _fid("27", PRICE)
-    best_bid: int | None = _fid("28", PRICE)
-    base_price: int | None = _fid("307", PRICE)
-    profit_rate: float | None = _fid("8019", RATE)
-    realized_pnl: int | None = _fid("990", INT)
-    realized_rate: float | None = _fid("991", RATE)
+    account: str | None = fid_field("9201", TEXT)
+    stock_name: str | None = fid_field("302", TEXT)
+    price: int | None = fid_field("10", LAST)
+    quantity: int | None = fid_field("930", INT)
+    average_price: int | None = fid_field("931", PRICE)
+    purchase_amount: int | None = fid_field("932", INT)
+    orderable_quantity: int | None = fid_field("933", INT)
+    today_net_bought: int | None = fid_field("945", INT)
+    side: str | None = fid_field("946", TEXT)
+    best_ask: int | None = fid_field("27", PRICE)
+    best_bid: int | None = fid_field("28", PRICE)
+    base_price: int | None = fid_field("307", PRICE)
+    profit_rate: float | None = fid_field("8019", RATE)
+    realized_pnl: int | None = fid_field("990", INT)
+    realized_rate: float | None = fid_field("991", RATE)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -701,15 +297,15 @@ class IndicativePrice(RealtimeEvent):
     type: ClassVar[str] = "0A"
     name: ClassVar[str] = TYPE_NAMES["0A"]
 
-    price: int | None = _fid("10", LAST)
-    change: int | None = _fid("11", INT)
-    rate: float | None = _fid("12", RATE)
-    best_ask: int | None = _fid("27", PRICE)
-    best_bid: int | None = _fid("28", PRICE)
-    cumulative_volume: int | None = _fid("13", UINT)
-    open: int | None = _fid("16", PRICE)
-    high: int | None = _fid("17", PRICE)
-    low: int | None = _fid("18", PRICE)
+    price: int | None = fid_field("10", LAST)
+    change: int | None = fid_field("11", INT)
+    rate: float | None = fid_field("12", RATE)
+    best_ask: int | None = fid_field("27", PRICE)
+    best_bid: int | None = fid_field("28", PRICE)
+    cumulative_volume: int | None = fid_field("13", UINT)
+    open: int | None = fid_field("16", PRICE)
+    high: int | None = fid_field("17", PRICE)
+    low: int | None = fid_field("18", PRICE)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -724,17 +320,17 @@ class Trade(RealtimeEvent):
     type: ClassVar[str] = "0B"
     name: ClassVar[str] = TYPE_NAMES["0B"]
 
-    time: _dt.time | None = _fid("20", TIME)
-    price: int | None = _fid("10", LAST)
-    change: int | None = _fid("11", INT)
-    rate: float | None = _fid("12", RATE)
-    volume: int | None = _fid("15", INT)
-    cumulative_volume: int | None = _fid("13", UINT)
-    open: int | None = _fid("16", PRICE)
-    high: int | None = _fid("17", PRICE)
-    low: int | None = _fid("18", PRICE)
-    best_ask: int | None = _fid("27", PRICE)
-    best_bid: int | None = _fid("28", PRICE)
+    time: _dt.time | None = fid_field("20", TIME)
+    price: int | None = fid_field("10", LAST)
+    change: int | None = fid_field("11", INT)
+    rate: float | None = fid_field("12", RATE)
+    volume: int | None = fid_field("15", INT)
+    cumulative_volume: int | None = fid_field("13", UINT)
+    open: int | None = fid_field("16", PRICE)
+    high: int | None = fid_field("17", PRICE)
+    low: int | None = fid_field("18", PRICE)
+    best_ask: int | None = fid_field("27", PRICE)
+    best_bid: int | None = fid_field("28", PRICE)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -744,8 +340,8 @@ class BestQuote(RealtimeEvent):
     type: ClassVar[str] = "0C"
     name: ClassVar[str] = TYPE_NAMES["0C"]
 
-    best_ask: int | None = _fid("27", PRICE)
-    best_bid: int | None = _fid("28", PRICE)
+    best_ask: int | None = fid_field("27", PRICE)
+    best_bid: int | None = fid_field("28", PRICE)
 
 
 class BookLevel(NamedTuple):
@@ -813,13 +409,13 @@ class OrderBook(RealtimeEvent):
     type: ClassVar[str] = "0D"
     name: ClassVar[str] = TYPE_NAMES["0D"]
 
-    time: _dt.time | None = _fid("21", TIME)
-    ask_total: int | None = _fid("121", UINT)
-    ask_total_change: int | None = _fid("122", INT)
-    bid_total: int | None = _fid("125", UINT)
-    bid_total_change: int | None = _fid("126", INT)
-    expected_price: int | None = _fid("23", PRICE, often_blank=True)
-    expected_volume: int | None = _fid("24", INT, often_blank=True)
+    time: _dt.time | None = fid_field("21", TIME)
+    ask_total: int | None = fid_field("121", UINT)
+    ask_total_change: int | None = fid_field("122", INT)
+    bid_total: int | None = fid_field("125", UINT)
+    bid_total_change: int | None = fid_field("126", INT)
+    expected_price: int | None = fid_field("23", PRICE, often_blank=True)
+    expected_volume: int | None = fid_field("24", INT, often_blank=True)
 
     @property
     def asks(self) -> tuple[BookLevel, ...]:
@@ -852,11 +448,11 @@ class AfterHoursQuote(RealtimeEvent):
     type: ClassVar[str] = "0E"
     name: ClassVar[str] = TYPE_NAMES["0E"]
 
-    time: _dt.time | None = _fid("21", TIME)
-    ask_total: int | None = _fid("131", UINT)
-    ask_total_change: int | None = _fid("132", INT)
-    bid_total: int | None = _fid("135", UINT)
-    bid_total_change: int | None = _fid("136", INT)
+    time: _dt.time | None = fid_field("21", TIME)
+    ask_total: int | None = fid_field("131", UINT)
+    ask_total_change: int | None = fid_field("132", INT)
+    bid_total: int | None = fid_field("135", UINT)
+    bid_total_change: int | None = fid_field("136", INT)
 
 
 class BrokerLevel(NamedTuple):
@@ -905,9 +501,9 @@ class Brokers(RealtimeEvent):
     type: ClassVar[str] = "0F"
     name: ClassVar[str] = TYPE_NAMES["0F"]
 
-    foreign_sell: int | None = _fid("261", INT)
-    foreign_buy: int | None = _fid("263", INT)
-    foreign_net: int | None = _fid("267", INT)
+    foreign_sell: int | None = fid_field("261", INT)
+    foreign_buy: int | None = fid_field("263", INT)
+    foreign_net: int | None = fid_field("267", INT)
 
     @property
     def sellers(self) -> tuple[BrokerLevel, ...]:
@@ -927,17 +523,17 @@ class EtfNav(RealtimeEvent):
     type: ClassVar[str] = "0G"
     name: ClassVar[str] = TYPE_NAMES["0G"]
 
-    time: _dt.time | None = _fid("20", TIME)
-    nav: float | None = _fid("36", NUMBER)
-    nav_change: float | None = _fid("37", RATE)
-    nav_rate: float | None = _fid("38", RATE)
-    tracking_error: float | None = _fid("39", RATE)
-    price: int | None = _fid("10", LAST)
-    change: int | None = _fid("11", INT)
-    rate: float | None = _fid("12", RATE)
-    cumulative_volume: int | None = _fid("13", UINT)
-    nav_index_gap: float | None = _fid("265", RATE)
-    nav_price_gap: float | None = _fid("266", RATE)
+    time: _dt.time | None = fid_field("20", TIME)
+    nav: float | None = fid_field("36", NUMBER)
+    nav_change: float | None = fid_field("37", RATE)
+    nav_rate: float | None = fid_field("38", RATE)
+    tracking_error: float | None = fid_field("39", RATE)
+    price: int | None = fid_field("10", LAST)
+    change: int | None = fid_field("11", INT)
+    rate: float | None = fid_field("12", RATE)
+    cumulative_volume: int | None = fid_field("13", UINT)
+    nav_index_gap: float | None = fid_field("265", RATE)
+    nav_price_gap: float | None = fid_field("266", RATE)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -947,12 +543,12 @@ class ExpectedTrade(RealtimeEvent):
     type: ClassVar[str] = "0H"
     name: ClassVar[str] = TYPE_NAMES["0H"]
 
-    time: _dt.time | None = _fid("20", TIME)
-    price: int | None = _fid("10", LAST)
-    change: int | None = _fid("11", INT)
-    rate: float | None = _fid("12", RATE)
-    volume: int | None = _fid("15", INT)
-    cumulative_volume: int | None = _fid("13", UINT)
+    time: _dt.time | None = fid_field("20", TIME)
+    price: int | None = fid_field("10", LAST)
+    change: int | None = fid_field("11", INT)
+    rate: float | None = fid_field("12", RATE)
+    volume: int | None = fid_field("15", INT)
+    cumulative_volume: int | None = fid_field("13", UINT)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -962,9 +558,9 @@ class GoldPrice(RealtimeEvent):
     type: ClassVar[str] = "0I"
     name: ClassVar[str] = TYPE_NAMES["0I"]
 
-    price: int | None = _fid("10", LAST)
-    change: int | None = _fid("11", INT)
-    rate: float | None = _fid("12", RATE)
+    price: int | None = fid_field("10", LAST)
+    change: int | None = fid_field("11", INT)
+    rate: float | None = fid_field("12", RATE)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -974,16 +570,16 @@ class SectorIndex(RealtimeEvent):
     type: ClassVar[str] = "0J"
     name: ClassVar[str] = TYPE_NAMES["0J"]
 
-    time: _dt.time | None = _fid("20", TIME)
-    price: float | None = _fid("10", LAST_NUMBER)
-    change: float | None = _fid("11", RATE)
-    rate: float | None = _fid("12", RATE)
-    volume: int | None = _fid("15", INT)
-    cumulative_volume: int | None = _fid("13", UINT)
-    cumulative_amount: int | None = _fid("14", UINT)
-    open: float | None = _fid("16", NUMBER)
-    high: float | None = _fid("17", NUMBER)
-    low: float | None = _fid("18", NUMBER)
+    time: _dt.time | None = fid_field("20", TIME)
+    price: float | None = fid_field("10", LAST_NUMBER)
+    change: float | None = fid_field("11", RATE)
+    rate: float | None = fid_field("12", RATE)
+    volume: int | None = fid_field("15", INT)
+    cumulative_volume: int | None = fid_field("13", UINT)
+    cumulative_amount: int | None = fid_field("14", UINT)
+    open: float | None = fid_field("16", NUMBER)
+    high: float | None = fid_field("17", NUMBER)
+    low: float | None = fid_field("18", NUMBER)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -993,18 +589,18 @@ class SectorBreadth(RealtimeEvent):
     type: ClassVar[str] = "0U"
     name: ClassVar[str] = TYPE_NAMES["0U"]
 
-    time: _dt.time | None = _fid("20", TIME)
-    advancing: int | None = _fid("252", UINT)
-    upper_limit: int | None = _fid("251", UINT)
-    unchanged: int | None = _fid("253", UINT)
-    declining: int | None = _fid("255", UINT)
-    lower_limit: int | None = _fid("254", UINT)
-    traded: int | None = _fid("256", UINT)
-    price: float | None = _fid("10", LAST_NUMBER)
-    change: float | None = _fid("11", RATE)
-    rate: float | None = _fid("12", RATE)
-    cumulative_volume: int | None = _fid("13", UINT)
-    cumulative_amount: int | None = _fid("14", UINT)
+    time: _dt.time | None = fid_field("20", TIME)
+    advancing: int | None = fid_field("252", UINT)
+    upper_limit: int | None = fid_field("251", UINT)
+    unchanged: int | None = fid_field("253", UINT)
+    declining: int | None = fid_field("255", UINT)
+    lower_limit: int | None = fid_field("254", UINT)
+    traded: int | None = fid_field("256", UINT)
+    price: float | None = fid_field("10", LAST_NUMBER)
+    change: float | None = fid_field("11", RATE)
+    rate: float | None = fid_field("12", RATE)
+    cumulative_volume: int | None = fid_field("13", UINT)
+    cumulative_amount: int | None = fid_field("14", UINT)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -1014,10 +610,10 @@ class StockInfo(RealtimeEvent):
     type: ClassVar[str] = "0g"
     name: ClassVar[str] = TYPE_NAMES["0g"]
 
-    upper_limit: int | None = _fid("305", PRICE)
-    lower_limit: int | None = _fid("306", PRICE)
-    base_price: int | None = _fid("307", PRICE)
-    extension: str | None = _fid("297", TEXT, often_blank=True)
+    upper_limit: int | None = fid_field("305", PRICE)
+    lower_limit: int | None = fid_field("306", PRICE)
+    base_price: int | None = fid_field("307", PRICE)
+    extension: str | None = fid_field("297", TEXT, often_blank=True)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -1027,16 +623,16 @@ class ElwTheoretical(RealtimeEvent):
     type: ClassVar[str] = "0m"
     name: ClassVar[str] = TYPE_NAMES["0m"]
 
-    time: _dt.time | None = _fid("20", TIME)
-    price: int | None = _fid("10", LAST)
-    theoretical_price: int | None = _fid("670", PRICE)
-    implied_volatility: float | None = _fid("671", RATE)
-    delta: float | None = _fid("672", RATE)
-    gamma: float | None = _fid("673", RATE)
-    theta: float | None = _fid("674", RATE)
-    vega: float | None = _fid("675", RATE)
-    rho: float | None = _fid("676", RATE)
-    lp_implied_volatility: float | None = _fid("706", RATE)
+    time: _dt.time | None = fid_field("20", TIME)
+    price: int | None = fid_field("10", LAST)
+    theoretical_price: int | None = fid_field("670", PRICE)
+    implied_volatility: float | None = fid_field("671", RATE)
+    delta: float | None = fid_field("672", RATE)
+    gamma: float | None = fid_field("673", RATE)
+    theta: float | None = fid_field("674", RATE)
+    vega: float | None = fid_field("675", RATE)
+    rho: float | None = fid_field("676", RATE)
+    lp_implied_volatility: float | None = fid_field("706", RATE)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -1050,9 +646,9 @@ class MarketSession(RealtimeEvent):
     type: ClassVar[str] = "0s"
     name: ClassVar[str] = TYPE_NAMES["0s"]
 
-    phase: str | None = _fid("215", TEXT)
-    time: _dt.time | None = _fid("20", TIME)
-    remaining: _dt.timedelta | None = _fid("214", DURATION)
+    phase: str | None = fid_field("215", TEXT)
+    time: _dt.time | None = fid_field("20", TIME)
+    remaining: _dt.timedelta | None = fid_field("214", DURATION)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -1062,12 +658,12 @@ class ElwIndicator(RealtimeEvent):
     type: ClassVar[str] = "0u"
     name: ClassVar[str] = TYPE_NAMES["0u"]
 
-    time: _dt.time | None = _fid("20", TIME)
-    parity: float | None = _fid("666", RATE)
-    premium: float | None = _fid("1211", RATE)
-    gearing: float | None = _fid("667", RATE)
-    break_even_rate: float | None = _fid("668", RATE)
-    capital_support: float | None = _fid("669", RATE)
+    time: _dt.time | None = fid_field("20", TIME)
+    parity: float | None = fid_field("666", RATE)
+    premium: float | None = fid_field("1211", RATE)
+    gearing: float | None = fid_field("667", RATE)
+    break_even_rate: float | None = fid_field("668", RATE)
+    capital_support: float | None = fid_field("669", RATE)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -1077,19 +673,19 @@ class ProgramTrading(RealtimeEvent):
     type: ClassVar[str] = "0w"
     name: ClassVar[str] = TYPE_NAMES["0w"]
 
-    time: _dt.time | None = _fid("20", TIME)
-    price: int | None = _fid("10", LAST)
-    change: int | None = _fid("11", INT)
-    rate: float | None = _fid("12", RATE)
-    cumulative_volume: int | None = _fid("13", UINT)
-    sell_quantity: int | None = _fid("202", INT)
-    sell_amount: int | None = _fid("204", INT)
-    buy_quantity: int | None = _fid("206", INT)
-    buy_amount: int | None = _fid("208", INT)
-    net_quantity: int | None = _fid("210", INT)
-    net_quantity_change: int | None = _fid("211", INT)
-    net_amount: int | None = _fid("212", INT)
-    net_amount_change: int | None = _fid("213", INT)
+    time: _dt.time | None = fid_field("20", TIME)
+    price: int | None = fid_field("10", LAST)
+    change: int | None = fid_field("11", INT)
+    rate: float | None = fid_field("12", RATE)
+    cumulative_volume: int | None = fid_field("13", UINT)
+    sell_quantity: int | None = fid_field("202", INT)
+    sell_amount: int | None = fid_field("204", INT)
+    buy_quantity: int | None = fid_field("206", INT)
+    buy_amount: int | None = fid_field("208", INT)
+    net_quantity: int | None = fid_field("210", INT)
+    net_quantity_change: int | None = fid_field("211", INT)
+    net_amount: int | None = fid_field("212", INT)
+    net_amount_change: int | None = fid_field("213", INT)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -1103,21 +699,21 @@ class VolatilityInterruption(RealtimeEvent):
     type: ClassVar[str] = "1h"
     name: ClassVar[str] = TYPE_NAMES["1h"]
 
-    stock_name: str | None = _fid("302", TEXT)
-    vi_kind: str | None = _fid("9068", TEXT)
-    vi_type: str | None = _fid("1225", TEXT)
-    direction: str | None = _fid("9069", TEXT)
-    trigger_price: int | None = _fid("1221", PRICE)
-    trigger_rate: float | None = _fid("1489", RATE)
-    trigger_time: _dt.time | None = _fid("1223", TIME)
-    release_time: _dt.time | None = _fid("1224", TIME, often_blank=True)
-    static_base_price: int | None = _fid("1236", PRICE)
-    dynamic_base_price: int | None = _fid("1237", PRICE)
-    static_gap_rate: float | None = _fid("1238", RATE)
-    dynamic_gap_rate: float | None = _fid("1239", RATE)
-    count: int | None = _fid("1490", UINT)
-    cumulative_volume: int | None = _fid("13", UINT)
-    cumulative_amount: int | None = _fid("14", UINT)
+    stock_name: str | None = fid_field("302", TEXT)
+    vi_kind: str | None = fid_field("9068", TEXT)
+    vi_type: str | None = fid_field("1225", TEXT)
+    direction: str | None = fid_field("9069", TEXT)
+    trigger_price: int | None = fid_field("1221", PRICE)
+    trigger_rate: float | None = fid_field("1489", RATE)
+    trigger_time: _dt.time | None = fid_field("1223", TIME)
+    release_time: _dt.time | None = fid_field("1224", TIME, often_blank=True)
+    static_base_price: int | None = fid_field("1236", PRICE)
+    dynamic_base_price: int | None = fid_field("1237", PRICE)
+    static_gap_rate: float | None = fid_field("1238", RATE)
+    dynamic_gap_rate: float | None = fid_field("1239", RATE)
+    count: int | None = fid_field("1490", UINT)
+    cumulative_volume: int | None = fid_field("13", UINT)
+    cumulative_amount: int | None = fid_field("14", UINT)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -1131,9 +727,9 @@ class ConditionEvent(RealtimeEvent):
     type: ClassVar[str] = "02"
     name: ClassVar[str] = TYPE_NAMES["02"]
 
-    seq: str | None = _fid("841", TEXT)
-    entered: bool | None = _fid("843", ENTERED)
-    time: _dt.time | None = _fid("20", TIME)
+    seq: str | None = fid_field("841", TEXT)
+    entered: bool | None = fid_field("843", ENTERED)
+    time: _dt.time | None = fid_field("20", TIME)
     #: True for a change found when a watch was restored after a reconnect (not pushed by Kiwoom).
     resync: bool = attrs.field(default=False, init=False, eq=False)
 
@@ -1178,22 +774,22 @@ class UsTrade(RealtimeEvent):
     type: ClassVar[str] = "FE"
     name: ClassVar[str] = TYPE_NAMES["FE"]
 
-    time: _dt.time | None = _fid("20", TIME)
-    local_time: _dt.time | None = _fid("51020", TIME)
-    trade_date: _dt.date | None = _fid("22", DATE)
-    price: float | None = _fid("10", LAST_NUMBER)
-    change: float | None = _fid("11", RATE)
-    rate: float | None = _fid("12", RATE)
-    volume: int | None = _fid("15", INT)
-    cumulative_volume: int | None = _fid("13", UINT)
-    cumulative_amount: float | None = _fid("14", NUMBER)
-    open: float | None = _fid("16", NUMBER)
-    high: float | None = _fid("17", NUMBER)
-    low: float | None = _fid("18", NUMBER)
-    best_ask: float | None = _fid("27", NUMBER)
-    best_bid: float | None = _fid("28", NUMBER)
-    strength: float | None = _fid("228", RATE)
-    session_code: str | None = _fid("290", TEXT)
+    time: _dt.time | None = fid_field("20", TIME)
+    local_time: _dt.time | None = fid_field("51020", TIME)
+    trade_date: _dt.date | None = fid_field("22", DATE)
+    price: float | None = fid_field("10", LAST_NUMBER)
+    change: float | None = fid_field("11", RATE)
+    rate: float | None = fid_field("12", RATE)
+    volume: int | None = fid_field("15", INT)
+    cumulative_volume: int | None = fid_field("13", UINT)
+    cumulative_amount: float | None = fid_field("14", NUMBER)
+    open: float | None = fid_field("16", NUMBER)
+    high: float | None = fid_field("17", NUMBER)
+    low: float | None = fid_field("18", NUMBER)
+    best_ask: float | None = fid_field("27", NUMBER)
+    best_bid: float | None = fid_field("28", NUMBER)
+    strength: float | None = fid_field("228", RATE)
+    session_code: str | None = fid_field("290", TEXT)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -1208,11 +804,11 @@ class UsOrderBook(RealtimeEvent):
     type: ClassVar[str] = "FT"
     name: ClassVar[str] = TYPE_NAMES["FT"]
 
-    time: _dt.time | None = _fid("21", TIME)
-    ask_total: int | None = _fid("121", UINT)
-    ask_total_change: int | None = _fid("122", INT)
-    bid_total: int | None = _fid("125", UINT)
-    bid_total_change: int | None = _fid("126", INT)
+    time: _dt.time | None = fid_field("21", TIME)
+    ask_total: int | None = fid_field("121", UINT)
+    ask_total_change: int | None = fid_field("122", INT)
+    bid_total: int | None = fid_field("125", UINT)
+    bid_total_change: int | None = fid_field("126", INT)
 
     @property
     def asks(self) -> tuple[BookLevel, ...]:
@@ -1234,65 +830,60 @@ class UsOrderBook(RealtimeEvent):
 
 
 @attrs.frozen(slots=False, repr=False)
-class UsOrder(RealtimeEvent):
+class UsOrderFields(RealtimeEvent):
+    """The fields a US order (F4) and its fill (F5) share. ``side`` is ``"buy"`` or ``"sell"``
+    (FID 907: 01 sell, 02 buy); ``order_kind`` is FID 905 as sent (10 new, 11 amend, 12
+    cancel); ``status`` is Kiwoom's text (주문전송, ...). Prices are floats in ``currency`` (FID
+    8043, ``USD``); Kiwoom zero-pads them (``"0000198.4200"``). Not a type of its own."""
+
+    account: str | None = fid_field("9201", TEXT)
+    order_no: str | None = fid_field("9203", TEXT)
+    original_order_no: str | None = fid_field("904", TEXT)
+    symbol: str | None = fid_field("9001", TEXT)
+    stock_name: str | None = fid_field("302", TEXT)
+    side: str | None = fid_field("907", SIDE)
+    order_kind: str | None = fid_field("905", TEXT)
+    quantity: int | None = fid_field("900", UINT)
+    price: float | None = fid_field("901", NUMBER)
+    status: str | None = fid_field("913", TEXT)
+    time: _dt.time | None = fid_field("908", TIME)
+    currency: str | None = fid_field("8043", TEXT)
+
+
+@attrs.frozen(slots=False, repr=False)
+class UsOrder(UsOrderFields):
     """Type F4 미국주식 실시간 주문 확인: one of your US orders was sent, amended or cancelled.
 
-    ``side`` is ``"buy"`` or ``"sell"`` (FID 907: 01 sell, 02 buy); ``order_kind`` is FID 905 as
-    sent (10 new, 11 amend, 12 cancel); ``status`` is Kiwoom's text (주문전송, ...). Prices are
-    floats in ``currency`` (FID 8043, ``USD``); Kiwoom zero-pads them (``"0000198.4200"``).
+    The fields of ``UsOrderFields``, then ``trade_kind`` (FID 906) and ``stop_price`` (50810).
     """
 
     type: ClassVar[str] = "F4"
     name: ClassVar[str] = TYPE_NAMES["F4"]
 
-    account: str | None = _fid("9201", TEXT)
-    order_no: str | None = _fid("9203", TEXT)
-    original_order_no: str | None = _fid("904", TEXT)
-    symbol: str | None = _fid("9001", TEXT)
-    stock_name: str | None = _fid("302", TEXT)
-    side: str | None = _fid("907", SIDE)
-    order_kind: str | None = _fid("905", TEXT)
-    trade_kind: str | None = _fid("906", TEXT)
-    quantity: int | None = _fid("900", UINT)
-    price: float | None = _fid("901", NUMBER)
-    stop_price: float | None = _fid("50810", NUMBER)
-    status: str | None = _fid("913", TEXT)
-    time: _dt.time | None = _fid("908", TIME)
-    currency: str | None = _fid("8043", TEXT)
+    trade_kind: str | None = fid_field("906", TEXT)
+    stop_price: float | None = fid_field("50810", NUMBER)
 
 
 @attrs.frozen(slots=False, repr=False)
-class UsFill(RealtimeEvent):
+class UsFill(UsOrderFields):
     """Type F5 미국주식 실시간 체결: a US order's fill, and the holding and P&L after it.
 
-    The order fields are those of ``UsOrder``. ``fill_price`` and ``fill_quantity`` are zero (or
-    None) until something fills; ``holding_quantity`` and ``average_price`` are the position after
-    this event; ``pnl`` (FID 8018) and ``pnl_rate`` (8019) are signed.
+    The fields of ``UsOrderFields``, then the fill's. ``fill_price`` and ``fill_quantity`` are
+    zero (or None) until something fills; ``holding_quantity`` and ``average_price`` are the
+    position after this event; ``pnl`` (FID 8018) and ``pnl_rate`` (8019) are signed.
     """
 
     type: ClassVar[str] = "F5"
     name: ClassVar[str] = TYPE_NAMES["F5"]
 
-    account: str | None = _fid("9201", TEXT)
-    order_no: str | None = _fid("9203", TEXT)
-    original_order_no: str | None = _fid("904", TEXT)
-    symbol: str | None = _fid("9001", TEXT)
-    stock_name: str | None = _fid("302", TEXT)
-    side: str | None = _fid("907", SIDE)
-    order_kind: str | None = _fid("905", TEXT)
-    quantity: int | None = _fid("900", UINT)
-    price: float | None = _fid("901", NUMBER)
-    status: str | None = _fid("913", TEXT)
-    time: _dt.time | None = _fid("908", TIME)
-    currency: str | None = _fid("8043", TEXT)
-    fill_no: str | None = _fid("909", TEXT, often_blank=True)
-    fill_price: float | None = _fid("910", NUMBER, often_blank=True)
-    fill_quantity: int | None = _fid("911", UINT, often_blank=True)
-    unfilled_quantity: int | None = _fid("902", UINT)
-    holding_quantity: int | None = _fid("930", INT)
-    average_price: float | None = _fid("931", NUMBER)
-    pnl: float | None = _fid("8018", RATE)
-    pnl_rate: float | None = _fid("8019", RATE)
+    fill_no: str | None = fid_field("909", TEXT, often_blank=True)
+    fill_price: float | None = fid_field("910", NUMBER, often_blank=True)
+    fill_quantity: int | None = fid_field("911", UINT, often_blank=True)
+    unfilled_quantity: int | None = fid_field("902", UINT)
+    holding_quantity: int | None = fid_field("930", INT)
+    average_price: float | None = fid_field("931", NUMBER)
+    pnl: float | None = fid_field("8018", RATE)
+    pnl_rate: float | None = fid_field("8019", RATE)
 
 
 @attrs.frozen(slots=False, repr=False)
@@ -1339,7 +930,7 @@ EVENT_TYPES: Final[Mapping[str, type[RealtimeEvent]]] = MappingProxyType({
 
 
 for _cls in EVENT_TYPES.values():
-    _read_lazily(_cls)
+    read_lazily(_cls)
 
 
 def fast_constructor(cls: type[Any]) -> Any:

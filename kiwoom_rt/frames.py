@@ -22,22 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._bars import Bar
+from ._fields import DATE, DURATION, ENTERED, INT, LAST, LAST_NUMBER, NUMBER, PRICE, RATE, SIDE, TEXT, TIME, UINT
 from ._intake import Intake
 from .events import (
-    DATE,
-    DURATION,
-    ENTERED,
     EVENT_TYPES,
-    INT,
-    LAST,
-    LAST_NUMBER,
-    NUMBER,
-    PRICE,
-    RATE,
-    SIDE,
-    TEXT,
-    TIME,
-    UINT,
     OrderBook,
     RealEvent,
     RealtimeEvent,

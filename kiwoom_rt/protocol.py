@@ -21,7 +21,6 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from . import _json
-from ._builders import set_state
 from ._catalogue import ACCOUNT_TYPES, DOMESTIC_TYPES, US_TYPES, registrable
 from .errors import DecodeError, ProtocolError
 from .events import EVENT_TYPES, US_EVENT_TYPES, RealEvent, RealtimeEvent, fast_constructor, item_parts
@@ -498,7 +497,9 @@ def _condition_reply(trnm: str, obj: dict[str, Any], frame: str | bytes) -> Cond
 _NO_ERRORS: tuple[DecodeError, ...] = ()
 _new_batch: Callable[..., RealBatch] = fast_constructor(RealBatch)
 _new_object = object.__new__
-_set_state = set_state
+#: Sets a new event's instance dict: the ``__dict__`` descriptor's own setter, with no attribute
+#: lookup per call.
+_set_state: Callable[[Any, dict[str, Any]], None] = RealtimeEvent.__dict__["__dict__"].__set__
 _CLASSES: dict[str, type[RealtimeEvent]] = dict(EVENT_TYPES)
 #: On the US socket a type-02 hit is a US one.
 _US_CLASSES: dict[str, type[RealtimeEvent]] = {**EVENT_TYPES, "02": US_EVENT_TYPES["S2"]}

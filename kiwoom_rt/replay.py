@@ -58,20 +58,18 @@ class ReplaySession(SessionBase):
 
     live = False  # the time is the recording's (``Session.live``)
 
-    def __init__(self, path: str | os.PathLike[str], *, speed: float | None = 1.0, inline: bool = False,
+    def __init__(self, path: str | os.PathLike[str], *, speed: float | None = 1.0,
                  queue_size: int = 100_000, dispatcher: BindableDispatcher | None = None,
                  market: str | None = None) -> None:
         if speed is not None and speed <= 0:
             raise ValueError("speed must be > 0, or None for as fast as possible")
-        if inline and dispatcher is not None:
-            raise ValueError("inline=True and a dispatcher exclude each other")
         header: dict[str, Any] = {}
         if market is None:
             try:
                 header = read_header(path)
             except RecordingError:
                 pass  # start() says so, in the caller
-        # inline or not, receivers run on the replay thread: a file has no PINGs to answer
+        # receivers run on the replay thread (a file has no PINGs to answer: there is no inline mode)
         super().__init__(dispatcher=dispatcher, queue_size=queue_size,
                          market=market if market is not None else recording_market(header))
         if self.market == "us":  # the recorded subscriptions name their exchanges

@@ -467,7 +467,7 @@ class RealtimeSession(SessionBase):
         if conn is None:
             self._connect()
             return
-        if self._dispatcher.full and not conn.reader.ended:
+        if self._dispatcher.full and not conn.reader.stopped:
             # backpressure: stop reading until receivers make room, so TCP pushes back on the
             # server; a pause for room is not silence on the line
             self._dispatcher.wait_for_room(0.25)

@@ -143,3 +143,34 @@ class RedisServer:
         if self.proc is not None:
             self.proc.stop()
             self.proc = None
+
+
+# --- events built outside the decoder: the decoder's wrapping, and the careful full typing -----------
+
+def decoded(cls: Any, item: str, values: dict[str, Any], received_at: float,
+            report: Callable[[Exception], None] | None = None) -> Any:
+    """A ``cls`` event as the decoder makes it (typed lazily): it holds the values, and each
+    headline field is parsed the first time it is read (``report`` gets its DecodeError)."""
+    from types import MappingProxyType
+
+    event = object.__new__(cls)
+    vars(event).update({"item": item, "values": MappingProxyType(values), "received_at": received_at,
+                        "_report": report})
+    return event
+
+
+def careful_build(cls: Any, item: str, values: dict[str, Any], received_at: float,
+                  exchange: str | None = None) -> Any:
+    """``cls`` typed in full at once by the same strict rules (the oracle for the lazy path): the
+    event, or ``(event, problem text)`` when a value was unusable."""
+    from types import MappingProxyType
+
+    from kiwoom_rt.events import careful_values, item_parts
+
+    parsed, problems = careful_values(cls, values)
+    code, split_exchange = item_parts(cls, item)
+    exchange = exchange if split_exchange is None else split_exchange
+    event = cls(item, code, exchange, MappingProxyType(values), received_at, *parsed)
+    if problems:
+        return event, f"{cls.type} entry has unusable values: " + "; ".join(problems)
+    return event

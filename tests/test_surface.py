@@ -92,3 +92,20 @@ def test_the_same_requests_have_the_same_outcomes(kind: str, sim: SimServer, tmp
         session.watch_condition("4")
     with pytest.raises(ValueError, match="malformed item"):  # a bad request is judged first
         session.subscribe(["00593O!"])
+
+
+def test_the_surface_agrees_at_its_edges(tmp_path: Path) -> None:
+    """Issue 38: a replay refuses an option it would ignore; every session kind starts with the
+    same signature; a replay says it is not live (bars ask that, not the class)."""
+    import inspect
+
+    pytest.importorskip("redis")
+    from kiwoom_rt.relay import RelaySession
+
+    with pytest.raises(TypeError, match="inline"):
+        ReplaySession(tmp_path / "none.jsonl", inline=True)  # type: ignore[call-arg]
+    signatures = {cls.__name__: inspect.signature(cls.start) for cls in (RealtimeSession, ReplaySession, RelaySession)}
+    assert len({str(sig).split(" -> ")[0] for sig in signatures.values()}) == 1, signatures
+    assert ReplaySession.live is False
+    assert RealtimeSession.live is True
+    assert RelaySession.live is True

@@ -23,10 +23,11 @@ from kiwoom_rt import (
     Trade,
     protocol,
 )
-from kiwoom_rt._builders import BUILDERS, careful_build
 from kiwoom_rt.events import FIELD_NAMES, US_EVENT_TYPES, headline_fields
 from kiwoom_rt.messages import RealBatch
 from kiwoom_rt.sim.spec_examples import EXAMPLE_VALUES
+
+from .helpers import careful_build, decoded
 
 T = dt.time
 
@@ -284,7 +285,7 @@ def test_every_field_reads_every_edge_as_the_careful_path_does(type_code: str) -
         for raw in edges:
             values = dict(EXAMPLE_VALUES[type_code], **{field.fid: raw})
             reports: list[Any] = []
-            lazy_event = BUILDERS[type_code]("005930", dict(values), 1.0, reports.append)
+            lazy_event = decoded(cls, "005930", dict(values), 1.0, reports.append)
             careful = careful_build(cls, "005930", dict(values), 1.0)
             careful_event, careful_problem = careful if type(careful) is tuple else (careful, None)
             a, b = getattr(lazy_event, field.attr), getattr(careful_event, field.attr)
@@ -314,7 +315,7 @@ def test_fuzzed_values_never_raise_and_both_paths_agree(entry: tuple[str, dict[s
     type_code, values = entry
     cls = EVENT_TYPES[type_code]
     reports: list[Any] = []
-    lazy_event = BUILDERS[type_code]("005930", dict(values), 1.0, reports.append)
+    lazy_event = decoded(cls, "005930", dict(values), 1.0, reports.append)
     careful = careful_build(cls, "005930", dict(values), 1.0)
     careful_event, careful_problem = careful if type(careful) is tuple else (careful, None)
     assert type(lazy_event) is cls

@@ -30,13 +30,14 @@ from kiwoom_rt import (
     protocol,
 )
 from kiwoom_rt._actions import MembershipChange, WatchMembers
-from kiwoom_rt._builders import careful_build
 from kiwoom_rt._conditions import ConditionCore, resync_event
 from kiwoom_rt._registrations import Registrations
 from kiwoom_rt.conditions import parse_hit
 from kiwoom_rt.events import US_EVENT_TYPES, headline_fields
 from kiwoom_rt.messages import ConditionReply
 from kiwoom_rt.us import check_us_items, market_of_url, to_eastern, wire_items
+
+from .helpers import careful_build
 
 SPEC = json.loads((Path(__file__).parent / "data" / "us_realtime_spec.json").read_text("utf-8"))
 T = dt.time

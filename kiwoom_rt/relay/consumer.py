@@ -217,11 +217,12 @@ class RelaySession(SessionBase):
 
     # --- life ------------------------------------------------------------------------------------
 
-    def start(self, timeout: float | None = None) -> RelaySession:
-        """Reach Redis, take this consumer's place in the feed, and start reading."""
+    def start(self, timeout: float = 10.0) -> RelaySession:
+        """Reach Redis (within ``timeout`` seconds, and the session's ``timeout`` per call), take
+        this consumer's place in the feed, and start reading."""
         if self._state is not SessionState.NEW:
             raise RuntimeError(f"relay session already {self._state}")
-        client = client_for(self.redis_url, timeout or self.timeout)
+        client = client_for(self.redis_url, min(timeout, self.timeout))
         try:
             client.ping()
             self._join(client)
