@@ -7,7 +7,8 @@ this shared host's wall-clock times move by 30-50%).
     done
 
 ``none`` builds the 20,000-frame stream only; ``decode`` also decodes it; ``bars`` also builds
-1-minute bars (no ``on_update`` receiver); ``ticks`` 10-tick bars instead; ``feed`` the same
+1-minute bars (no ``on_update`` receiver); ``updates`` the same with a ``Bar`` snapshot per trade (an
+``on_update`` receiver); ``ticks`` 10-tick bars instead; ``feed`` the same
 1-minute bars through a whole ``BarFeed`` (its lock and checks per read, final bars posted to
 its session's delivery queue). Decode cost per trade =
 (decode - none) / 20,000; bars cost = (bars - decode) / 20,000. ``--stdlib`` blocks orjson, as the
@@ -48,9 +49,10 @@ def main() -> None:
         bench_bars.run(frames, received, None, per_read)
     elif mode == "feed":
         bench_bars.run(frames, received, bench_bars.bar_feed, per_read)
-    elif mode in ("bars", "ticks"):
-        spec = bar_spec("1m") if mode == "bars" else bar_spec(ticks=10)
-        bench_bars.run(frames, received, lambda: TradeReader(BarEngine(spec, updates=False), "kr", {"0B"}, None),
+    elif mode in ("bars", "ticks", "updates"):
+        spec = bar_spec(ticks=10) if mode == "ticks" else bar_spec("1m")
+        updates = mode == "updates"  # (a Bar snapshot per trade, as for an on_update receiver)
+        bench_bars.run(frames, received, lambda: TradeReader(BarEngine(spec, updates=updates), "kr", {"0B"}, None),
                        per_read)
 
 

@@ -96,8 +96,15 @@ class Bar:
 class _BarBuilder:
     """``Bar``'s slots without its frozen ``__setattr__``: ``_Open.bar`` fills one with plain
     slot stores, then gives it ``Bar``'s class (the layouts are the same: the same slots, no
-    ``__dict__``, no ``__weakref__``). The result is an ordinary, equally frozen ``Bar``, built
-    for a third of what attrs' ``__init__`` (an ``object.__setattr__`` per field) costs."""
+    ``__dict__``, no ``__weakref__``). The result is an ordinary, equally frozen ``Bar``
+    (``test_an_engine_bar_is_an_ordinary_frozen_bar``).
+
+    What it buys: a ``Bar`` is made for every trade while an ``on_update`` receiver listens (a
+    live chart), not only once a bar. Measured with callgrind (``bench_bars_ir.py updates 50
+    --stdlib`` minus ``decode``, 20,000 trades): 16.8k instructions a trade for the bars and
+    their snapshots this way, 25.1k with ``events.fast_constructor(Bar)`` (attrs' own
+    ``__init__`` is slower still: 1.4 us against 0.54 us a bar). With the default install's
+    decode (101.8k a trade) that is 6.5% of the whole per-trade cost, more with ``[fast]``."""
 
     __slots__ = vars(Bar)["__slots__"]  # the same names, in the same order (typed as Bar's fields)
 
