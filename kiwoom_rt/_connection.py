@@ -15,9 +15,9 @@ websocket-client traps handled here (docs/design.md):
 - websocket-client draws a mask key from ``os.urandom(4)`` for every frame it sends, and each
   such call can wait for the GIL while the application's main thread computes; keys come from
   a pool refilled 1,024 keys at a time.
-- Reads take what the kernel already holds without releasing the GIL, where the platform allows
-  (``_holding_recv``): under a busy main thread each released-and-retaken GIL costs up to a
-  switch interval, even for a read that found its bytes queued.
+- Reads are the socket's own ``recv_into``, plain or TLS. (A read that kept the GIL for bytes
+  already queued, through ``ctypes``, served plain ws:// only, which Kiwoom does not serve: it
+  was removed by issue 38; docs/design.md keeps what it measured.)
 - ``send`` can raise ``AttributeError`` or ``WebSocketConnectionClosedException`` during a
   teardown: both count as a lost connection, never as a crash.
 """
@@ -38,7 +38,6 @@ import attrs
 import websocket
 
 from ._core import Outcome
-from ._holding_recv import holding_recv_into
 from ._proxy import HttpProxy, open_tunnel
 from ._transport import ChunkedFrameReader
 from ._urls import is_loopback
@@ -164,7 +163,7 @@ class Connection:
         if self.was_aborted():  # abort() ran on another thread during the handshake
             self.close()
             raise ConnectError("aborted")
-        self._recv = holding_recv_into(raw)
+        self._recv = raw.recv_into
         self.opened = True
 
     def _open_socket(self) -> socket.socket:

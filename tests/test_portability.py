@@ -1,9 +1,5 @@
 """Windows portability: the library runs without the POSIX-only names of ``socket``, ``os`` and
-``signal``, and its source never refers to them. (Most users run Windows; CI runs Linux.)
-
-``_holding_recv`` reads queued bytes through the operating system's own calls (``poll`` and
-``recv`` of the C library, ``ioctlsocket`` and ``recv`` of ws2_32 on Windows), by ``ctypes``,
-with no POSIX-only name; where they cannot be loaded it uses the socket's own ``recv_into``."""
+``signal``, and its source never refers to them. (Most users run Windows; CI runs Linux.)"""
 
 from __future__ import annotations
 
