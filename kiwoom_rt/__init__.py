@@ -21,10 +21,10 @@ imports Qt or Tk.
 
 from typing import TYPE_CHECKING, Any
 
-from ._core import SessionState
 from ._handles import ConditionWatch, PendingRequest, Subscription
 from ._health import NEVER_STALE, STALE_AFTER, Health, SubscriptionHealth
 from ._signals import SessionSignal
+from ._state import SessionState
 from ._stats import SessionStats
 from ._surface import Session
 from ._version import __version__

@@ -16,7 +16,6 @@ the actions returned (``kiwoom_rt._actions``; lifecycle notices are actions too)
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -41,6 +40,7 @@ from ._conditions import ConditionCore
 from ._notices import Connected, Disconnected, LoggedIn, Reconnecting, SystemMessage
 from ._notices import GaveUp as GaveUpNotice
 from ._registrations import Registrations, Request, RequestPipeline, build_requests
+from ._state import SessionState
 from .backoff import ReconnectPolicy
 from .errors import (
     ConnectError,
@@ -54,7 +54,7 @@ from .errors import (
 from .messages import Ack, ConditionReply, LoginReply, Message, Ping, SystemNotice, Unknown
 from .us import MARKETS, US_ITEM_FORMATS
 
-__all__ = ["DEFAULT_MAX_ITEMS", "Outcome", "SessionCore", "SessionState", "StandbyPace"]
+__all__ = ["DEFAULT_MAX_ITEMS", "Outcome", "SessionCore", "StandbyPace"]
 
 #: Items per socket, by default (``max_items``): one connector documents 200 realtime items per
 #: WebSocket; Kiwoom does not publish a number.
@@ -91,22 +91,6 @@ class StandbyPace:
         calm = self.calm + 1
         period = max(self.floor, self.period / 2) if calm >= CALM_LOOKS else self.period
         return StandbyPace(period, self.floor, calm)
-
-
-class SessionState(enum.StrEnum):
-    """Where a session stands, the same words for every kind of session (live, replay, relay).
-
-    A ``str``: ``session.state == "connected"`` holds, and ``str(state)`` is the lower-case name.
-    A replay is ``CONNECTED`` while it plays and ``FINISHED`` once every event was delivered.
-    """
-
-    NEW = "new"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"  # logged in (a replay: playing; a relay consumer: its relay's session is)
-    RECONNECTING = "reconnecting"
-    FINISHED = "finished"  # a replay that played everything
-    GAVE_UP = "gave_up"
-    CLOSED = "closed"
 
 
 @attrs.define

@@ -19,12 +19,12 @@ from typing import Any, Final, Protocol, Self, runtime_checkable
 
 from . import protocol
 from ._actions import Completed, Failed, WatchFailed, WatchMembers
-from ._core import SessionState
 from ._delivery import OVERFLOW_POLICIES, BindableDispatcher, Dispatcher, EventQueue, QueueObserver, SessionDelivery
 from ._handles import ConditionRequest, ConditionWatch, Pending, PendingRequest, Subscription
 from ._health import Fresh, Health, HealthCore, Stale
 from ._notices import Notice, Posted
 from ._signals import SessionSignal, SignalAttributes, SignalSet
+from ._state import SessionState
 from ._stats import SessionStats
 from ._watchdog import Watchdog
 from .conditions import Condition, ConditionHit

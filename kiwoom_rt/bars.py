@@ -61,10 +61,10 @@ from typing import Any, Final, NamedTuple
 
 from ._bars import Bar, BarEngine, BarSpec, LateTrade, Output, TradeReader, bar_spec, parse_interval
 from ._catalogue import TRADE_TYPES, TYPES, trade_fields
-from ._core import SessionState
 from ._intake import Intake
 from ._notices import Disconnected, ErrorReport, LoggedIn, Notice, Posted, RelayStatus
 from ._signals import SessionSignal
+from ._state import SessionState
 from ._surface import Session
 from .errors import FrameTooLargeError, ImplausibleTradeError, KiwoomError, LateTradeError, ProtocolError
 from .recording import read_header, read_recording, recording_exchanges, recording_market

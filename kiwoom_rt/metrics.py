@@ -52,9 +52,9 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ._bars import trade_timestamp
-from ._core import SessionState
 from ._http_endpoint import HttpEndpoint
 from ._notices import Notice
+from ._state import SessionState
 from .errors import LateTradeError
 
 __all__ = ["LAG_BUCKETS", "MetricsServer", "RelayCollector", "SessionCollector", "register_metrics",

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ._conditions import apply_hit
-from ._core import SessionState
 from ._delivery import BindableDispatcher
 from ._handles import ConditionRequest, ConditionWatch, PendingRequest, Subscription
 from ._notices import Connected, Disconnected, ErrorReport, LoggedIn, Notice, SystemMessage
 from ._playback import Playback
+from ._state import SessionState
 from ._stats import SessionStats
 from ._surface import CLOSE_WAIT, SessionBase
 from .errors import ConditionError, LoginError, RecordingError

@@ -54,13 +54,14 @@ from ._actions import (
 )
 from ._conditions import resync_event
 from ._connection import Connection, ConnectionSettings
-from ._core import DEFAULT_MAX_ITEMS, Outcome, SessionCore, SessionState, StandbyPace
+from ._core import DEFAULT_MAX_ITEMS, Outcome, SessionCore, StandbyPace
 from ._delivery import BindableDispatcher
 from ._handles import ConditionRequest, ConditionWatch, PendingRequest, Subscription
 from ._intake import FrameHook, Intake
 from ._notices import ErrorReport, Notice
 from ._proxy import choose_proxy
 from ._redact import register_secret, unregister_secret
+from ._state import SessionState
 from ._stats import SessionStats
 from ._surface import CLOSE_WAIT, SessionBase
 from ._urls import is_loopback

@@ -16,9 +16,10 @@ from kiwoom_rt._actions import (
     Retry,
     Send,
 )
-from kiwoom_rt._core import Outcome, SessionCore, SessionState
+from kiwoom_rt._core import Outcome, SessionCore
 from kiwoom_rt._notices import Connected, Disconnected, LoggedIn, Reconnecting
 from kiwoom_rt._notices import GaveUp as GaveUpNotice
+from kiwoom_rt._state import SessionState
 from kiwoom_rt.messages import Ack, LoginReply, Ping, SystemNotice, Unknown
 
 OK = LoginReply(0, "")

@@ -29,7 +29,6 @@ import redis
 from .._actions import Completed, Failed, WatchFailed, WatchMembers
 from .._catalogue import ACCOUNT_TYPES, CONDITION_TYPES, TYPES
 from .._conditions import apply_hit
-from .._core import SessionState
 from .._delivery import BindableDispatcher
 from .._handles import ConditionRequest, ConditionWatch, Pending, PendingRequest, Subscription
 from .._notices import (
@@ -44,6 +43,7 @@ from .._notices import (
 )
 from .._playback import Playback
 from .._redact import redact_url
+from .._state import SessionState
 from .._stats import SessionStats
 from .._surface import CLOSE_WAIT, SessionBase
 from ..conditions import parse_conditions, parse_hit
