@@ -1,7 +1,7 @@
 """One WebSocket connection attempt: open (TCP, TLS, handshake), read chunks, send frames, abort.
 
 The connection knows nothing about the session. It reports to its owner through a small typed
-interface (``ConnectionOwner``): ``frames_received``, ``binary_received``, ``chunk_done`` and
+interface (``ConnectionOwner``): ``frames_received`` (once per read step), ``binary_received`` and
 ``frame_rejected``.
 websocket-client traps handled here (docs/design.md):
 
@@ -65,13 +65,12 @@ class ConnectionOwner(Protocol):
     """What a connection reports to (every call comes from the thread that called ``read_once``)."""
 
     def frames_received(self, conn: Connection, frames: list[bytes], received_at: float) -> None:
-        """The complete text messages of one read, in order, all received at ``received_at``."""
+        """The complete text messages of one read step (possibly none), in order, all received
+        at ``received_at``: once at the end of every step, and before a binary, oversized or close
+        frame that follows them within a step."""
 
     def binary_received(self, conn: Connection, payload: bytes) -> None:
         """A binary message (Kiwoom sends text only)."""
-
-    def chunk_done(self, conn: Connection) -> None:
-        """Every complete frame of the latest read was reported."""
 
     def frame_rejected(self, conn: Connection, error: KiwoomError) -> None:
         """A frame was refused (too large) and skipped; reading goes on."""
@@ -223,6 +222,9 @@ class Connection:
     # --- FrameHandler (the reader calls these) -----------------------------------------------
 
     def on_texts(self, payloads: list[bytes]) -> None:
+        self.on_step(payloads)
+
+    def on_step(self, payloads: list[bytes]) -> None:
         reads = self.reader.reads
         if reads != self._stamped:  # frames are stamped with the time of the read that brought them
             self._stamped = reads
@@ -231,9 +233,6 @@ class Connection:
 
     def on_binary(self, payload: bytes) -> None:
         self.owner.binary_received(self, payload)
-
-    def on_chunk_done(self) -> None:
-        self.owner.chunk_done(self)
 
     def on_oversized(self, size: int) -> None:
         self.owner.frame_rejected(self, FrameTooLargeError(size, self.settings.max_frame_bytes))

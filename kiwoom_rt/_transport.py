@@ -32,13 +32,15 @@ class FrameHandler(Protocol):
     """What the reader reports to (all calls come from the reading thread), in arrival order."""
 
     def on_texts(self, payloads: list[bytes]) -> None:
-        """The complete text messages of one read, in order (the list is the callee's to keep)."""
+        """Complete text messages in order, handed over before a frame that must follow them
+        (binary, oversized, close) arrives in the middle of a step (the list is the callee's)."""
+
+    def on_step(self, payloads: list[bytes]) -> None:
+        """The step is done: its remaining complete text messages, in order (possibly none; a
+        non-empty list is the callee's to keep). One call per step: the owner is entered once."""
 
     def on_binary(self, payload: bytes) -> None:
         """A complete binary message (Kiwoom sends text only)."""
-
-    def on_chunk_done(self) -> None:
-        """Every complete frame of the latest ``recv`` was handled."""
 
     def on_oversized(self, size: int) -> None:
         """A message larger than ``max_frame_bytes`` was skipped."""
@@ -97,7 +99,7 @@ class ChunkedFrameReader:
 
     def read_once(self, recv_into: Callable[[Any], int]) -> bool:
         """One step: parse up to ``step_bytes`` of what an earlier read left, or else one blocking
-        ``recv_into`` and its first ``step_bytes``; then ``on_texts`` and ``on_chunk_done``.
+        ``recv_into`` and its first ``step_bytes``; then one ``on_step`` with its text messages.
 
         A read can bring a megabyte, but its frames are handed over a step at a time, so the
         owner delivers small batches (warm in the CPU's caches) between steps, with no socket
@@ -163,8 +165,10 @@ class ChunkedFrameReader:
                     self._parts = [data[pos:]]
                     self._have = len(data) - pos
                     self._need = need
-        self._flush_texts()
-        self.handler.on_chunk_done()
+        texts = self._texts
+        if texts:
+            self._texts = []
+        self.handler.on_step(texts)
 
     def _flush_texts(self) -> None:
         """Hand the text messages gathered so far over (before anything that must follow them)."""

@@ -611,15 +611,24 @@ class RealtimeSession(SessionBase):
     # --- ConnectionOwner (I/O role) ---------------------------------------------------------
 
     def frames_received(self, conn: Connection, frames: list[bytes], received_at: float) -> None:
-        if conn is self._conn:  # else a stale connection's frames
+        """One read step: its frames decoded, and its events handed to the dispatcher in one go
+        (delivered by ``_after_step``, on this thread)."""
+        if conn is not self._conn:  # a stale connection's frames
+            return
+        if frames:
             self._intake.take(frames, received_at)
+        self._core.frames_seen(time.monotonic())
+        batch = self._batch
+        if batch:
+            self._batch = []
+            self._dispatcher.put_events(batch)
 
     def binary_received(self, conn: Connection, payload: bytes) -> None:
         if conn is self._conn:
             self._intake.take_binary(payload)
 
     def _emit(self, events: list[Any]) -> None:
-        """The intake's events, queued for delivery at the end of the read (``chunk_done``)."""
+        """The intake's events, handed to the dispatcher at the end of the read step."""
         if self._batch:
             self._batch += events
         else:
@@ -641,15 +650,6 @@ class RealtimeSession(SessionBase):
         with self._lock:
             actions = self._core.on_hits(hits)
         self._apply(actions, None)
-
-    def chunk_done(self, conn: Connection) -> None:
-        if conn is not self._conn:
-            return
-        self._core.frames_seen(time.monotonic())
-        batch = self._batch
-        if batch:
-            self._batch = []
-            self._dispatcher.put_events(batch)
 
     def frame_rejected(self, conn: Connection, error: KiwoomError) -> None:
         if conn is self._conn:

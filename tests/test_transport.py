@@ -28,8 +28,10 @@ class Recorder:
         self.messages.append((payload, 2))
         self.log.append("binary")
 
-    def on_chunk_done(self) -> None:
+    def on_step(self, payloads: list[bytes]) -> None:
         self.chunks += 1
+        if payloads:
+            self.on_texts(payloads)
 
     def on_oversized(self, size: int) -> None:
         self.oversized.append(size)
