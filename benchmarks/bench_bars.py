@@ -66,6 +66,8 @@ def run(frames: list[bytes], received: list[float], bars: Callable[[], Any] | No
     each read, as a running session delivers what a read queued (to ``on_bar``, with no receiver
     connected)."""
     trades = bars() if bars is not None else None
+    # (TradeReader.place since issue 38; older checkouts, measured with --before, call it take)
+    place = None if trades is None else getattr(trades, "place", None) or getattr(trades, "take", None)
     feed = getattr(trades, "queued_events", None)  # (a BarFeed: what a session calls per read)
     drain = getattr(trades, "drain", None)  # (what its session delivers after a read)
     out: list[Any] = []
@@ -78,8 +80,8 @@ def run(frames: list[bytes], received: list[float], bars: Callable[[], Any] | No
             feed(events)
             if drain is not None:
                 drain()  # (final bars posted by this read, if any)
-        elif trades is not None:
-            trades.take(events, out)
+        elif place is not None:
+            place(events, out)
             out.clear()
     elapsed = time.perf_counter() - started
     if feed is not None:

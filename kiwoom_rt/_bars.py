@@ -582,7 +582,7 @@ class BarEngine:
             out.append(("update", current.bar(item, self._complete(current.start, now), False, spec.kind)))
 
     def resume(self, mark_ts: float, mark_rx: float, clock: float) -> None:
-        """Take back the state ``TradeReader.take`` kept in local variables: the mark and the
+        """Take back the state ``TradeReader.place`` kept in local variables: the mark and the
         market clock."""
         self._mark = (mark_ts, mark_rx)
         self._clock = clock
@@ -751,7 +751,7 @@ class TradeReader:
         self._prices: dict[str, float] = {}
         self._volumes: dict[str, int] = {}
 
-    def take(self, events: Sequence[Any], out: list[Output]) -> None:
+    def place(self, events: Sequence[Any], out: list[Output]) -> None:
         """The trades among ``events``, in order; what they caused is appended to ``out``.
 
         This is ``BarEngine.add`` for each trade, with the common cases of a 1-minute-style
@@ -926,7 +926,7 @@ class TradeReader:
             self.last_received = received_at
 
     def _one(self, event: Any, out: list[Output]) -> None:
-        """``take`` for one event, read as the loop reads it and placed by ``BarEngine.add``:
+        """``place`` for one event, read as the loop reads it and placed by ``BarEngine.add``:
         cheaper than the loop's setup when a read holds one trade (a quiet market)."""
         fids = self._fids.get(type(event), False)
         if fids is False:

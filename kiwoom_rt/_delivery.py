@@ -185,7 +185,7 @@ class EventQueue:
 
     # --- consumers -------------------------------------------------------------------------
 
-    def take(self) -> list[Any] | Notice | None:
+    def pop(self) -> list[Any] | Notice | None:
         """The next entry (a list of events or a Notice), or None when empty."""
         with self._lock:
             if not self._entries:
@@ -368,10 +368,10 @@ class SessionDelivery(QueueBacked):
             self._thread = threading.current_thread()
             self._since = time.monotonic()
             try:
-                entry = queue.take()
+                entry = queue.pop()
                 while entry is not None:
                     self._deliver(entry)
-                    entry = queue.take()
+                    entry = queue.pop()
             finally:
                 self._since = None
                 self._thread = None

@@ -38,7 +38,7 @@ _decode_frames = protocol.decode_frames
 
 
 class Intake:
-    """Frames to deliveries, counted, in order. ``take`` and ``take_binary`` run on one thread at
+    """Frames to deliveries, counted, in order. ``decode`` and ``decode_binary`` run on one thread at
     a time (the reading thread).
 
     - ``emit(events)``: a list of decoded events, in order (the list is the callee's to keep);
@@ -66,7 +66,7 @@ class Intake:
         self._message = message
         self._hits = hits
 
-    def take(self, frames: Sequence[bytes], received_at: float) -> None:
+    def decode(self, frames: Sequence[bytes], received_at: float) -> None:
         """Decode and hand on the text frames received together at ``received_at``."""
         self.frames += len(frames)
         hook = self.frame_hook
@@ -97,7 +97,7 @@ class Intake:
         if done < len(events):
             self._emit(events[done:])
 
-    def take_binary(self, frame: bytes) -> None:
+    def decode_binary(self, frame: bytes) -> None:
         """A binary frame (Kiwoom sends text only): counted and reported."""
         self.frames += 1
         self._report(ProtocolError("binary frame received (Kiwoom sends text)", frame))

@@ -55,7 +55,7 @@ class Playback:
         """Decode frames received together; their events are delivered once a batch is full, or
         at ``flush``."""
         self._reader = threading.get_ident()
-        self.intake.take(frames, received_at)
+        self.intake.decode(frames, received_at)
         if len(self._pending) >= self._batch:
             self.flush()
 

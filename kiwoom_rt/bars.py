@@ -128,16 +128,16 @@ def build_bars(events: Iterable[Any], interval: str | None = None, *, ticks: int
     batch: list[Any] = []
     for event in events:
         if type(event) is LostFrame:  # the bars open now may have missed trades
-            trades.take(batch, out)
+            trades.place(batch, out)
             batch.clear()
             engine.dropped(event.received_at)
             continue
         batch.append(event)
         if len(batch) >= 512:
-            trades.take(batch, out)
+            trades.place(batch, out)
             batch.clear()
             yield from _finals(out, late)
-    trades.take(batch, out)
+    trades.place(batch, out)
     if trades.last_received is not None:
         out += engine.finish(trades.last_received)
     yield from _finals(out, late)
@@ -174,7 +174,7 @@ def recording_bars(recording: str | os.PathLike[str], interval: str | None = Non
         intake = Intake(emit=decoded.extend, report=report, us=recording_exchanges(header))
         for received_at, frame in read_recording(recording):
             at = received_at
-            intake.take((frame,), received_at)
+            intake.decode((frame,), received_at)
             yield from decoded
             decoded.clear()
             for when in lost:
@@ -312,7 +312,7 @@ class BarFeed:
             if self._closed:
                 return
             self._engine.updates = self.on_update.has_receivers
-            self._trades.take(events, out)
+            self._trades.place(events, out)
             if out:
                 self._emit(out, wake=False)
 

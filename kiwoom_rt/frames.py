@@ -143,7 +143,7 @@ def iter_events(recording: str | os.PathLike[str], types: Sequence[str] | None =
     us = recording_exchanges(read_header(recording))
     intake = Intake(emit=decoded.extend, report=found.append, us=us)  # the live session's intake
     for received_at, frame in read_recording(recording):
-        intake.take((frame,), received_at)
+        intake.decode((frame,), received_at)
         for event in decoded:
             if wanted is None or event.type in wanted:
                 yield event

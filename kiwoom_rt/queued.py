@@ -117,7 +117,7 @@ class QueueDispatcher(QueueBacked):
         for _ in range(len(self.queue)):
             if self._stopped:
                 break
-            entry = self.queue.take()
+            entry = self.queue.pop()
             if entry is None:
                 break
             if isinstance(entry, Notice):

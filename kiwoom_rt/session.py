@@ -616,7 +616,7 @@ class RealtimeSession(SessionBase):
         if conn is not self._conn:  # a stale connection's frames
             return
         if frames:
-            self._intake.take(frames, received_at)
+            self._intake.decode(frames, received_at)
         self._core.frames_seen(time.monotonic())
         batch = self._batch
         if batch:
@@ -625,7 +625,7 @@ class RealtimeSession(SessionBase):
 
     def binary_received(self, conn: Connection, payload: bytes) -> None:
         if conn is self._conn:
-            self._intake.take_binary(payload)
+            self._intake.decode_binary(payload)
 
     def _emit(self, events: list[Any]) -> None:
         """The intake's events, handed to the dispatcher at the end of the read step."""

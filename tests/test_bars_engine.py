@@ -346,7 +346,7 @@ def decoded(batch: list[tuple[str, int, int, int]], received: float, bad: set[in
 def test_the_readers_inlined_path_gives_what_add_gives_trade_by_trade(
         kind: dict[str, Any], updates: bool, batches: list[list[tuple[str, int, int, int]]], lags: list[float],
         bad: set[int]) -> None:
-    """``TradeReader.take`` places most trades itself; it is only a faster way to ``add``'s outcome
+    """``TradeReader.place`` places most trades itself; it is only a faster way to ``add``'s outcome
     (unusable trades, other types, an outage and late trades among them)."""
     one, many = BarEngine(bar_spec(**kind), updates=updates), BarEngine(bar_spec(**kind), updates=updates)
     reader = TradeReader(many, "kr", {"0B"}, None)
@@ -362,7 +362,7 @@ def test_the_readers_inlined_path_gives_what_add_gives_trade_by_trade(
                 continue
             ts, zone = stamp(dt.datetime.fromtimestamp(at(9, 0) + offset, KST).time(), received)
             one.add(item, ts, zone, price, volume, received, out_one)
-        reader.take(decoded(batch, received, bad), out_many)
+        reader.place(decoded(batch, received, bad), out_many)
         if index == len(batches) // 2:  # an outage in the middle: the inlined path must hand over
             for engine in (one, many):
                 engine.outage_began(received)
@@ -389,7 +389,7 @@ def test_reads_of_one_trade_give_what_add_gives(updates: bool) -> None:
     for index, trade in enumerate(trades):
         received = at(9, 0) + trade[1] + 0.1
         unusable = index == 3  # (A at 09:01:20: its bar missed a trade)
-        reader.take(decoded([trade], received, {0} if unusable else set()), out_many)
+        reader.place(decoded([trade], received, {0} if unusable else set()), out_many)
         assert reader.last_received == received
         if unusable:
             one.dropped(received)
@@ -470,7 +470,7 @@ def test_one_items_outlier_time_never_closes_another_items_bars() -> None:
         batch = [("005930", second, 70000 + second, 10), ("000660", second, 180000 + second, 5)]
         if second == 24:
             batch.append(("035420", 6 * 3600, 200000, 1))  # 15:00:00
-        reader.take(decoded(batch, at(9, 0, second) + 0.05, set()), out)
+        reader.place(decoded(batch, at(9, 0, second) + 0.05, set()), out)
     assert engine.late == 0
     assert engine.implausible == 1
     [odd] = [thing for kind, thing in out if kind == "implausible"]
@@ -496,7 +496,7 @@ def test_an_outlier_first_trade_is_disowned_by_the_next(fast: bool) -> None:
     for item, second, price, volume in trades:
         received = at(9, 0, 20) + (second - 20 if second < 3600 else 0) + 0.05
         if fast:
-            reader.take(decoded([(item, second, price, volume)], received, set()), out)
+            reader.place(decoded([(item, second, price, volume)], received, set()), out)
         else:
             out += engine.trade(item, at(9, 0, second), KST, float(price), volume, received)
     out += engine.finish(at(9, 1, 30))
@@ -524,7 +524,7 @@ def test_a_us_trade_without_its_local_time_is_placed_by_its_kst_time() -> None:
     engine = BarEngine(bar_spec("1m"))
     reader = TradeReader(engine, "us", {"FE"}, None)
     out: list[tuple[str, Any]] = []
-    reader.take(events, out)
+    reader.place(events, out)
     assert engine.implausible == 0
     bar = engine.current("NVDA", received)
     assert bar is not None
@@ -538,7 +538,7 @@ def test_a_zero_price_is_unusable_and_never_a_bars_low() -> None:
     reader = TradeReader(engine, "kr", {"0B"}, None)
     out: list[tuple[str, Any]] = []
     for offset, price in ((5, 100), (6, 0), (7, 101)):
-        reader.take(decoded([("A", offset, price, 1)], at(9, 0, offset), set()), out)  # (0 is sent as "-0")
+        reader.place(decoded([("A", offset, price, 1)], at(9, 0, offset), set()), out)  # (0 is sent as "-0")
     out += engine.finish(at(9, 2))
     [bar] = finals(out)
     assert (bar.low, bar.trades, bar.complete) == (100, 2, False)
@@ -575,16 +575,16 @@ def test_no_trade_is_lost_to_another_items_times_and_every_bar_over_a_gap_is_inc
             holes.append(at(9, 0, 0) + offset)
             continue
         if what == "outlier":
-            reader.take(decoded([("C", offset + 5 * 3600, price, volume)], received, set()), out)
+            reader.place(decoded([("C", offset + 5 * 3600, price, volume)], received, set()), out)
             if engine.implausible:
                 holes.append(at(9, 0, 0) + offset)
             continue
         if what == "unusable":
-            reader.take(decoded([(item, offset, price, volume)], received, {0}), out)
+            reader.place(decoded([(item, offset, price, volume)], received, {0}), out)
             holes.append(at(9, 0, 0) + offset)
             continue
         batch = [(item, offset, price, volume)] * (2 if what == "duplicate" else 1)
-        reader.take(decoded(batch, received, set()), out)
+        reader.place(decoded(batch, received, set()), out)
         placed += len(batch)
     out += engine.finish(at(9, 0, 0) + 10_000)
     bars = [bar for bar in finals(out) if bar.item != "C"]

@@ -17,7 +17,7 @@ class E:
 
 def drain(queue: EventQueue) -> list[object]:
     out: list[object] = []
-    while (entry := queue.take()) is not None:
+    while (entry := queue.pop()) is not None:
         out.extend([("notice", entry.signal, entry.kwargs())] if isinstance(entry, Notice) else
                    [e.n for e in entry])
     return out
@@ -48,7 +48,7 @@ def test_block_never_drops_and_reports_full() -> None:
 def test_wait_for_room_wakes_when_a_consumer_takes() -> None:
     queue = EventQueue(1)
     queue.put_events([E(0)])
-    taken = threading.Timer(0.05, queue.take)
+    taken = threading.Timer(0.05, queue.pop)
     taken.start()
     assert queue.wait_for_room(5)
     taken.join()
@@ -87,7 +87,7 @@ def test_close_discards_events_counts_them_and_returns_notices() -> None:
     assert [n.signal for n in notices] == ["on_disconnected"]
     assert queue.discarded_at_close == 2
     queue.put_events([E(3)])
-    assert queue.take() is None
+    assert queue.pop() is None
 
 
 def test_bad_policy_is_refused() -> None:
