@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             session.subscribe(items).wait(60)
             print(f"{len(items):,} items subscribed in {time.monotonic() - started:.2f} s "
-                  f"({-(-len(items) // session.chunk_size)} REG requests)", flush=True)
+                  f"({-(-len(items) // session.connection.chunk_size)} REG requests)", flush=True)
             deadline = None if args.duration is None else time.monotonic() + args.duration
             last_total, last_time = 0, time.monotonic()
             while not stop.wait(1.0):

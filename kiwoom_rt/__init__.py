@@ -79,6 +79,7 @@ from .events import (
     UsTrade,
     VolatilityInterruption,
 )
+from .options import ConnectionOptions, DeliveryOptions, HealthOptions
 from .queued import QueueDispatcher
 from .recording import Recorder
 from .replay import ReplaySession
@@ -111,7 +112,9 @@ __all__ = [
     "ConditionHit",
     "ConditionWatch",
     "ConnectError",
+    "ConnectionOptions",
     "DecodeError",
+    "DeliveryOptions",
     "ElwIndicator",
     "ElwTheoretical",
     "EtfNav",
@@ -119,6 +122,7 @@ __all__ = [
     "FrameTooLargeError",
     "GoldPrice",
     "Health",
+    "HealthOptions",
     "ImplausibleTradeError",
     "IndicativePrice",
     "KiwoomError",

@@ -10,16 +10,15 @@ session kind adds how it starts, stops, counts, and carries requests out (``_sub
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from types import MappingProxyType
 from typing import Any, Final, Protocol, Self, runtime_checkable
 
 from . import protocol
 from ._actions import Completed, Failed, WatchFailed, WatchMembers
-from ._delivery import OVERFLOW_POLICIES, BindableDispatcher, Dispatcher, EventQueue, QueueObserver, SessionDelivery
+from ._delivery import Dispatcher, EventQueue, QueueObserver, SessionDelivery
 from ._handles import ConditionRequest, ConditionWatch, Pending, PendingRequest, Subscription
 from ._health import Fresh, Health, HealthCore, Stale
 from ._notices import Notice, Posted
@@ -29,6 +28,7 @@ from ._stats import SessionStats
 from ._watchdog import Watchdog
 from .conditions import Condition, ConditionHit
 from .errors import KiwoomError, SessionClosedError
+from .options import DeliveryOptions, HealthOptions
 from .us import MARKETS, UsItem, parse_us_item, us_sender
 
 __all__ = ["CLOSE_WAIT", "DEFAULT_TYPES", "Item", "Session", "SessionBase"]
@@ -116,21 +116,21 @@ class Session(Protocol):
 class SessionBase(SignalAttributes):
     """The shared implementation of ``Session`` (see the module docstring)."""
 
-    def __init__(self, *, dispatcher: BindableDispatcher | None = None, queue_size: int = 100_000,
-                 overflow: str = "block", market: str = "kr",
-                 stale_after: float | Mapping[str, float | None] | None = None, resubscribe_stale: bool = False,
-                 health_interval: float = 1.0, market_clock: Callable[[], _dt.datetime] | None = None,
-                 watch_health: bool = True) -> None:
+    def __init__(self, *, market: str = "kr", delivery: DeliveryOptions | None = None,
+                 health: HealthOptions | None = None) -> None:
+        """``delivery`` and ``health`` are validated groups (``kiwoom_rt.options``): nothing here
+        checks them again."""
         if market not in MARKETS:
             raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
+        delivery = delivery or DeliveryOptions()
+        health = health or HealthOptions()
+        self.delivery = delivery
+        self.health_options = health
         self._market = market
         #: On the US socket: the exchange of every symbol subscribed so far, for pushes that do
         #: not name theirs (read by the intake on the reading thread; only ever added to).
         self._us_exchanges: dict[str, str] = {}
-        if queue_size < 1:
-            raise ValueError("queue_size must be >= 1")
-        if overflow not in OVERFLOW_POLICIES:
-            raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
+        dispatcher = delivery.dispatcher
         # a US event's sender is its symbol: an item spelled "NASDAQ:NVDA" in connect() means it too
         self._signals = SignalSet(self, item_key=us_sender if market == "us" else None)
         self._signals.attach_to(self)
@@ -140,7 +140,7 @@ class SessionBase(SignalAttributes):
             self._dispatcher = dispatcher
         else:
             self._dispatcher = SessionDelivery(self._signals.deliver_events, self._deliver_notice,
-                                               max_events=queue_size, overflow=overflow)
+                                               max_events=delivery.queue_size, overflow=delivery.overflow)
         self._handles_lock = threading.Lock()
         self._pending: dict[int, Pending[Any]] = {}  # the application's requests, by the core's id
         self._watches: dict[str, ConditionWatch] = {}
@@ -148,11 +148,12 @@ class SessionBase(SignalAttributes):
         self.on_stale = self._signals.feature_signal("on_stale", ("type", "age"))
         #: receivers get (item, type=...) when a stale subscription flows again
         self.on_fresh = self._signals.feature_signal("on_fresh", ("type",))
-        self._watch_health = watch_health
-        self._watchdog = Watchdog(HealthCore(market, stale_after, resubscribe_stale, judge=watch_health),
+        self._watch_health = health.watch_health
+        self._watchdog = Watchdog(HealthCore(market, health.stale_after, health.resubscribe_stale,
+                                             judge=health.watch_health),
                                   inputs=self._health_inputs,
                                   resubscribe=self._resubscribe, report=self._report_health,
-                                  interval=health_interval, clock=market_clock)
+                                  interval=health.health_interval, clock=health.market_clock)
         self._unobserve: Callable[[], None] | None = None
 
     # --- what a kind of session provides --------------------------------------------------------

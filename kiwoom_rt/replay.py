@@ -26,6 +26,7 @@ from ._stats import SessionStats
 from ._surface import CLOSE_WAIT, SessionBase
 from .errors import ConditionError, LoginError, RecordingError
 from .messages import LoginReply, Message, SystemNotice
+from .options import DeliveryOptions
 from .recording import read_header, read_recording, recording_market
 from .us import parse_us_item
 
@@ -70,7 +71,7 @@ class ReplaySession(SessionBase):
             except RecordingError:
                 pass  # start() says so, in the caller
         # receivers run on the replay thread (a file has no PINGs to answer: there is no inline mode)
-        super().__init__(dispatcher=dispatcher, queue_size=queue_size,
+        super().__init__(delivery=DeliveryOptions(dispatcher=dispatcher, queue_size=queue_size),
                          market=market if market is not None else recording_market(header))
         if self.market == "us":  # the recorded subscriptions name their exchanges
             for item in header.get("items") or ():

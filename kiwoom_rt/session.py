@@ -26,13 +26,11 @@ application's main thread is busy (every wake-up of another thread can wait 5 ms
 
 from __future__ import annotations
 
-import datetime
 import logging
-import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Unpack
 from urllib.parse import urlsplit
 
 from . import protocol
@@ -54,8 +52,7 @@ from ._actions import (
 )
 from ._conditions import resync_event
 from ._connection import Connection, ConnectionSettings
-from ._core import DEFAULT_MAX_ITEMS, Outcome, SessionCore, StandbyPace
-from ._delivery import BindableDispatcher
+from ._core import Outcome, SessionCore, StandbyPace
 from ._handles import ConditionRequest, ConditionWatch, PendingRequest, Subscription
 from ._intake import FrameHook, Intake
 from ._notices import ErrorReport, Notice
@@ -65,9 +62,9 @@ from ._state import SessionState
 from ._stats import SessionStats
 from ._surface import CLOSE_WAIT, SessionBase
 from ._urls import is_loopback
-from .backoff import ReconnectPolicy
 from .errors import ConnectError, KiwoomError, SessionClosedError
 from .messages import Message
+from .options import ConnectionOptions, DeliveryOptions, HealthOptions, SessionOptions, split_options
 from .us import market_of_url
 
 __all__ = ["MOCK_URL", "PRODUCTION_URL", "US_MOCK_URL", "US_PRODUCTION_URL", "RealtimeSession", "SessionState"]
@@ -99,6 +96,12 @@ class RealtimeSession(SessionBase):
         session.on_0e.connect(lambda item, event: print(item, event.bid_total))
         session.start()
         session.subscribe(["005930", "000660"]).wait(5)
+
+    Settings come in three groups (``kiwoom_rt.options``), each validated when it is made:
+    ``connection=ConnectionOptions(...)``, ``delivery=DeliveryOptions(...)`` and
+    ``health=HealthOptions(...)``. Their fields also work as keyword arguments, as before
+    (``RealtimeSession(token, chunk_size=50)``); a keyword changes that field of the group given.
+    ``session.connection``, ``session.delivery`` and ``session.health_options`` hold them.
 
     Delivery: receivers run on the session thread that read the events, in arrival order. A
     receiver that runs longer than ``handover_after`` seconds makes the standby thread take over
@@ -150,67 +153,39 @@ class RealtimeSession(SessionBase):
         token: TokenSource,
         *,
         url: str = PRODUCTION_URL,
-        inline: bool = False,
-        handover_after: float = 0.015,
-        queue_size: int = 100_000,
-        overflow: str = "block",
-        chunk_size: int = 100,
-        max_items: int | None = DEFAULT_MAX_ITEMS,
-        reconnect: ReconnectPolicy | None = None,
-        idle_timeout: float = 60.0,
-        login_timeout: float = 10.0,
-        ack_timeout: float = 10.0,
-        connect_timeout: float = 10.0,
-        reconnect_on_kicked: bool = False,
-        max_frame_bytes: int = 4 * 1024 * 1024,
-        ssl_context: Any = None,
-        allow_insecure: bool = False,
-        dispatcher: BindableDispatcher | None = None,
-        frame_hook: FrameHook | None = None,
-        random_source: Callable[[], float] = random.random,
-        condition_rate: float = 5.0,
-        proxy: str | bool | None = None,
         market: str | None = None,
-        us_item_format: str = "object",
-        stale_after: float | Mapping[str, float | None] | None = None,
-        resubscribe_stale: bool = False,
-        health_interval: float = 1.0,
-        market_clock: Callable[[], datetime.datetime] | None = None,
-        watch_health: bool = True,
+        frame_hook: FrameHook | None = None,
+        connection: ConnectionOptions | None = None,
+        delivery: DeliveryOptions | None = None,
+        health: HealthOptions | None = None,
+        **options: Unpack[SessionOptions],
     ) -> None:
         if not (isinstance(token, str) and token.strip()) and not callable(token):
             raise TypeError("token must be a non-empty str or a callable returning one")
+        connection, delivery, health = split_options(connection, delivery, health, options)
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise ValueError(f"not a WebSocket URL: {url!r}")
-        if parts.scheme == "ws" and not is_loopback(parts.hostname) and not allow_insecure:
+        if parts.scheme == "ws" and not is_loopback(parts.hostname) and not connection.allow_insecure:
             raise ValueError(f"refusing plain ws:// to {parts.hostname}: the token would travel "
                              "unencrypted (pass allow_insecure=True to insist)")
-        if chunk_size < 1 or max_frame_bytes < 1024:
-            raise ValueError("chunk_size must be >= 1, max_frame_bytes >= 1024")
-        if inline and dispatcher is not None:
-            raise ValueError("inline=True and a dispatcher exclude each other")
-        if handover_after <= 0:
-            raise ValueError("handover_after must be > 0")
+        self.connection = connection
         self._token_source = token
         self.url = url
-        self.inline = inline
-        self.handover_after = handover_after
-        self.chunk_size = chunk_size  # the most items per REG request
-        self.overflow = overflow
-        self.settings = ConnectionSettings(url=url, connect_timeout=connect_timeout, max_frame_bytes=max_frame_bytes,
-                                           ssl_context=ssl_context, proxy=choose_proxy(url, proxy))
+        self.settings = ConnectionSettings(url=url, connect_timeout=connection.connect_timeout,
+                                           max_frame_bytes=connection.max_frame_bytes,
+                                           ssl_context=connection.ssl_context,
+                                           proxy=choose_proxy(url, connection.proxy))
         market = market_of_url(url) if market is None else market
-        self._core = SessionCore(chunk_size=chunk_size, policy=reconnect, reconnect_on_kicked=reconnect_on_kicked,
-                                 login_timeout=login_timeout, idle_timeout=idle_timeout, ack_timeout=ack_timeout,
-                                 random=random_source, condition_rate=condition_rate, market=market,
-                                 us_item_format=us_item_format, max_items=max_items)
-        self.us_item_format = us_item_format
+        self._core = SessionCore(chunk_size=connection.chunk_size, policy=connection.reconnect,
+                                 reconnect_on_kicked=connection.reconnect_on_kicked,
+                                 login_timeout=connection.login_timeout, idle_timeout=connection.idle_timeout,
+                                 ack_timeout=connection.ack_timeout, random=connection.random_source,
+                                 condition_rate=connection.condition_rate, market=market,
+                                 us_item_format=connection.us_item_format, max_items=connection.max_items)
         self._lock = threading.RLock()  # serialises calls into the core
-        super().__init__(dispatcher=dispatcher, queue_size=queue_size, overflow=overflow, market=market,
-                         stale_after=stale_after, resubscribe_stale=resubscribe_stale,
-                         health_interval=health_interval, market_clock=market_clock, watch_health=watch_health)
-        self._hands_over = dispatcher is None and not inline
+        super().__init__(market=market, delivery=delivery, health=health)
+        self._hands_over = delivery.dispatcher is None and not delivery.inline
 
         self._stop = threading.Event()
         self._start_done = threading.Event()
@@ -225,7 +200,7 @@ class RealtimeSession(SessionBase):
         self._standby_sleeping = False
         self._io_steps = 0  # steps of the I/O role so far
         self._io_steps_seen = -1  # as the standby last saw them
-        self._pace = StandbyPace(handover_after, handover_after)  # how often the standby looks
+        self._pace = StandbyPace(delivery.handover_after, delivery.handover_after)  # how often the standby looks
         # the I/O state (touched only by the thread holding the I/O role)
         self._conn: Connection | None = None
         self._retry_at: float | None = None
@@ -510,11 +485,11 @@ class RealtimeSession(SessionBase):
             since = self._dispatcher.delivering_since
             owner = self._io_owner
             if since is not None and owner is not None and self._dispatcher.delivering_thread is owner:
-                if now - since >= self.handover_after:
+                if now - since >= self.delivery.handover_after:
                     self._take_over(me, owner)
                     return
                 watching = True
-                watch = max(since + self.handover_after - now, self._pace.period)
+                watch = max(since + self.delivery.handover_after - now, self._pace.period)
             elif self._io_steps_seen != self._io_steps:
                 watching = True  # deliveries are flowing: keep looking
                 watch = self._pace.period
@@ -537,7 +512,7 @@ class RealtimeSession(SessionBase):
                 return
             self._io_owner = me
             self._handovers += 1
-        logger.debug("a receiver runs longer than %.3f s: %s reads meanwhile", self.handover_after, me.name)
+        logger.debug("a receiver runs longer than %.3f s: %s reads meanwhile", self.delivery.handover_after, me.name)
         if self._echoes:
             self._flush_echoes()
 

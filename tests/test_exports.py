@@ -9,6 +9,7 @@ import kiwoom_rt
 
 EXPECTED = [
     "MOCK_URL", "PRODUCTION_URL", "AfterHoursQuote", "AuthError", "ConnectError", "DecodeError",
+    "ConnectionOptions", "DeliveryOptions", "HealthOptions",
     "FrameTooLargeError", "KiwoomError", "ImplausibleTradeError",
     "LateTradeError", "LoginError", "PendingRequest", "Price", "ProtocolError",
     "QtDispatcher", "QueueDispatcher", "RealEvent", "RealtimeSession", "ReceiverError", "ReconnectPolicy",
@@ -57,5 +58,5 @@ def test_internal_modules_are_private() -> None:
 
     public = {m.name for m in pkgutil.iter_modules(kiwoom_rt.__path__) if not m.name.startswith("_")}
     assert public == {"auth", "backoff", "bars", "cli", "conditions", "errors", "events", "fids", "frames", "markets",
-                      "messages", "metrics", "protocol", "qt", "queued", "recording", "relay", "replay", "session",
-                      "sim", "tk", "us", "values"}
+                      "messages", "metrics", "options", "protocol", "qt", "queued", "recording", "relay", "replay",
+                      "session", "sim", "tk", "us", "values"}

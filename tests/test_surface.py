@@ -109,3 +109,36 @@ def test_the_surface_agrees_at_its_edges(tmp_path: Path) -> None:
     assert ReplaySession.live is False
     assert RealtimeSession.live is True
     assert RelaySession.live is True
+
+
+def test_options_come_in_groups_and_keywords_still_work() -> None:
+    """Issue 38: the constructor's settings are three validated groups; the old keywords change
+    the fields of the group given (or of the defaults), and an unknown one is refused."""
+    from kiwoom_rt import ConnectionOptions, DeliveryOptions, HealthOptions
+
+    url = "ws://127.0.0.1:9/api/dostk/websocket"
+    grouped = RealtimeSession(DEFAULT_TOKEN, url=url, connection=ConnectionOptions(chunk_size=7, max_items=None),
+                              delivery=DeliveryOptions(queue_size=50, overflow="drop_oldest"),
+                              health=HealthOptions(watch_health=False))
+    keywords = RealtimeSession(DEFAULT_TOKEN, url=url, chunk_size=7, max_items=None, queue_size=50,
+                               overflow="drop_oldest", watch_health=False)
+    try:
+        assert grouped.connection == keywords.connection == ConnectionOptions(chunk_size=7, max_items=None)
+        assert grouped.delivery == keywords.delivery
+        assert grouped.health_options == keywords.health_options
+        mixed = RealtimeSession(DEFAULT_TOKEN, url=url, connection=ConnectionOptions(chunk_size=7), idle_timeout=3.0)
+        assert (mixed.connection.chunk_size, mixed.connection.idle_timeout) == (7, 3.0)
+        mixed.close()
+    finally:
+        grouped.close()
+        keywords.close()
+    with pytest.raises(TypeError, match="chunk_sise"):
+        RealtimeSession(DEFAULT_TOKEN, url=url, chunk_sise=7)  # type: ignore[call-arg]
+    for bad in ({"chunk_size": 0}, {"queue_size": 0}, {"overflow": "drop_newest"}, {"handover_after": 0},
+                {"idle_timeout": -1}, {"stale_after": {"0B": 0}}, {"max_frame_bytes": 10}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            RealtimeSession(DEFAULT_TOKEN, url=url, **bad)  # type: ignore[arg-type]
+    from kiwoom_rt import QueueDispatcher
+
+    with pytest.raises(ValueError, match="exclude each other"):
+        DeliveryOptions(inline=True, dispatcher=QueueDispatcher())

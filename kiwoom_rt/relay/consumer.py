@@ -48,6 +48,7 @@ from .._stats import SessionStats
 from .._surface import CLOSE_WAIT, SessionBase
 from ..conditions import parse_conditions, parse_hit
 from ..errors import ConditionError, ConnectError, KiwoomError, ProtocolError, SessionClosedError, SubscribeError
+from ..options import DeliveryOptions, HealthOptions
 from ..us import parse_us_item
 from ._redis import ANY_REDIS_ERROR, REDIS_ERRORS, Backoff, client_for, id_tuple
 from ._wire import MAX_ENTRY_BYTES, FeedEntry, RelayKeys, control_message, read_entry
@@ -146,9 +147,9 @@ class RelaySession(SessionBase):
             raise ValueError('start_from="last" needs a name: the place is kept under it')
         if receive not in ("own", "all"):
             raise ValueError('receive must be "own" (what this consumer asked for) or "all" (the whole feed)')
-        super().__init__(dispatcher=dispatcher, queue_size=queue_size, market=market, stale_after=stale_after,
-                         resubscribe_stale=resubscribe_stale, health_interval=health_interval,
-                         market_clock=market_clock)
+        super().__init__(market=market, delivery=DeliveryOptions(dispatcher=dispatcher, queue_size=queue_size),
+                         health=HealthOptions(stale_after=stale_after, resubscribe_stale=resubscribe_stale,
+                                              health_interval=health_interval, market_clock=market_clock))
         self._market_error: ConnectError | None = None
         self.redis_url = redis_url
         self.keys = RelayKeys(prefix)
