@@ -741,14 +741,11 @@ ConditionEvent.resync = False  # what a decoded hit (no __init__ ran) reads
 # The US socket (/api/us/websocket)
 # ---------------------------------------------------------------------------------------------
 
-class _UsItemPart:
+class _UsItemPart(ItemPart):
     """``code`` or ``exchange`` of a US event: the symbol as pushed (never stripped) and, when
     the decoder found none (no ``stexTp``, no subscription), no exchange."""
 
-    __slots__ = ("index",)
-
-    def __init__(self, index: int) -> None:
-        self.index = index
+    __slots__ = ()
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         if obj is None:
