@@ -90,16 +90,16 @@ NUMBERS = os.environ.get("KIWOOM_RT_BENCH_RECEIVER") == "numbers"
 
 def run_kiwoom_rt(url: str, tally: Tally, ssl_context: Any, codes: list[str],
                   types: tuple[str, ...]) -> Callable[[], None]:
-    import inspect
     import os
 
     from kiwoom_rt import RealtimeSession
 
-    # the harness registers thousands of items; the socket's item limit (200 by default, since
-    # issue 37) is lifted where the release has one
-    limit = {"max_items": None} if "max_items" in inspect.signature(RealtimeSession).parameters else {}
-    session = RealtimeSession("bench-token", url=url, ssl_context=ssl_context,
-                              inline=os.environ.get("KIWOOM_RT_BENCH_INLINE") == "1", **limit)  # diagnosis only
+    options: dict[str, Any] = {"ssl_context": ssl_context,
+                               "inline": os.environ.get("KIWOOM_RT_BENCH_INLINE") == "1"}  # (diagnosis only)
+    try:  # the harness registers thousands of items: the item limit (since issue 37) is lifted
+        session = RealtimeSession("bench-token", url=url, max_items=None, **options)
+    except TypeError:  # a release without one
+        session = RealtimeSession("bench-token", url=url, **options)
 
     def receiver(item: str, event: Any) -> None:
         tally.on_values(event.values)
