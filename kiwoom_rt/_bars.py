@@ -406,6 +406,7 @@ class BarEngine:
         self._outages: list[list[float]] = []  # [start, end] on the market clock; end inf while down
         self._down = False
         self._reopening = False  # back from an outage, waiting for the first trade to end it
+        self._outage: list[float] | None = None  # that outage, open (other marks may come after it)
         self._soonest = _INF  # the earliest end among open time bars
         self._timed = spec.kind == "time"
         self._size = spec.size
@@ -447,7 +448,8 @@ class BarEngine:
             self._down = True
         elif not self._down:
             self._down = True
-            self._outages.append([min(self.at(received_at), self.clock(received_at)), float("inf")])
+            self._outage = [min(self.at(received_at), self.clock(received_at)), float("inf")]
+            self._outages.append(self._outage)
 
     def missed(self, since: float, until: float) -> None:
         """Nothing was heard between the receive times ``since`` and ``until`` (a relay that was
@@ -524,7 +526,9 @@ class BarEngine:
             now = self._clock
         if self._reopening:
             self._reopening = False
-            self._outages[-1][1] = max(now, ts)
+            if self._outage is not None:  # (not the last mark: a gap or a lost frame may have come since)
+                self._outage[1] = max(now, ts)
+                self._outage = None
         current = self._open.get(item)
         if self._timed:
             if current is None or zone is not self._zone or not current.start <= ts < current.end:

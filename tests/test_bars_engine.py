@@ -594,3 +594,25 @@ def test_no_trade_is_lost_to_another_items_times_and_every_bar_over_a_gap_is_inc
     for bar in bars:
         if any(bar.start.timestamp() <= hole < bar.end.timestamp() for hole in holes):
             assert not bar.complete, (bar, holes)
+
+
+def test_an_outage_ends_with_the_first_trade_back_whatever_came_in_between() -> None:
+    """Found by the relay-kill test: the relay went silent (an outage opens), came back, then
+    reported a gap (a mark after the open outage); the first trade back closed the gap's mark
+    instead of the outage, which stayed open, and every later bar was incomplete."""
+    engine = BarEngine(bar_spec("10s"))
+    out: list[tuple[str, Any]] = []
+    for second in range(0, 15):
+        out += engine.trade("A", at(9, 0, second), KST, 100.0, 1, at(9, 0, second))
+    engine.outage_began(at(9, 0, 15))
+    engine.outage_ended(at(9, 0, 18))
+    engine.missed(at(9, 0, 14), at(9, 0, 17))
+    engine.dropped(at(9, 0, 18))
+    for second in range(30, 65):
+        out += engine.trade("A", at(9, 0, second), KST, 100.0, 1, at(9, 0, second))
+    bars = {bar.start.second + 60 * bar.start.minute: bar for bar in finals(out)}
+    assert bars[0].complete
+    assert not bars[10].complete
+    assert not bars[30].complete  # the first trade back tells when the feed was back
+    assert bars[40].complete
+    assert bars[50].complete
