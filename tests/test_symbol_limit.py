@@ -11,10 +11,11 @@ import pytest
 from kiwoom_rt import RealtimeSession, SubscribeError, SymbolLimitError
 from kiwoom_rt._actions import Send
 from kiwoom_rt._core import DEFAULT_MAX_ITEMS, SessionCore
-from kiwoom_rt.messages import Ack, LoginReply
+from kiwoom_rt.messages import Ack
 from kiwoom_rt.sim import DEFAULT_TOKEN, SimServer
 
 from .helpers import Collector, RedisServer
+from .test_core import logged_in_core
 from .test_session import quote_frame
 
 
@@ -22,14 +23,7 @@ def codes(count: int, start: int = 0) -> list[str]:
     return [f"{100000 + start + i:06d}" for i in range(count)]
 
 
-def logged_in(**kwargs: object) -> SessionCore:
-    core = SessionCore(random=lambda: 0.0, **kwargs)  # type: ignore[arg-type]
-    core.start()
-    core.connection_started()
-    core.connection_opened(0.0)
-    core.login_sent(0.0)
-    core.on_message(LoginReply(0, ""), 0.0)
-    return core
+logged_in = logged_in_core  # a core logged in on a connection (tests/test_core.py)
 
 
 def ack_all(core: SessionCore, actions: list[object]) -> None:
